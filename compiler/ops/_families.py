@@ -1,0 +1,1 @@
+"""Imports every op family module (each registers its ops on import)."""
