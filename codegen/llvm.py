@@ -1,0 +1,542 @@
+"""Loop IR -> LLVM IR (llvmlite) -> object code for a CPU target.
+
+Tables map dtypes and ops to LLVM; one walker emits statements. A `vectorize` loop is emitted
+as straight-line vector code: a load whose index is affine in the loop variable with stride 1
+becomes one vector load, stride 0 a scalar load, anything else a gather. A `parallel` loop is
+outlined into a task function handed to `tilecc_parallel_for` (runtime/c/tilecc_runtime.c).
+"""
+
+from __future__ import annotations
+
+import math
+
+import llvmlite.binding as llvm
+import numpy as np
+from llvmlite import ir
+from tilecc.expr import (
+    Bin,
+    Call,
+    Cast,
+    Cmp,
+    Const,
+    Expr,
+    Load,
+    Not,
+    Select,
+    Var,
+    const,
+    linear_coeff,
+    substitute,
+)
+from tilecc.loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Store
+
+I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+F32, F64, F16 = ir.FloatType(), ir.DoubleType(), ir.HalfType()
+PTR = ir.PointerType()
+
+# Register types; bool is i1 in registers and i8 in memory.
+TYPES = {"float32": F32, "float64": F64, "float16": F16, "int64": I64, "int32": I32,
+         "int16": ir.IntType(16), "int8": I8, "uint8": I8, "uint16": ir.IntType(16),
+         "uint32": I32, "uint64": I64, "bool": I1}
+MEM_TYPES = dict(TYPES, bool=I8)
+
+FBIN = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
+IBIN = {"add": "add", "sub": "sub", "mul": "mul", "and": "and_", "or": "or_"}
+FCMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+INTRINSICS = {"exp": "llvm.exp", "log": "llvm.log", "sqrt": "llvm.sqrt", "fabs": "llvm.fabs",
+              "floor": "llvm.floor", "ceil": "llvm.ceil", "round": "llvm.roundeven",
+              "pow": "llvm.pow", "sin": "llvm.sin", "cos": "llvm.cos"}
+LIBM = {"tanh": "tanhf", "erf": "erff"}
+
+_initialized = False
+
+
+def _init_llvm():
+    global _initialized
+    if not _initialized:
+        llvm.initialize_all_targets()
+        llvm.initialize_all_asmprinters()
+        _initialized = True
+
+
+def is_float(dtype: str) -> bool:
+    return dtype.startswith("float")
+
+
+def is_unsigned(dtype: str) -> bool:
+    return dtype.startswith("uint") or dtype == "bool"
+
+
+class Val:
+    """An emitted value: scalar, or a vector of `lanes` when `vec`."""
+
+    __slots__ = ("v", "vec")
+
+    def __init__(self, v, vec=False):
+        self.v, self.vec = v, vec
+
+
+class FunctionEmitter:
+    def __init__(self, cg: ModuleCodegen, fn: ir.Function):
+        self.cg = cg
+        self.fn = fn
+        self.entry = fn.append_basic_block("entry")
+        self.body_block = fn.append_basic_block("body")
+        self.b = ir.IRBuilder(self.body_block)
+        self.env: dict[Var, ir.Value] = {}
+        self.bufs: dict[Buffer, ir.Value] = {}
+        self.vvar: Var | None = None
+        self.lanes = 1
+
+    def finish(self, ret):
+        self.b.ret(ret)
+        ir.IRBuilder(self.entry).branch(self.body_block)
+
+    def alloca(self, typ, align=64):
+        bb = ir.IRBuilder(self.entry)
+        a = bb.alloca(typ)
+        a.align = align
+        a.type = PTR  # opaque pointer like the kernel arguments, so vector stores type-check
+        return a
+
+    # ---------------------------------------------------------------- expressions
+    def vtype(self, dtype):
+        t = TYPES[dtype]
+        return ir.VectorType(t, self.lanes)
+
+    def bcast(self, x: Val, dtype) -> ir.Value:
+        if x.vec or self.vvar is None:
+            return x.v
+        t = self.vtype(dtype)
+        undef = ir.Constant(t, ir.Undefined)
+        v = self.b.insert_element(undef, x.v, I32(0))
+        return self.b.shuffle_vector(v, undef, ir.Constant(ir.VectorType(I32, self.lanes),
+                                                           [0] * self.lanes))
+
+    def ev(self, e: Expr) -> Val:
+        m = getattr(self, "ev_" + type(e).__name__, None)
+        if m is None:
+            raise NotImplementedError(f"codegen: no rule for {type(e).__name__}")
+        return m(e)
+
+    def ev_Const(self, e: Const) -> Val:
+        t = TYPES[e.dtype]
+        v = e.value
+        if e.dtype == "bool":
+            v = int(bool(v))
+        return Val(ir.Constant(t, v))
+
+    def ev_Var(self, e: Var) -> Val:
+        if e is self.vvar:
+            return Val(ir.Constant(ir.VectorType(I64, self.lanes), list(range(self.lanes))), True)
+        try:
+            return Val(self.env[e])
+        except KeyError:
+            raise KeyError(f"codegen: unbound variable {e.name}") from None
+
+    def _pair(self, a: Val, b: Val, dtype):
+        if a.vec or b.vec:
+            return self.bcast(a, dtype), self.bcast(b, dtype), True
+        return a.v, b.v, False
+
+    def ev_Bin(self, e: Bin) -> Val:
+        if e.op == "add" and is_float(e.dtype):
+            # a*b + c as llvm.fmuladd: the backend may contract it into one FMA.
+            for m, c in ((e.b, e.a), (e.a, e.b)):
+                if isinstance(m, Bin) and m.op == "mul":
+                    x, y, z = self.ev(m.a), self.ev(m.b), self.ev(c)
+                    vec = x.vec or y.vec or z.vec
+                    args = [self.bcast(v, e.dtype) if vec else v.v for v in (x, y, z)]
+                    return Val(self._intrinsic("llvm.fmuladd", args), vec)
+        a, b = self.ev(e.a), self.ev(e.b)
+        dt = e.a.dtype
+        if e.op in ("floordiv", "mod") and not is_float(dt) and isinstance(e.b, Const) \
+                and e.b.value > 0 and (e.b.value & (e.b.value - 1)) == 0:
+            # Power-of-two divisor: shift/mask give floor semantics for negative values too.
+            k = int(e.b.value)
+            x = a.v
+            ty = x.type
+            if e.op == "floordiv":
+                c = self._const_like(ty, k.bit_length() - 1)
+                return Val(self.b.ashr(x, c), a.vec)
+            return Val(self.b.and_(x, self._const_like(ty, k - 1)), a.vec)
+        x, y, vec = self._pair(a, b, dt)
+        bl = self.b
+        if is_float(dt):
+            if e.op in FBIN:
+                return Val(getattr(bl, FBIN[e.op])(x, y), vec)
+            if e.op in ("min", "max"):
+                c = bl.fcmp_unordered("<" if e.op == "min" else ">", x, y)
+                return Val(bl.select(c, x, y), vec)
+            if e.op == "floordiv":
+                return Val(self._intrinsic("llvm.floor", [bl.fdiv(x, y)]), vec)
+            if e.op == "mod":
+                q = self._intrinsic("llvm.floor", [bl.fdiv(x, y)])
+                return Val(bl.fsub(x, bl.fmul(q, y)), vec)
+            raise NotImplementedError(f"float op {e.op}")
+        if e.op in IBIN:
+            return Val(getattr(bl, IBIN[e.op])(x, y), vec)
+        uns = is_unsigned(dt)
+        if e.op in ("min", "max"):
+            op = ("<" if e.op == "min" else ">")
+            c = bl.icmp_unsigned(op, x, y) if uns else bl.icmp_signed(op, x, y)
+            return Val(bl.select(c, x, y), vec)
+        if e.op == "div":
+            return Val(bl.udiv(x, y) if uns else bl.sdiv(x, y), vec)
+        if uns:
+            return Val(bl.udiv(x, y) if e.op == "floordiv" else bl.urem(x, y), vec)
+        q, r = bl.sdiv(x, y), bl.srem(x, y)
+        zero = self._const_like(x.type, 0)
+        adj = bl.and_(bl.icmp_signed("!=", r, zero),
+                      bl.xor(bl.icmp_signed("<", r, zero), bl.icmp_signed("<", y, zero)))
+        if e.op == "floordiv":
+            return Val(bl.sub(q, bl.zext(adj, x.type)), vec)
+        return Val(bl.select(adj, bl.add(r, y), r), vec)
+
+    def _const_like(self, ty, v):
+        if isinstance(ty, ir.VectorType):
+            return ir.Constant(ty, [v] * ty.count)
+        return ir.Constant(ty, v)
+
+    def ev_Cmp(self, e: Cmp) -> Val:
+        a, b = self.ev(e.a), self.ev(e.b)
+        x, y, vec = self._pair(a, b, e.a.dtype)
+        op = FCMP[e.op]
+        if is_float(e.a.dtype):
+            r = self.b.fcmp_unordered(op, x, y) if e.op == "ne" else self.b.fcmp_ordered(op, x, y)
+        elif is_unsigned(e.a.dtype):
+            r = self.b.icmp_unsigned(op, x, y)
+        else:
+            r = self.b.icmp_signed(op, x, y)
+        return Val(r, vec)
+
+    def ev_Not(self, e: Not) -> Val:
+        a = self.ev(e.a)
+        return Val(self.b.not_(a.v), a.vec)
+
+    def ev_Select(self, e: Select) -> Val:
+        c, a, b = self.ev(e.cond), self.ev(e.a), self.ev(e.b)
+        if c.vec or a.vec or b.vec:
+            cv = self.bcast(c, "bool")
+            return Val(self.b.select(cv, self.bcast(a, e.dtype), self.bcast(b, e.dtype)), True)
+        return Val(self.b.select(c.v, a.v, b.v))
+
+    def ev_Cast(self, e: Cast) -> Val:
+        x = self.ev(e.x)
+        src, dst = e.x.dtype, e.dtype
+        ty = self.vtype(dst) if x.vec else TYPES[dst]
+        bl, v = self.b, x.v
+        if dst == "bool":
+            z = self._const_like(v.type, 0.0 if is_float(src) else 0)
+            r = bl.fcmp_unordered("!=", v, z) if is_float(src) else bl.icmp_unsigned("!=", v, z)
+            return Val(r, x.vec)
+        if is_float(src) and is_float(dst):
+            sb, db = TYPES[src].intrinsic_name, TYPES[dst].intrinsic_name
+            if sb == db:
+                return x
+            bits = {"f16": 16, "f32": 32, "f64": 64}
+            return Val(bl.fpext(v, ty) if bits[db] > bits[sb] else bl.fptrunc(v, ty), x.vec)
+        if is_float(src):
+            return Val(bl.fptoui(v, ty) if is_unsigned(dst) else bl.fptosi(v, ty), x.vec)
+        if is_float(dst):
+            return Val(bl.uitofp(v, ty) if is_unsigned(src) else bl.sitofp(v, ty), x.vec)
+        sw, dw = TYPES[src].width, TYPES[dst].width
+        if sw == dw:
+            return Val(v, x.vec)
+        if dw < sw:
+            return Val(bl.trunc(v, ty), x.vec)
+        return Val(bl.zext(v, ty) if is_unsigned(src) else bl.sext(v, ty), x.vec)
+
+    def _intrinsic(self, name, args, ret=None):
+        ty = args[0].type
+        suffix = (f"v{ty.count}{ty.element.intrinsic_name}" if isinstance(ty, ir.VectorType)
+                  else ty.intrinsic_name)
+        fname = f"{name}.{suffix}"
+        fn = self.cg.module.globals.get(fname)
+        if fn is None:
+            fn = ir.Function(self.cg.module, ir.FunctionType(ret or ty, [a.type for a in args]),
+                             fname)
+        return self.b.call(fn, args)
+
+    def _libm(self, name, args):
+        ty = args[0].type
+        sname = name if ty == F32 else name.rstrip("f")
+        fn = self.cg.module.globals.get(sname)
+        if fn is None:
+            fn = ir.Function(self.cg.module, ir.FunctionType(ty, [a.type for a in args]), sname)
+        return self.b.call(fn, args)
+
+    def ev_Call(self, e: Call) -> Val:
+        args = [self.ev(a) for a in e.args]
+        vec = any(a.vec for a in args)
+        vals = [self.bcast(a, e.dtype) for a in args] if vec else [a.v for a in args]
+        if e.fn in INTRINSICS:
+            return Val(self._intrinsic(INTRINSICS[e.fn], vals), vec)
+        if e.fn in LIBM:
+            if not vec:
+                return Val(self._libm(LIBM[e.fn], vals))
+            out = ir.Constant(self.vtype(e.dtype), ir.Undefined)
+            for lane in range(self.lanes):
+                lv = [self.b.extract_element(v, I32(lane)) for v in vals]
+                out = self.b.insert_element(out, self._libm(LIBM[e.fn], lv), I32(lane))
+            return Val(out, True)
+        raise NotImplementedError(f"codegen: math function {e.fn}")
+
+    def _addr(self, buf: Buffer, idx: ir.Value):
+        return self.b.gep(self.bufs[buf], [idx], inbounds=True, source_etype=MEM_TYPES[buf.dtype])
+
+    def _from_mem(self, v, dtype):
+        if dtype == "bool":
+            z = self._const_like(v.type, 0)
+            return self.b.icmp_unsigned("!=", v, z)
+        return v
+
+    def _to_mem(self, v, dtype, vec):
+        if dtype == "bool":
+            return self.b.zext(v, ir.VectorType(I8, self.lanes) if vec else I8)
+        return v
+
+    def _lane_mode(self, index: Expr):
+        """'scalar', 'contig' or 'gather' for an index under the current vector variable."""
+        if self.vvar is None:
+            return "scalar"
+        c = linear_coeff(index, self.vvar)
+        return {0: "scalar", 1: "contig"}.get(c, "gather")
+
+    def ev_Load(self, e: Load) -> Val:
+        buf, dt = e.buffer, e.buffer.dtype
+        mode = self._lane_mode(e.index)
+        esize = np.dtype(dt).itemsize
+        if mode == "scalar":
+            v = self.b.load(self._addr(buf, self.ev(e.index).v), typ=MEM_TYPES[dt], align=esize)
+            return Val(self._from_mem(v, dt))
+        if mode == "contig":
+            base = self.ev(substitute(e.index, {self.vvar: const(0)})).v
+            vt = ir.VectorType(MEM_TYPES[dt], self.lanes)
+            v = self.b.load(self._addr(buf, base), typ=vt, align=esize)
+            return Val(self._from_mem(v, dt), True)
+        idx = self.bcast(self.ev(e.index), "int64")
+        out = ir.Constant(ir.VectorType(MEM_TYPES[dt], self.lanes), ir.Undefined)
+        for lane in range(self.lanes):
+            li = self.b.extract_element(idx, I32(lane))
+            x = self.b.load(self._addr(buf, li), typ=MEM_TYPES[dt], align=esize)
+            out = self.b.insert_element(out, x, I32(lane))
+        return Val(self._from_mem(out, dt), True)
+
+    # ---------------------------------------------------------------- statements
+    def emit(self, s):
+        getattr(self, "emit_" + type(s).__name__)(s)
+
+    def emit_Seq(self, s: Seq):
+        for x in s.stmts:
+            self.emit(x)
+
+    def emit_Allocate(self, s: Allocate):
+        self.bufs[s.buffer] = self.alloca(ir.ArrayType(MEM_TYPES[s.buffer.dtype], s.buffer.size))
+        self.emit(s.body)
+
+    def emit_Store(self, s: Store):
+        buf, dt = s.buffer, s.buffer.dtype
+        val = self.ev(s.value)
+        mode = self._lane_mode(s.index)
+        esize = np.dtype(dt).itemsize
+        if mode == "scalar" and val.vec:
+            mode = "gather"  # every lane writes one place: keep the last lane, like a loop
+        if mode == "scalar":
+            self.b.store(self._to_mem(val.v, dt, False), self._addr(buf, self.ev(s.index).v),
+                         align=esize)
+            return
+        v = self._to_mem(self.bcast(val, dt), dt, True)
+        if mode == "contig":
+            base = self.ev(substitute(s.index, {self.vvar: const(0)})).v
+            self.b.store(v, self._addr(buf, base), align=esize)
+            return
+        idx = self.bcast(self.ev(s.index), "int64")
+        for lane in range(self.lanes):
+            li = self.b.extract_element(idx, I32(lane))
+            self.b.store(self.b.extract_element(v, I32(lane)), self._addr(buf, li), align=esize)
+
+    def emit_IfThenElse(self, s: IfThenElse):
+        c = self.ev(s.cond)
+        if c.vec:
+            # All lanes true: run the vector body; otherwise run the lanes one by one.
+            allv = self._intrinsic("llvm.vector.reduce.and", [c.v], ret=I1)
+            with self.b.if_else(allv) as (then, other):
+                with then:
+                    self.emit(s.then)
+                with other:
+                    self._scalar_lanes(s)
+            return
+        if s.other is None:
+            with self.b.if_then(c.v):
+                self.emit(s.then)
+        else:
+            with self.b.if_else(c.v) as (then, other):
+                with then:
+                    self.emit(s.then)
+                with other:
+                    self.emit(s.other)
+
+    def _scalar_lanes(self, s):
+        var, lanes = self.vvar, self.lanes
+        self.vvar, self.lanes = None, 1
+        self._serial_loop(var, lanes, s)
+        self.vvar, self.lanes = var, lanes
+
+    def _serial_loop(self, var: Var, extent, body, start=None):
+        """for var in [start, extent): body  (extent/start are ir values or ints)."""
+        bl = self.b
+        start = I64(0) if start is None else start
+        end = I64(extent) if isinstance(extent, int) else extent
+        pre = bl.block
+        head = self.fn.append_basic_block(f"{var.name}.head")
+        loop = self.fn.append_basic_block(f"{var.name}.body")
+        done = self.fn.append_basic_block(f"{var.name}.done")
+        bl.branch(head)
+        bl.position_at_end(head)
+        phi = bl.phi(I64, name=var.name)
+        phi.add_incoming(start, pre)
+        bl.cbranch(bl.icmp_signed("<", phi, end), loop, done)
+        bl.position_at_end(loop)
+        saved = self.env.get(var)
+        self.env[var] = phi
+        self.emit(body)
+        nxt = bl.add(phi, I64(1))
+        phi.add_incoming(nxt, bl.block)
+        bl.branch(head)
+        bl.position_at_end(done)
+        self._restore(var, saved)
+
+    def _restore(self, var, saved):
+        if saved is None:
+            self.env.pop(var, None)
+        else:
+            self.env[var] = saved
+
+    def emit_For(self, s: For):
+        if s.extent <= 0:
+            return
+        if s.kind == "parallel" and self.cg.allow_parallel and s.extent > 1:
+            self._parallel(s)
+        elif s.kind == "vectorize" and self.vvar is None and _vectorizable(s.body) \
+                and 1 < s.extent <= 64:
+            self.vvar, self.lanes = s.var, s.extent
+            self.emit(s.body)
+            self.vvar, self.lanes = None, 1
+        elif s.kind in ("unroll", "vectorize") and s.extent <= 64:
+            saved = self.env.get(s.var)
+            for k in range(s.extent):
+                self.env[s.var] = I64(k)
+                self.emit(s.body)
+            self._restore(s.var, saved)
+        else:
+            self._serial_loop(s.var, s.extent, s.body)
+
+    def _parallel(self, s: For):
+        cg = self.cg
+        vars_ = list(self.env.items())
+        bufs = list(self.bufs.items())
+        struct = ir.LiteralStructType([I64] * len(vars_) + [PTR] * len(bufs))
+        task_fn = ir.Function(cg.module, ir.FunctionType(I32, [I32, I32, PTR]),
+                              cg.unique(self.fn.name + "_par"))
+        task_fn.linkage = "internal"
+        sub = FunctionEmitter(cg, task_fn)
+        tid, ntasks, cdata = task_fn.args
+        for k, (var, _) in enumerate(vars_ + bufs):
+            p = sub.b.gep(cdata, [I32(0), I32(k)], inbounds=True, source_etype=struct)
+            v = sub.b.load(p, typ=struct.elements[k])
+            if k < len(vars_):
+                sub.env[var] = v
+            else:
+                sub.bufs[var] = v
+        # Contiguous chunk per task: begin = t*ceil(n/T), end = min(n, begin + chunk).
+        n = I64(s.extent)
+        t64, nt64 = sub.b.sext(tid, I64), sub.b.sext(ntasks, I64)
+        chunk = sub.b.sdiv(sub.b.add(n, sub.b.sub(nt64, I64(1))), nt64)
+        begin = sub.b.mul(t64, chunk)
+        end = sub.b.add(begin, chunk)
+        end = sub.b.select(sub.b.icmp_signed("<", end, n), end, n)
+        sub._serial_loop(s.var, end, s.body, start=begin)
+        sub.finish(I32(0))
+        # Caller side: pack the closure and launch.
+        cl = self.alloca(struct, align=8)
+        for k, (_, v) in enumerate(vars_ + bufs):
+            self.b.store(v, self.b.gep(cl, [I32(0), I32(k)], inbounds=True, source_etype=struct))
+        rc = self.b.call(cg.parallel_for, [task_fn, cl])
+        with self.b.if_then(self.b.icmp_signed("!=", rc, I32(0))):
+            self.b.ret(rc)
+
+
+def _vectorizable(s) -> bool:
+    if isinstance(s, (Store,)):
+        return True
+    if isinstance(s, Seq):
+        return all(_vectorizable(x) for x in s.stmts)
+    if isinstance(s, IfThenElse):
+        return _vectorizable(s.then) and (s.other is None or _vectorizable(s.other))
+    return False
+
+
+class ModuleCodegen:
+    """One LLVM module per model: kernels plus the AOT entry (codegen/aot.py)."""
+
+    def __init__(self, target, name: str = "tilecc_model", allow_parallel: bool = True):
+        _init_llvm()
+        self.target = target
+        self.module = ir.Module(name=name)
+        self.module.triple = target.triple
+        self.allow_parallel = allow_parallel
+        self._names: set[str] = set()
+        task_ty = ir.FunctionType(I32, [I32, I32, PTR])
+        self.parallel_for = ir.Function(self.module, ir.FunctionType(I32, [PTR, PTR]),
+                                        "tilecc_parallel_for")
+        self._task_ty = task_ty
+
+    def unique(self, base: str) -> str:
+        name, k = base, 0
+        while name in self._names or name in self.module.globals:
+            k += 1
+            name = f"{base}{k}"
+        self._names.add(name)
+        return name
+
+    def add_kernel(self, f: PrimFunc) -> ir.Function:
+        fnty = ir.FunctionType(I32, [PTR] * len(f.params))
+        fn = ir.Function(self.module, fnty, self.unique(f.name))
+        fn.linkage = "internal"
+        for a in fn.args:
+            a.add_attribute("noalias")
+        em = FunctionEmitter(self, fn)
+        for buf, arg in zip(f.params, fn.args):
+            em.bufs[buf] = arg
+        em.emit(f.body)
+        em.finish(I32(0))
+        return fn
+
+    def target_machine(self):
+        t = llvm.Target.from_triple(self.target.triple)
+        return t.create_target_machine(cpu=self.target.cpu, features=self.target.features,
+                                       opt=3, reloc="pic", codemodel="default")
+
+    def compile(self, opt_level: int = 3) -> tuple[bytes, str]:
+        """Optimise and emit an object file; returns (object bytes, optimised IR text)."""
+        mod = llvm.parse_assembly(str(self.module))
+        mod.verify()
+        tm = self.target_machine()
+        mod.triple = self.target.triple
+        mod.data_layout = str(tm.target_data)
+        if opt_level > 0:
+            pto = llvm.create_pipeline_tuning_options(speed_level=min(3, opt_level))
+            pto.loop_vectorization = True
+            pto.slp_vectorization = True
+            pto.loop_unrolling = True
+            pb = llvm.create_pass_builder(tm, pto)
+            pb.getModulePassManager().run(mod, pb)
+        return tm.emit_object(mod), str(mod)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+__all__ = ["ModuleCodegen", "ceil_div", "math"]

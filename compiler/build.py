@@ -1,0 +1,215 @@
+"""The build driver: ONNX -> graph passes -> fused kernels -> loop IR -> LLVM -> artifact."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import te
+from .graph import Graph, Node, TensorType, _freeze
+from .loopir import PrimFunc, format_func
+from .schedule import create_schedule, lower
+from .topi.generic import schedule_default
+from .topi.registry import get_compute, get_schedule
+
+
+@dataclass
+class CompiledModel:
+    """Everything the artifact needs, before packaging."""
+
+    name: str
+    target: object
+    object_code: bytes
+    params: bytes
+    inputs: list[dict]
+    outputs: list[dict]
+    workspace_size: int
+    arena: dict
+    kernels: list[dict] = field(default_factory=list)
+    llvm_ir: str = ""
+    loop_ir: list[str] = field(default_factory=list)
+
+
+def prepare_outputs(graph: Graph) -> Graph:
+    """Give every graph output a kernel that writes it: outputs that are inputs, constants,
+    Reshape views or repeated get a Copy node."""
+    g = graph.copy()
+    producers = g.producers()
+    seen: set[str] = set()
+    for j, o in enumerate(g.outputs):
+        p = producers.get(o)
+        if o in g.inputs or o in g.consts or o in seen or (p is not None and p.op == "Reshape"):
+            new = g.fresh_name(f"{o}_copy")
+            g.types[new] = g.types[o]
+            g.nodes.append(Node("Copy", (o,), (new,), {}, name=f"copy_{j}"))
+            g.outputs[j] = new
+        seen.add(g.outputs[j])
+    return g
+
+
+def _kernel_key(node: Node, graph: Graph) -> tuple:
+    pos = {v: k for k, v in enumerate(node.inputs)}
+    local: dict[str, int] = {}
+    parts = []
+    for m in node.attrs["nodes"]:
+        ins = tuple(("in", pos[i]) if i in pos else ("local", local.get(i, -1)) for i in m.inputs)
+        for o in m.outputs:
+            local[o] = len(local)
+        parts.append((m.op, ins, _freeze(m.attrs), tuple(graph.types[o] for o in m.outputs)))
+    outs = tuple(local.get(o, -1) for o in node.outputs)
+    return (tuple(parts), tuple(graph.types[i] for i in node.inputs), outs)
+
+
+def make_kernel(node: Node, graph: Graph, target, name: str) -> PrimFunc:
+    tensors: dict[str, te.Tensor] = {}
+    args = []
+    for k, i in enumerate(node.inputs):
+        t = graph.types[i]
+        tensors[i] = te.placeholder(t.shape, t.dtype, f"in{k}")
+        args.append(tensors[i])
+    anchor = None
+    for m in node.attrs["nodes"]:
+        ins = [tensors[i] for i in m.inputs if i]
+        outs = get_compute(m.op)(ins, m.attrs, [graph.types[o] for o in m.outputs])
+        for o, t in zip(m.outputs, outs):
+            tensors[o] = t
+        if m.op == node.attrs["anchor"] and anchor is None:
+            anchor = (m.op, outs[0])
+    out_tensors = [tensors[o] for o in node.outputs]
+    sch = create_schedule(out_tensors)
+    if anchor is not None and anchor[1] in sch.stages:
+        t = anchor[1]
+        if sch[t].inline:
+            roots = sch._root_consumers(t)
+            t = next(iter(roots)) if len(roots) == 1 else None
+        fn = get_schedule(anchor[0], target.family)
+        if t is not None and fn is not None:
+            fn(sch, sch[t], target, None)
+    for st in sch.root_stages():
+        if not st.relations and not st.annot:
+            schedule_default(st, target)
+    return lower(sch, args + out_tensors, name)
+
+
+def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_level: int = 2,
+                  debug_ir: bool = False) -> CompiledModel:
+    from tilecc.codegen.aot import emit_entry
+    from tilecc.codegen.llvm import ModuleCodegen
+    from tilecc.passes.fuse import fuse_ops
+    from tilecc.passes.memory import pack_params, plan_memory
+
+    fused = fuse_ops(graph)
+    cg = ModuleCodegen(target, name)
+    in_pos = {v: k for k, v in enumerate(graph.inputs)}
+    out_pos = {v: k for k, v in enumerate(graph.outputs)}
+
+    # Alias roots: a Reshape output shares its input's storage.
+    root: dict[str, str] = {}
+
+    def rootof(v):
+        while v in root:
+            v = root[v]
+        return v
+
+    steps: list[tuple[Node, object, list[str], list]] = []
+    cache: dict[tuple, tuple] = {}
+    kernels_meta, loop_ir = [], []
+    for node in fused.nodes:
+        if node.op == "Reshape":
+            root[node.outputs[0]] = node.inputs[0]
+            continue
+        key = _kernel_key(node, fused)
+        if key not in cache:
+            kname = f"k{len(cache)}_{node.name}"[:60]
+            pf = make_kernel(node, fused, target, kname)
+            if debug_ir:
+                loop_ir.append(format_func(pf))
+            cache[key] = (cg.add_kernel(pf), pf)
+        fn, pf = cache[key]
+        scratch = [f"__scratch{len(steps)}_{k}" for k in range(len(pf.attrs["scratch"]))]
+        steps.append((node, fn, scratch, pf.attrs["scratch"]))
+        kernels_meta.append({"kernel": fn.name, "ops": [m.op for m in node.attrs["nodes"]],
+                             "inputs": list(node.inputs), "outputs": list(node.outputs)})
+
+    used_consts = []
+    for node, *_ in steps:
+        for i in node.inputs:
+            r = rootof(i)
+            if r in graph.consts and r not in used_consts:
+                used_consts.append(r)
+    params, param_off = pack_params(graph.consts, used_consts)
+
+    # Lifetimes of arena values, in steps.
+    sizes: dict[str, int] = {}
+    life: dict[str, list[int]] = {}
+    for s, (node, fn, scratch, sbufs) in enumerate(steps):
+        for o in node.outputs:
+            if o not in out_pos:
+                sizes[o] = graph.types[o].nbytes if o in graph.types else fused.types[o].nbytes
+                life.setdefault(o, [s, s])
+        for i in node.inputs:
+            r = rootof(i)
+            if r in life:
+                life[r][1] = max(life[r][1], s)
+        for nm, b in zip(scratch, sbufs):
+            sizes[nm] = b.size * np.dtype(b.dtype).itemsize
+            life[nm] = [s, s]
+    offsets, arena_size = plan_memory(sizes, {k: tuple(v) for k, v in life.items()})
+
+    def storage(v):
+        r = rootof(v)
+        if r in out_pos:
+            return ("out", out_pos[r])
+        if r in in_pos:
+            return ("in", in_pos[r])
+        if r in param_off:
+            return ("param", param_off[r])
+        return ("arena", offsets[r])
+
+    entry_steps = []
+    for node, fn, scratch, _ in steps:
+        refs = [storage(i) for i in node.inputs] + [storage(o) for o in node.outputs]
+        refs += [("arena", offsets[nm]) for nm in scratch]
+        entry_steps.append((fn, refs))
+    emit_entry(cg, name, entry_steps, arena_size, len(params))
+    obj, llvm_ir = cg.compile(opt_level=3 if opt_level >= 1 else 0)
+
+    def info(names, ext_names):
+        return [{"name": e, "shape": list(graph.types[v].shape), "dtype": graph.types[v].dtype}
+                for v, e in zip(names, ext_names)]
+
+    inter = sum(sz for k, sz in sizes.items())
+    arena = {"arena_bytes": arena_size, "intermediate_bytes": inter,
+             "num_kernels": len(steps), "unique_kernels": len(cache),
+             "params_bytes": len(params)}
+    return CompiledModel(name, target, obj, params, info(graph.inputs, graph.inputs),
+                         info(graph.outputs, out_names), arena_size, arena, kernels_meta,
+                         llvm_ir if debug_ir else "", loop_ir)
+
+
+def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_logs=None,
+          name: str = "tilecc_model", print_ir_after=None, debug_ir: bool = False):
+    """Compile an ONNX model (path, bytes or ModelProto) or a Graph into an Artifact."""
+    from tilecc.targets import get_target
+
+    tgt = get_target(target)
+    if isinstance(model, Graph):
+        graph = model
+    else:
+        from tilecc.frontends.onnx import from_onnx
+        graph = from_onnx(model, input_shapes)
+    from tilecc.passes.pipeline import run_passes
+    graph = run_passes(graph, opt_level=opt_level, print_ir_after=set(print_ir_after or ()),
+                       out=sys.stderr)
+    from tilecc.passes.layout import pack_weights
+    graph = pack_weights(graph)
+    out_names = list(graph.outputs)
+    graph = prepare_outputs(graph)
+    cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir)
+    from tilecc.runtime.package import package
+    return package(cm)
+
+
+__all__ = ["CompiledModel", "TensorType", "build", "compile_graph"]

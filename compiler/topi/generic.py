@@ -1,0 +1,83 @@
+"""Default schedules any stage can take: injective loops and plain reductions.
+
+Both pick a vector width that divides the innermost extent (a partial vector would send a
+whole tile down the scalar path) and parallelise the outermost loops when there is enough work
+to pay for waking the thread pool.
+"""
+
+from __future__ import annotations
+
+from ..schedule import Stage
+
+MIN_PARALLEL_WORK = 1 << 14  # elements per kernel below which threads cost more than they give
+
+
+def vector_factor(extent: int, lanes: int) -> int:
+    """Largest divisor of `extent` that is <= lanes (and at least half of it when possible)."""
+    if extent % lanes == 0:
+        return lanes
+    best = 1
+    for f in range(min(lanes, extent), 0, -1):
+        if extent % f == 0:
+            best = f
+            break
+    if best * 2 < min(lanes, extent) and extent > lanes:
+        return lanes  # few divisors: accept a guarded tail rather than tiny vectors
+    return best
+
+
+def _fuse_all(stage: Stage, ivs):
+    cur = ivs[0]
+    for iv in ivs[1:]:
+        cur = stage.fuse(cur, iv)
+    return cur
+
+
+def schedule_injective(stage: Stage, target, cfg=None) -> None:
+    axes = [a for a in stage.axes]
+    if not axes:
+        return
+    lanes = target.lanes(4)
+    work = 1
+    for a in axes:
+        work *= a.extent
+    last = axes[-1]
+    vf = vector_factor(last.extent, lanes)
+    if vf > 1:
+        lo, li = stage.split(last, vf)
+        stage.vectorize(li)
+        outer = axes[:-1] + [lo]
+    else:
+        outer = axes
+    if work >= MIN_PARALLEL_WORK and target.cores > 1:
+        fused = _fuse_all(stage, outer) if len(outer) > 1 else outer[0]
+        stage.parallel(fused)
+
+
+def schedule_reduction(stage: Stage, target, cfg=None) -> None:
+    """Spatial loops outside, reduction inside; the last spatial axis vectorised innermost."""
+    axes, raxes = stage.axes, stage.reduce_axes
+    lanes = target.lanes(4)
+    work = 1
+    for a in axes:
+        work *= a.extent
+    for r in raxes:
+        work *= r.extent
+    outer = list(axes)
+    if axes and axes[-1].extent > 1:
+        vf = vector_factor(axes[-1].extent, lanes)
+        if vf > 1:
+            lo, li = stage.split(axes[-1], vf)
+            stage.reorder(*(axes[:-1] + [lo] + raxes + [li]))
+            stage.vectorize(li)
+            outer = axes[:-1] + [lo]
+    if outer and work >= MIN_PARALLEL_WORK and target.cores > 1:
+        fused = _fuse_all(stage, outer) if len(outer) > 1 else outer[0]
+        stage.parallel(fused)
+
+
+def schedule_default(stage: Stage, target, cfg=None) -> None:
+    if stage.reduce is None:
+        schedule_injective(stage, target, cfg)
+    else:
+        schedule_reduction(stage, target, cfg)

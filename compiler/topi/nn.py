@@ -1,0 +1,355 @@
+"""Neural-network ops as tensor expressions, with their default CPU schedule templates:
+Conv, Gemm, MatMul, BatchNormalization, pooling, LRN, Softmax/LogSoftmax."""
+
+from __future__ import annotations
+
+import math
+
+from .. import te
+from ..expr import all_of, call, cast, const, maximum, minimum, select
+from .common import broadcast_load, clamp, in_range
+from .generic import MIN_PARALLEL_WORK, _fuse_all, vector_factor
+from .registry import register_compute, register_schedule
+
+
+def pad_nchw(x: te.Tensor, pads, value: float, extra=(0, 0), name="pad") -> te.Tensor:
+    """Materialisable padded copy of an NCHW tensor (pads = top, left, bottom, right)."""
+    t, lft, b, r = pads
+    N, C, H, W = x.shape
+    if not any(pads) and not any(extra):
+        return x
+    Hp, Wp = H + t + b + extra[0], W + lft + r + extra[1]
+
+    def f(n, c, h, w):
+        hh, ww = h - t, w - lft
+        cond = all_of(in_range(hh, 0, H), in_range(ww, 0, W))
+        return select(cond, x[n, c, clamp(hh, 0, H - 1), clamp(ww, 0, W - 1)],
+                      const(value, x.dtype))
+
+    return te.compute((N, C, Hp, Wp), f, name=name, tag="pad")
+
+
+def _materialize_pads(sch, target):
+    """Padded inputs become their own loop nest (into a scratch buffer), so the reduction's
+    inner loop reads plain contiguous vectors instead of guarded, clamped gathers."""
+    from .generic import schedule_injective
+    pads = [t for t in sch.tensors if t.op.tag == "pad"]
+    if not pads:
+        return
+    for t in pads:
+        sch[t].compute_root()
+    sch.refresh()
+    for t in pads:
+        schedule_injective(sch[t], target)
+
+
+@register_compute("Conv")
+def conv2d(inputs, attrs, out_types):
+    x, w = inputs[0], inputs[1]
+    bias = inputs[2] if len(inputs) > 2 else None
+    sh, sw = attrs["strides"]
+    dh, dw = attrs["dilations"]
+    G = attrs["group"]
+    OC, ICg, KH, KW = w.shape
+    N, _, OH, OW = out_types[0].shape
+    OCg = OC // G
+    xp = pad_nchw(x, attrs["pads"], 0.0)
+    rc, ry, rx = te.reduce_axis(ICg, "rc"), te.reduce_axis(KH, "ry"), te.reduce_axis(KW, "rx")
+
+    def f(n, oc, oh, ow):
+        c = (oc // OCg) * ICg + rc if G > 1 else rc
+        acc = te.sum(xp[n, c, oh * sh + ry * dh, ow * sw + rx * dw] * w[oc, rc, ry, rx],
+                     axis=[rc, ry, rx])
+        return acc + bias[oc] if bias is not None else acc
+
+    return [te.compute((N, OC, OH, OW), f, name="conv2d", tag="conv2d")]
+
+
+@register_schedule("Conv")
+def schedule_conv2d(sch, stage, target, cfg=None):
+    """Direct convolution: an (oc block x ow vector) accumulator tile held in registers while
+    the reduction runs over input channels and the kernel window.
+    Knobs: oc_block (unrolled output channels), ow_vec (vector width on output width)."""
+    _materialize_pads(sch, target)
+    n, oc, oh, ow = stage.axes
+    rc, ry, rx = stage.reduce_axes
+    lanes = target.lanes(4)
+    cfg = dict(cfg or {})
+    ow_vec = cfg.get("ow_vec") or vector_factor(ow.extent, lanes)
+    vregs = max(1, math.ceil(ow_vec / lanes))
+    budget = 24 if target.vector_bits >= 512 else 12
+    oc_block = cfg.get("oc_block") or _largest_divisor(oc.extent, max(1, budget // vregs), 8)
+    oco, oci = stage.split(oc, oc_block)
+    owo, owi = stage.split(ow, ow_vec)
+    stage.reorder(n, oco, oh, owo, rc, ry, rx, oci, owi)
+    stage.unroll(oci)
+    if ow_vec > 1:
+        stage.vectorize(owi)
+    work = n.extent * oc.extent * oh.extent * ow.extent * rc.extent * ry.extent * rx.extent
+    if target.cores > 1 and work >= MIN_PARALLEL_WORK:
+        stage.parallel(_fuse_all(stage, [n, oco, oh]))
+
+
+def _largest_divisor(n: int, cap: int, prefer: int) -> int:
+    for f in range(min(cap, prefer, n), 0, -1):
+        if n % f == 0:
+            return f
+    return 1
+
+
+@register_compute("Gemm")
+def gemm(inputs, attrs, out_types):
+    a, b = inputs[0], inputs[1]
+    c = inputs[2] if len(inputs) > 2 else None
+    ta, tb = attrs.get("transA", 0), attrs.get("transB", 0)
+    alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
+    M, N = out_types[0].shape
+    K = a.shape[0] if ta else a.shape[1]
+    k = te.reduce_axis(K, "k")
+
+    def f(i, j):
+        av = a[k, i] if ta else a[i, k]
+        bv = b[j, k] if tb else b[k, j]
+        acc = te.sum(av * bv, axis=k)
+        if alpha != 1.0:
+            acc = acc * const(alpha, acc.dtype)
+        if c is not None and beta != 0.0:
+            cv = broadcast_load(c, (M, N), (i, j))
+            acc = acc + (cv * const(beta, cv.dtype) if beta != 1.0 else cv)
+        return acc
+
+    return [te.compute((M, N), f, name="gemm", tag="gemm")]
+
+
+def _schedule_matmul_like(stage, target, cfg):
+    """Register-blocked GEMM: (m block x n vector) accumulators, k inside.
+    Knobs: m_block, n_vec."""
+    axes = stage.axes
+    (k,) = stage.reduce_axes[-1:]
+    m, n = axes[-2], axes[-1]
+    lanes = target.lanes(4)
+    cfg = dict(cfg or {})
+    n_vec = cfg.get("n_vec") or vector_factor(n.extent, lanes)
+    vregs = max(1, math.ceil(n_vec / lanes))
+    budget = 24 if target.vector_bits >= 512 else 12
+    m_block = cfg.get("m_block") or _largest_divisor(m.extent, max(1, budget // vregs), 6)
+    mo, mi = stage.split(m, m_block)
+    no, ni = stage.split(n, n_vec)
+    batch = axes[:-2]
+    stage.reorder(*batch, mo, no, k, mi, ni)
+    stage.unroll(mi)
+    if n_vec > 1:
+        stage.vectorize(ni)
+    work = math.prod(a.extent for a in axes) * k.extent
+    if target.cores > 1 and work >= MIN_PARALLEL_WORK:
+        stage.parallel(_fuse_all(stage, batch + [mo, no]))
+
+
+register_schedule("Gemm")(lambda sch, stage, target, cfg=None:
+                          _schedule_matmul_like(stage, target, cfg))
+
+
+@register_compute("MatMul")
+def matmul(inputs, attrs, out_types):
+    a, b = inputs
+    out_shape = out_types[0].shape
+    # 1-D operands: numpy promotes them to matrices and drops the added dimension.
+    a_vec, b_vec = a.ndim == 1, b.ndim == 1
+    K = a.shape[-1]
+    full = list(out_shape)
+    if a_vec:
+        full.insert(len(full) - (0 if b_vec else 1), 1)
+    if b_vec:
+        full.append(1)
+    k = te.reduce_axis(K, "k")
+
+    def f(*idx):
+        idx = list(idx)
+        if a_vec:
+            idx.insert(len(idx) - (0 if b_vec else 1), const(0))
+        if b_vec:
+            idx.append(const(0))
+        i, j, batch = idx[-2], idx[-1], idx[:-2]
+        av = a[k] if a_vec else _batched(a, batch, len(full) - 2)[i, k]
+        bv = b[k] if b_vec else _batched(b, batch, len(full) - 2)[k, j]
+        return te.sum(av * bv, axis=k)
+
+    return [te.compute(out_shape, f, name="matmul", tag="matmul")]
+
+
+class _batched:
+    """Reads t[batch..., i, j] with numpy batch broadcasting."""
+
+    def __init__(self, t, batch, nbatch):
+        self.t, self.batch, self.nb = t, batch, nbatch
+
+    def __getitem__(self, ij):
+        t = self.t
+        tb = t.ndim - 2
+        off = self.nb - tb
+        sub = []
+        for d in range(tb):
+            sub.append(const(0) if t.shape[d] == 1 else self.batch[off + d])
+        return t[tuple(sub) + tuple(ij)]
+
+
+@register_schedule("MatMul")
+def schedule_matmul(sch, stage, target, cfg=None):
+    if len(stage.axes) < 2:
+        from .generic import schedule_reduction
+        return schedule_reduction(stage, target, cfg)
+    _schedule_matmul_like(stage, target, cfg)
+
+
+@register_compute("BatchNormalization")
+def batch_norm(inputs, attrs, out_types):
+    x, scale, bias, mean, var = inputs
+    eps = attrs.get("epsilon", 1e-5)
+
+    def f(*idx):
+        c = idx[1]
+        inv = scale[c] / call("sqrt", var[c] + const(eps, var.dtype))
+        return (x[idx] - mean[c]) * inv + bias[c]
+
+    return [te.compute(x.shape, f, name="batchnorm", tag="elemwise")]
+
+
+def _pool_out_padding(attrs, in_hw, out_hw):
+    """Extra bottom/right padding so ceil_mode windows stay inside the padded copy."""
+    kh, kw = attrs["kernel"]
+    sh, sw = attrs["strides"]
+    dh, dw = attrs.get("dilations", (1, 1))
+    t, lf, b, r = attrs["pads"]
+    need_h = (out_hw[0] - 1) * sh + (kh - 1) * dh + 1
+    need_w = (out_hw[1] - 1) * sw + (kw - 1) * dw + 1
+    return (max(0, need_h - (in_hw[0] + t + b)), max(0, need_w - (in_hw[1] + lf + r)))
+
+
+@register_compute("MaxPool")
+def max_pool(inputs, attrs, out_types):
+    (x,) = inputs
+    N, C, OH, OW = out_types[0].shape
+    kh, kw = attrs["kernel"]
+    sh, sw = attrs["strides"]
+    dh, dw = attrs.get("dilations", (1, 1))
+    extra = _pool_out_padding(attrs, x.shape[2:], (OH, OW))
+    lowest = -math.inf if x.dtype.startswith("float") else -(2 ** 31)
+    xp = pad_nchw(x, attrs["pads"], lowest, extra)
+    ry, rx = te.reduce_axis(kh, "ry"), te.reduce_axis(kw, "rx")
+    return [te.compute((N, C, OH, OW), lambda n, c, h, w: te.max(
+        xp[n, c, h * sh + ry * dh, w * sw + rx * dw], axis=[ry, rx]), name="maxpool",
+        tag="pool")]
+
+
+@register_compute("AveragePool")
+def avg_pool(inputs, attrs, out_types):
+    (x,) = inputs
+    N, C, OH, OW = out_types[0].shape
+    H, W = x.shape[2:]
+    kh, kw = attrs["kernel"]
+    sh, sw = attrs["strides"]
+    t, lf, b, r = attrs["pads"]
+    include = attrs.get("count_include_pad", 0)
+    extra = _pool_out_padding(attrs, (H, W), (OH, OW))
+    xp = pad_nchw(x, attrs["pads"], 0.0, extra)
+    ry, rx = te.reduce_axis(kh, "ry"), te.reduce_axis(kw, "rx")
+
+    def count(o, s, k, size, p0, p1):
+        start = o * s - p0
+        end = minimum(start + k, size + p1)
+        if include:
+            return end - start
+        return minimum(end, size) - maximum(start, 0)
+
+    def f(n, c, h, w):
+        acc = te.sum(xp[n, c, h * sh + ry, w * sw + rx], axis=[ry, rx])
+        if not any(attrs["pads"]) and not any(extra):
+            return acc * const(1.0 / (kh * kw), x.dtype)
+        cnt = count(h, sh, kh, H, t, b) * count(w, sw, kw, W, lf, r)
+        return acc / cast(x.dtype, cnt)
+
+    return [te.compute((N, C, OH, OW), f, name="avgpool", tag="pool")]
+
+
+def global_pool(inputs, attrs, out_types, is_max: bool):
+    (x,) = inputs
+    sp = x.shape[2:]
+    axes = [te.reduce_axis(s, f"r{k}") for k, s in enumerate(sp)]
+    size = math.prod(sp)
+
+    def f(n, c, *rest):
+        v = x[(n, c) + tuple(axes)]
+        if is_max:
+            return te.max(v, axis=axes)
+        return te.sum(v, axis=axes) * const(1.0 / size, x.dtype)
+
+    return [te.compute(out_types[0].shape, f, name="globalpool", tag="pool")]
+
+
+register_compute("GlobalAveragePool")(lambda i, a, o: global_pool(i, a, o, False))
+register_compute("GlobalMaxPool")(lambda i, a, o: global_pool(i, a, o, True))
+
+
+def _schedule_pool(sch, stage, target, cfg=None):
+    from .generic import schedule_reduction
+    _materialize_pads(sch, target)
+    schedule_reduction(stage, target, cfg)
+
+
+for _op in ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"):
+    register_schedule(_op)(_schedule_pool)
+
+
+@register_compute("LRN")
+def lrn(inputs, attrs, out_types):
+    (x,) = inputs
+    size, alpha, beta, bias = attrs["size"], attrs["alpha"], attrs["beta"], attrs["bias"]
+    C = x.shape[1]
+    lo = (size - 1) // 2
+    r = te.reduce_axis(size, "r")
+
+    def f(n, c, *rest):
+        cc = c - lo + r
+        v = x[(n, clamp(cc, 0, C - 1)) + tuple(rest)]
+        sq = te.sum(select(in_range(cc, 0, C), v * v, const(0.0, x.dtype)), axis=r)
+        base = const(bias, x.dtype) + sq * const(alpha / size, x.dtype)
+        return x[(n, c) + tuple(rest)] / call("pow", base, const(beta, x.dtype))
+
+    return [te.compute(x.shape, f, name="lrn", tag="lrn")]
+
+
+def _softmax(inputs, attrs, out_types, log: bool):
+    (x,) = inputs
+    ax = attrs["axis"]
+    shape = x.shape
+    red_shape = shape[:ax] + (1,) + shape[ax + 1:]
+
+    def at(idx, r):
+        return tuple(idx[:ax]) + (r,) + tuple(idx[ax + 1:])
+
+    r1 = te.reduce_axis(shape[ax], "r")
+    mx = te.compute(red_shape, lambda *i: te.max(x[at(i, r1)], axis=r1), name="smax_max")
+    r2 = te.reduce_axis(shape[ax], "r")
+    sm = te.compute(red_shape, lambda *i: te.sum(
+        call("exp", x[at(i, r2)] - mx[at(i, const(0))]), axis=r2), name="smax_sum")
+
+    def f(*i):
+        z = x[i] - mx[at(i, const(0))]
+        s = sm[at(i, const(0))]
+        return z - call("log", s) if log else call("exp", z) / s
+
+    return [te.compute(shape, f, name="softmax", tag="softmax")]
+
+
+register_compute("Softmax")(lambda i, a, o: _softmax(i, a, o, False))
+register_compute("LogSoftmax")(lambda i, a, o: _softmax(i, a, o, True))
+
+
+def _schedule_softmax(sch, stage, target, cfg=None):
+    from .generic import schedule_default
+    for st in sch.root_stages():
+        schedule_default(st, target)
+
+
+register_schedule("Softmax")(_schedule_softmax)
+register_schedule("LogSoftmax")(_schedule_softmax)

@@ -1,0 +1,79 @@
+"""Operator fusion: elementwise ops join the group of their producer.
+
+The result is a Graph whose nodes are `Fused` nodes (attrs["nodes"] holds the original nodes
+in order) plus `Reshape` nodes left alone, which memory planning turns into aliases. A group
+has one external output, produced by its last node, so groups stay in topological order.
+"""
+
+from __future__ import annotations
+
+from tilecc.graph import Graph, Node
+
+ELEMWISE = {"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Erf",
+            "Floor", "Ceil", "Round", "Softplus", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish",
+            "Elu", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "BatchNormalization", "Cast"}
+# Groups an elementwise op may join as an epilogue (Softmax/LRN keep their own kernels).
+EPILOGUE_HOSTS = ELEMWISE | {"Conv", "Gemm", "MatMul", "MaxPool", "AveragePool",
+                             "GlobalAveragePool", "GlobalMaxPool", "Concat", "Transpose",
+                             "Slice", "Gather", "Pad", "ReduceMean", "ReduceSum", "ReduceMax",
+                             "ReduceMin"}
+ALIAS_OPS = {"Reshape"}
+
+
+def fuse_ops(graph: Graph) -> Graph:
+    consumers = graph.consumers()
+    outputs = set(graph.outputs)
+    groups: list[list[Node]] = []
+    group_of: dict[str, int] = {}  # value name -> index of the group whose last node makes it
+
+    for n in graph.nodes:
+        target = None
+        if n.op in ELEMWISE:
+            best = -1
+            for i in n.inputs:
+                g = group_of.get(i)
+                if g is None or i in outputs or len(consumers.get(i, [])) != 1:
+                    continue
+                if groups[g][-1].outputs[0] != i or len(groups[g][-1].outputs) != 1:
+                    continue
+                if not all(m.op in EPILOGUE_HOSTS for m in groups[g]):
+                    continue
+                best = max(best, g)
+            if best >= 0:
+                target = best
+        if target is None or n.op in ALIAS_OPS:
+            groups.append([n])
+            target = len(groups) - 1
+        else:
+            groups[target].append(n)
+        for o in n.outputs:
+            group_of[o] = target
+
+    order = sorted(range(len(groups)), key=lambda g: graph.nodes.index(groups[g][-1]))
+    nodes = []
+    for g in order:
+        members = groups[g]
+        if len(members) == 1 and members[0].op in ALIAS_OPS:
+            nodes.append(members[0])
+            continue
+        produced = {o for m in members for o in m.outputs}
+        ins: list[str] = []
+        for m in members:
+            for i in m.inputs:
+                if i and i not in produced and i not in ins:
+                    ins.append(i)
+        outs = [o for m in members for o in m.outputs
+                if o in outputs or any(c not in members for c in consumers.get(o, []))]
+        name = "_".join(m.op.lower() for m in members[:4])
+        nodes.append(Node("Fused", tuple(ins), tuple(outs),
+                          {"nodes": tuple(members), "anchor": _anchor(members)}, name=name))
+    out = graph.copy()
+    out.nodes = nodes
+    return out
+
+
+def _anchor(members: list[Node]) -> str:
+    for m in members:
+        if m.op not in ELEMWISE:
+            return m.op
+    return members[-1].op
