@@ -301,6 +301,8 @@ class FunctionEmitter:
         if self.vvar is None:
             return "scalar"
         c = linear_coeff(index, self.vvar)
+        if c in (2, 3, 4):
+            return "strided"
         return {0: "scalar", 1: "contig"}.get(c, "gather")
 
     def ev_Load(self, e: Load) -> Val:
@@ -315,6 +317,8 @@ class FunctionEmitter:
             vt = ir.VectorType(MEM_TYPES[dt], self.lanes)
             v = self.b.load(self._addr(buf, base), typ=vt, align=esize)
             return Val(self._from_mem(v, dt), True)
+        if mode == "strided":
+            return Val(self._from_mem(self._strided_load(e, esize), dt), True)
         idx = self.bcast(self.ev(e.index), "int64")
         out = ir.Constant(ir.VectorType(MEM_TYPES[dt], self.lanes), ir.Undefined)
         for lane in range(self.lanes):
@@ -322,6 +326,25 @@ class FunctionEmitter:
             x = self.b.load(self._addr(buf, li), typ=MEM_TYPES[dt], align=esize)
             out = self.b.insert_element(out, x, I32(lane))
         return Val(self._from_mem(out, dt), True)
+
+    def _strided_load(self, e: Load, esize: int):
+        """Stride-s lanes: one masked contiguous load of s*L elements (the mask stops at the
+        last element needed, so nothing past it is touched), then a shuffle picks every s-th."""
+        s = linear_coeff(e.index, self.vvar)
+        n = s * self.lanes
+        et = MEM_TYPES[e.buffer.dtype]
+        base = self.ev(substitute(e.index, {self.vvar: const(0)})).v
+        ptr = self._addr(e.buffer, base)
+        wide = ir.VectorType(et, n)
+        mask = ir.Constant(ir.VectorType(I1, n), [int(j <= s * (self.lanes - 1)) for j in range(n)])
+        fname = f"llvm.masked.load.v{n}{et.intrinsic_name}.p0"
+        fn = self.cg.module.globals.get(fname)
+        if fn is None:
+            fn = ir.Function(self.cg.module, ir.FunctionType(wide, [PTR, I32, mask.type, wide]),
+                             fname)
+        v = self.b.call(fn, [ptr, I32(esize), mask, ir.Constant(wide, ir.Undefined)])
+        sel = ir.Constant(ir.VectorType(I32, self.lanes), [s * j for j in range(self.lanes)])
+        return self.b.shuffle_vector(v, ir.Constant(wide, ir.Undefined), sel)
 
     # ---------------------------------------------------------------- statements
     def emit(self, s):
@@ -340,7 +363,7 @@ class FunctionEmitter:
         val = self.ev(s.value)
         mode = self._lane_mode(s.index)
         esize = np.dtype(dt).itemsize
-        if mode == "scalar" and val.vec:
+        if mode == "strided" or (mode == "scalar" and val.vec):
             mode = "gather"  # every lane writes one place: keep the last lane, like a loop
         if mode == "scalar":
             self.b.store(self._to_mem(val.v, dt, False), self._addr(buf, self.ev(s.index).v),

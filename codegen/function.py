@@ -1,0 +1,77 @@
+"""Build one scheduled kernel into a callable native function (like `tvm.build`).
+
+Used by tests of schedules and by the autotuner to time candidates; models go through the
+AOT entry instead (codegen/aot.py).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from llvmlite import ir
+from tilecc.loopir import PrimFunc
+from tilecc.schedule import Schedule, lower
+
+from .llvm import I32, PTR, ModuleCodegen
+
+
+def aligned_empty(shape, dtype, align: int = 64) -> np.ndarray:
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(n + align, np.uint8)
+    off = (-raw.ctypes.data) % align
+    return raw[off:off + n].view(dtype).reshape(shape)
+
+
+class NativeFunction:
+    def __init__(self, lib_path: Path, symbol: str, func: PrimFunc, keep: tempfile.TemporaryDirectory):
+        self._keep = keep  # the library file lives as long as the function
+        self.lib = ctypes.CDLL(str(lib_path))
+        self.fn = getattr(self.lib, symbol)
+        self.fn.argtypes = [ctypes.c_void_p]
+        self.fn.restype = ctypes.c_int32
+        self.func = func
+        self.scratch = [aligned_empty(b.shape, b.dtype) for b in func.attrs.get("scratch", [])]
+        nargs = len(func.params) - len(self.scratch)
+        self.arg_buffers = func.params[:nargs]
+
+    def __call__(self, *arrays: np.ndarray) -> None:
+        if len(arrays) != len(self.arg_buffers):
+            raise TypeError(f"{self.func.name}: expected {len(self.arg_buffers)} arrays, "
+                            f"got {len(arrays)}")
+        for a, b in zip(arrays, self.arg_buffers):
+            if tuple(a.shape) != tuple(b.shape) or a.dtype != np.dtype(b.dtype):
+                raise TypeError(f"{self.func.name}: argument {b.name} must be {b.dtype}"
+                                f"{list(b.shape)}, got {a.dtype}{list(a.shape)}")
+            if not a.flags.c_contiguous:
+                raise TypeError(f"{self.func.name}: argument {b.name} must be C-contiguous")
+        ptrs = (ctypes.c_void_p * len(self.func.params))(
+            *[a.ctypes.data for a in list(arrays) + self.scratch])
+        rc = self.fn(ptrs)
+        if rc != 0:
+            raise RuntimeError(f"{self.func.name} returned error code {rc}")
+
+
+def build_function(sch: Schedule, args, target, name: str = "kernel") -> NativeFunction:
+    from tilecc.targets import get_target
+
+    from .link import link_shared
+
+    target = get_target(target)
+    func = lower(sch, list(args), name)
+    cg = ModuleCodegen(target, name)
+    kfn = cg.add_kernel(func)
+    entry = ir.Function(cg.module, ir.FunctionType(I32, [PTR]), f"{name}_entry")
+    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    argv = [b.load(b.gep(entry.args[0], [I32(k)], source_etype=PTR), typ=PTR)
+            for k in range(len(func.params))]
+    b.ret(b.call(kfn, argv))
+    obj, _ = cg.compile()
+    tmp = tempfile.TemporaryDirectory(prefix="tilecc_fn_")
+    o = Path(tmp.name) / f"{name}.o"
+    o.write_bytes(obj)
+    lib = link_shared([o], Path(tmp.name) / f"lib{name}.so", target)
+    return NativeFunction(lib, f"{name}_entry", func, tmp)
