@@ -11,7 +11,8 @@ HardSigmoid for MobileNetV3, Gemm with transB=1 for Linear layers.
 Builders: small ones for fast tests (`resnet_block_model`, `mobilenet_block_model`,
 `grouped_conv_model`, `ds_cnn_kws`, `mobilenet_tiny`) and full-size ones (`resnet18`,
 `resnet50`, `mobilenet_v2`, `mobilenet_v3_small`, `squeezenet1_1`, `shufflenet_v2`,
-`efficientnet_b0`). `BUILDERS` maps each name to its function.
+`efficientnet_b0`). `BUILDERS` maps each name to its function. (A BERT encoder is not in
+scope yet.)
 """
 
 from __future__ import annotations
