@@ -1,0 +1,1 @@
+"""Torch-free ONNX model builders used by tests and benchmarks."""
