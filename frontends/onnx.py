@@ -129,7 +129,7 @@ def from_onnx(model: str | Path | onnx.ModelProto,
         graph.types[vi.name] = TensorType(_input_shape(vi, input_shapes.get(vi.name)), dtype)
     for name, t in inits.items():
         arr = numpy_helper.to_array(t)
-        graph.consts[name] = np.ascontiguousarray(arr)
+        graph.consts[name] = np.asarray(arr, order="C")
         graph.types[name] = TensorType(tuple(int(d) for d in arr.shape), arr.dtype.name)
 
     reserved = {o for n in g.node for o in n.output} | {o.name for o in g.output}

@@ -93,7 +93,7 @@ class Builder:
 
     def add_const(self, value: np.ndarray, base: str = "const") -> str:
         name = self.fresh(base)
-        arr = np.ascontiguousarray(value)
+        arr = np.asarray(value, order="C")
         self.graph.consts[name] = arr
         self.graph.types[name] = TensorType(tuple(int(d) for d in arr.shape), arr.dtype.name)
         return name

@@ -18,7 +18,7 @@ def fold_constants(graph: Graph) -> Graph:
             continue
         arrays = opdef.fold([g.consts[i] for i in n.inputs if i], n.attrs)
         for o, arr in zip(n.outputs, arrays):
-            arr = np.ascontiguousarray(arr)
+            arr = np.asarray(arr, order="C")
             t = g.types[o]
             if tuple(arr.shape) != t.shape or arr.dtype.name != t.dtype:
                 raise GraphError(f"fold of {n.name or n.op} gave {arr.dtype.name}"

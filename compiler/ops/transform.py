@@ -55,7 +55,7 @@ def _transpose_infer(types, attrs):
 
 
 register_op("Transpose", _transpose_infer,
-            lambda arrays, attrs: [np.ascontiguousarray(arrays[0].transpose(attrs["perm"]))])
+            lambda arrays, attrs: [np.asarray(arrays[0].transpose(attrs["perm"]), order="C")])
 
 
 def slice_len(start: int, end: int, step: int) -> int:
@@ -97,7 +97,7 @@ def _slice_infer(types, attrs):
 def _slice_fold(arrays, attrs):
     idx = tuple(slice_index(b, e, s)
                 for b, e, s in zip(attrs["starts"], attrs["ends"], attrs["steps"]))
-    return [np.ascontiguousarray(arrays[0][idx])]
+    return [np.asarray(arrays[0][idx], order="C")]
 
 
 register_op("Slice", _slice_infer, _slice_fold)

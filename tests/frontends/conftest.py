@@ -1,8 +1,8 @@
-"""Make `import tilecc` work from a source checkout without installing the package.
+"""Make `import tilecc` resolve to this checkout, installed or not.
 
 pyproject.toml maps folders into the `tilecc` namespace (compiler/ -> tilecc, frontends/ ->
-tilecc.frontends, ...); when the package is not installed we recreate that mapping here so the
-tests run against the working tree.
+tilecc.frontends, ...). We recreate that mapping for the working tree so the tests exercise
+this checkout even when another checkout is pip-installed in editable mode.
 """
 
 import importlib.util
@@ -14,7 +14,8 @@ SUBPACKAGES = ("frontends", "passes", "codegen", "runtime", "autotune", "targets
 
 
 def _bootstrap() -> None:
-    if "tilecc" in sys.modules or importlib.util.find_spec("tilecc") is not None:
+    current = sys.modules.get("tilecc")
+    if current is not None and str(ROOT / "compiler") in list(getattr(current, "__path__", [])):
         return
     spec = importlib.util.spec_from_file_location(
         "tilecc", ROOT / "compiler" / "__init__.py",
