@@ -144,20 +144,20 @@ def fold_scale_shift(graph: Graph) -> Graph:
 def simplify_reshapes(graph: Graph) -> Graph:
     """Drop Reshapes that keep the shape and collapse Reshape-of-Reshape into one."""
     g = graph.copy()
-    producers = g.producers()
+    producers: dict[str, Node] = {}  # value -> its (already rewritten) producer
     alias: dict[str, str] = {}
     nodes: list[Node] = []
     for n in g.nodes:
         n = n.replace(inputs=tuple(alias.get(i, i) for i in n.inputs))
         if n.op == "Reshape":
-            src = n.inputs[0]
+            src, out = n.inputs[0], n.outputs[0]
+            if g.types[src].shape == g.types[out].shape and out not in g.outputs:
+                alias[out] = src
+                continue
             inner = producers.get(src)
             if inner is not None and inner.op == "Reshape":
-                n = n.replace(inputs=(alias.get(inner.inputs[0], inner.inputs[0]),))
-            if g.types[n.inputs[0]].shape == g.types[n.outputs[0]].shape \
-                    and n.outputs[0] not in g.outputs:
-                alias[n.outputs[0]] = n.inputs[0]
-                continue
+                n = n.replace(inputs=inner.inputs)
+        producers.update((o, n) for o in n.outputs)
         nodes.append(n)
     g.nodes = nodes
     return g

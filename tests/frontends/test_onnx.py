@@ -256,6 +256,10 @@ A(case("BatchNormalization", [X(4, 3), X(3), X(3), X(3), X(3, kind="pos")], opse
 A(case("MaxPool", [X(1, 2, 5, 5)], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1))
 A(case("MaxPool", [X(1, 2, 6, 7)], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
        ceil_mode=1))
+A(case("MaxPool", [X(1, 1, 4, 4)], kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 1, 1],
+       ceil_mode=1, id="MaxPool-ceil-window-in-end-pad"))
+A(case("AveragePool", [X(1, 1, 4, 4)], kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 1, 1],
+       ceil_mode=1, count_include_pad=1, id="AveragePool-ceil-window-in-end-pad"))
 A(case("MaxPool", [X(1, 2, 8, 8)], kernel_shape=[3, 2], strides=[2, 3], dilations=[2, 1],
        pads=[1, 0, 1, 1]))
 A(case("MaxPool", [X(1, 3, 7, 6)], kernel_shape=[3, 3], strides=[2, 2],
