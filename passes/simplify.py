@@ -131,8 +131,6 @@ def fold_scale_shift(graph: Graph) -> Graph:
                     if new is not None:
                         nodes[index[x]] = new
                         index[n.outputs[0]] = index.pop(x)
-                        # The Conv's new output is consumed by whatever consumed n.
-                        consumers[n.outputs[0]] = consumers.get(n.outputs[0], [])
                         break
         if new is None:
             index.update((o, len(nodes)) for o in n.outputs)
