@@ -1,0 +1,177 @@
+"""ONNX importer: `from_onnx(model) -> Graph` with static shapes and canonical ops.
+
+Steps: load (with external data), report every unsupported op at once, resolve input shapes,
+then run one converter per ONNX node (chosen by op type and the model's default-domain opset)
+while a Builder infers types and folds constant subgraphs as it goes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from tilecc.graph import Graph, TensorType
+
+from . import onnx_converters  # noqa: F401  (registers the converters)
+from .onnx_builder import CONVERTERS, Builder, FrontendError, UnsupportedOpsError, pick_converter
+
+__all__ = ["CONVERTERS", "FrontendError", "UnsupportedOpsError", "from_onnx"]
+
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+def _load(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
+    if isinstance(model, onnx.ModelProto):
+        return model
+    path = Path(model)
+    if not path.is_file():
+        raise FrontendError(f"model file {str(path)!r} does not exist; check the path")
+    try:
+        # onnx.load resolves external data relative to the model file's directory.
+        return onnx.load(str(path), load_external_data=True)
+    except Exception as e:  # onnx raises several unrelated types for bad files
+        raise FrontendError(f"cannot load ONNX model {str(path)!r}: {e}; is it a valid .onnx "
+                            "file with its external data files next to it?") from e
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    for imp in model.opset_import:
+        if imp.domain in DEFAULT_DOMAINS:
+            return imp.version
+    # Very old models carry no opset_import; the IR then implies opset 1.
+    return 1
+
+
+def _node_label(node: onnx.NodeProto, index: int) -> str:
+    return repr(node.name) if node.name else f"#{index} (output {node.output[0]!r})"
+
+
+def check_supported(model: onnx.ModelProto) -> None:
+    """Raise UnsupportedOpsError listing every unsupported op type with its node names."""
+    opset = _opset(model)
+    missing: dict[str, list[str]] = {}
+    for i, node in enumerate(model.graph.node):
+        key = node.op_type
+        if node.domain not in DEFAULT_DOMAINS:
+            key = f"{node.domain}.{node.op_type}"
+        elif node.op_type in CONVERTERS and pick_converter(node.op_type, opset) is None:
+            key = f"{node.op_type} (opset {opset}; converters start at opset " \
+                  f"{min(CONVERTERS[node.op_type])})"
+        elif node.op_type in CONVERTERS:
+            continue
+        missing.setdefault(key, []).append(_node_label(node, i))
+    if missing:
+        raise UnsupportedOpsError(missing, opset)
+
+
+def _input_shape(vi: onnx.ValueInfoProto, override: tuple[int, ...] | None) -> tuple[int, ...]:
+    if override is not None:
+        shape = tuple(int(d) for d in override)
+        if any(d < 0 for d in shape):
+            raise FrontendError(f"input {vi.name!r}: override shape {list(shape)} has a "
+                                "negative dimension")
+        return shape
+    tt = vi.type.tensor_type
+    hint = f"pass --input-shape {vi.name}=d0,d1,... (input_shapes={{{vi.name!r}: (...)}})"
+    if not tt.HasField("shape"):
+        raise FrontendError(f"input {vi.name!r} has no shape in the model; {hint}")
+    dims = []
+    for k, d in enumerate(tt.shape.dim):
+        if d.HasField("dim_value") and d.dim_value > 0:
+            dims.append(int(d.dim_value))
+        else:
+            what = f"{d.dim_param!r}" if d.dim_param else "unknown"
+            raise FrontendError(f"input {vi.name!r}: dimension {k} is dynamic ({what}); "
+                                f"tilecc compiles static shapes, {hint}")
+    return tuple(dims)
+
+
+def _attrs(node: onnx.NodeProto) -> dict:
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        if isinstance(v, bytes):
+            v = v.decode()
+        elif isinstance(v, onnx.TensorProto):
+            v = numpy_helper.to_array(v)
+        elif isinstance(v, list):
+            v = tuple(x.decode() if isinstance(x, bytes) else x for x in v)
+        out[a.name] = v
+    return out
+
+
+def from_onnx(model: str | Path | onnx.ModelProto,
+              input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
+    """Import an ONNX model as a static-shaped Graph of canonical ops (docs/ops.md)."""
+    proto = _load(model)
+    check_supported(proto)
+    opset = _opset(proto)
+    g = proto.graph
+    inits = {t.name: t for t in g.initializer}
+    real_inputs = [vi for vi in g.input if vi.name not in inits]
+    input_shapes = dict(input_shapes or {})
+    unknown = set(input_shapes) - {vi.name for vi in real_inputs}
+    if unknown:
+        raise FrontendError(f"--input-shape names {sorted(unknown)} are not model inputs; "
+                            f"the inputs are {[vi.name for vi in real_inputs]}")
+
+    graph = Graph([], [], [], {}, {}, g.name or "model")
+    for vi in real_inputs:
+        elem = vi.type.tensor_type.elem_type
+        try:
+            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(elem)).name
+        except (KeyError, TypeError, ValueError):
+            raise FrontendError(f"input {vi.name!r}: element type {elem} is not supported; "
+                                "use a numeric tensor input") from None
+        graph.inputs.append(vi.name)
+        graph.types[vi.name] = TensorType(_input_shape(vi, input_shapes.get(vi.name)), dtype)
+    for name, t in inits.items():
+        arr = numpy_helper.to_array(t)
+        graph.consts[name] = np.asarray(arr, order="C")
+        graph.types[name] = TensorType(tuple(int(d) for d in arr.shape), arr.dtype.name)
+
+    reserved = {o for n in g.node for o in n.output} | {o.name for o in g.output}
+    b = Builder(graph, opset, reserved)
+    env = {name: name for name in graph.types}  # ONNX value name -> graph value name
+    for i, node in enumerate(g.node):
+        fn = pick_converter(node.op_type, opset)
+        b.where = f"node {_node_label(node, i)} ({node.op_type})"
+        b.node_name = node.name
+        ins = []
+        for x in node.input:
+            if x and x not in env:
+                raise b.error(f"input {x!r} is not produced by any earlier node; the model is "
+                              "not topologically sorted or is broken (run onnx.checker)")
+            ins.append(env[x] if x else "")
+        start = len(graph.nodes)
+        before = set(graph.types)
+        outs = fn(b, ins, len(node.output), **_attrs(node))
+        renamed: dict[str, str] = {}
+        for onnx_name, v in zip(node.output, outs):
+            v = renamed.get(v, v)
+            if onnx_name and v not in before and v != onnx_name and onnx_name not in graph.types:
+                # Values made by this node take the ONNX output name, so the IR reads like
+                # the model and user-facing output names survive.
+                b.rename(v, onnx_name, start)
+                renamed[v] = v = onnx_name
+            if onnx_name:
+                env[onnx_name] = v
+
+    for o in g.output:
+        if o.name not in env:
+            raise FrontendError(f"graph output {o.name!r} is not produced by any node")
+        v = env[o.name]
+        if v != o.name:
+            # The output aliases another value (Identity, a graph input, a shared constant):
+            # give it its own value so the user-facing name stays the ONNX one.
+            if v in graph.consts:
+                graph.consts[o.name] = graph.consts[v].copy()
+                graph.types[o.name] = graph.types[v]
+            else:
+                b.node_name = ""
+                (copy,) = b.emit("Reshape", [v], {"shape": graph.types[v].shape})
+                b.rename(copy, o.name, len(graph.nodes) - 1)
+        graph.outputs.append(o.name)
+    return graph
