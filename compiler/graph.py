@@ -101,7 +101,7 @@ class Graph:
 
     def add_const(self, base: str, value: np.ndarray) -> str:
         name = self.fresh_name(base)
-        value = np.ascontiguousarray(value)
+        value = np.asarray(value, order="C")  # keeps 0-d arrays 0-d
         self.consts[name] = value
         self.types[name] = TensorType(tuple(int(d) for d in value.shape), value.dtype.name)
         return name
