@@ -43,7 +43,7 @@ def _run(cmd: list[str], what: str) -> None:
     if shutil.which(tool) is None:
         raise LinkError(f"{what}: {tool!r} not found; install it (host: build-essential; "
                         f"cross: the gcc-<triple> package) or pick another target")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip()
         raise LinkError(f"{what} failed ({' '.join(cmd)}):\n{detail}")

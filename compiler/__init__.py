@@ -18,8 +18,18 @@ from .errors import ArtifactError, InputError, LinkError, ModelRunError, TileccE
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "compile", "load", "Artifact", "Module", "TileccError",
-           "ArtifactError", "InputError", "LinkError", "ModelRunError"]
+__all__ = [
+    "Artifact",
+    "ArtifactError",
+    "InputError",
+    "LinkError",
+    "ModelRunError",
+    "Module",
+    "TileccError",
+    "__version__",
+    "compile",
+    "load",
+]
 
 if TYPE_CHECKING:
     from .runtime.artifact import Artifact

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from tilecc.errors import ArtifactError
 
 FORMAT_VERSION = 1
@@ -214,7 +213,7 @@ class ArtifactReader:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         try:
-            self._tar = tarfile.open(self.path, "r:")
+            self._tar = tarfile.open(self.path, "r:")  # noqa: SIM115 - closed by close()
         except FileNotFoundError:
             raise ArtifactError(f"{self.path}: no such file") from None
         except (tarfile.TarError, OSError) as e:
@@ -226,7 +225,7 @@ class ArtifactReader:
             self._tar.close()
             raise
 
-    def __enter__(self) -> ArtifactReader:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
@@ -268,10 +267,10 @@ class ArtifactReader:
                                 f"than this tilecc understands ({FORMAT_VERSION}); upgrade tilecc")
         listed, present = set(meta["files"]), set(self._members) - {MODEL_JSON}
         if present - listed:
-            raise ArtifactError(f"{self.path}: file {sorted(present - listed)[0]!r} is not "
+            raise ArtifactError(f"{self.path}: file {min(present - listed)!r} is not "
                                 "listed in model.json")
         if listed - present:
-            raise ArtifactError(f"{self.path}: file {sorted(listed - present)[0]!r} listed in "
+            raise ArtifactError(f"{self.path}: file {min(listed - present)!r} listed in "
                                 "model.json is missing")
         return meta
 

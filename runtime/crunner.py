@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-
 from tilecc.errors import ArtifactError, LinkError
 from tilecc.runtime.artifact import HEADER_PATH, LIB_PATH
 
@@ -40,7 +39,7 @@ def build_c_runner(artifact_dir: str | os.PathLike, out_exe: str | os.PathLike,
     cmd = [cc, "-O2", "-std=c11", "-I", str(artifact_dir / "include"), str(runner_source()),
            "-L", str(lib_dir), "-l:model.so", f"-Wl,-rpath,{lib_dir}", "-Wl,-rpath,$ORIGIN",
            "-o", str(out_exe)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         raise LinkError(f"building the C runner failed ({' '.join(cmd)}):\n"
                         f"{proc.stderr.strip()}")
@@ -62,8 +61,8 @@ def run_c_runner(exe: str | os.PathLike, artifact_dir: str | os.PathLike, metada
         args.append(str(path))
     out_paths = [workdir / f"out{i}.bin" for i in range(len(metadata["outputs"]))]
     args += map(str, out_paths)
-    proc = subprocess.run([*(prefix or []), str(exe), *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+    proc = subprocess.run([*(prefix or []), str(exe), *args], check=False, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"C runner exited with {proc.returncode}: {proc.stderr.strip()}")
     return {spec["name"]: np.fromfile(p, dtype=spec["dtype"]).reshape(spec["shape"])

@@ -7,10 +7,14 @@ import os
 import threading
 
 import numpy as np
-
 from tilecc.errors import ArtifactError, InputError, ModelRunError
 from tilecc.runtime.artifact import (
-    LIB_PATH, PARAMS_PATH, ArtifactReader, aligned_empty, spec_nbytes)
+    LIB_PATH,
+    PARAMS_PATH,
+    ArtifactReader,
+    aligned_empty,
+    spec_nbytes,
+)
 from tilecc.runtime.cpu import CpuLibrary, check_host_can_run
 
 
