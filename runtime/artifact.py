@@ -293,6 +293,11 @@ class ArtifactReader:
             raise ArtifactError(f"{self.path}: {name} does not match its sha256 in model.json "
                                 "(corrupted or tampered with)")
 
+    def verify(self, names: list[str]) -> None:
+        """Check the hashes of files the caller does not otherwise read."""
+        for name in names:
+            self.read(name)
+
     def read(self, name: str) -> bytes:
         data = self._tar.extractfile(self._member(name)).read()
         self._verify(name, data)

@@ -130,6 +130,9 @@ def load(path: str | os.PathLike, num_threads: int | None = None) -> Module:
                                 f"model.json says {meta['params_size']}")
         params = aligned_empty(meta["params_size"])
         reader.read_into(PARAMS_PATH, params)
+        # Every file is checked, not just the two used here: a tampered header or kernel file
+        # means the whole artifact is suspect.
+        reader.verify([n for n in reader.names() if n not in (LIB_PATH, PARAMS_PATH)])
         library = CpuLibrary(reader.read(LIB_PATH), meta["name"])
     module = Module(meta, library, params)
     if num_threads is not None:
