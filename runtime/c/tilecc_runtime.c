@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#if defined(__linux__)
 #include <sched.h>
+#if defined(__linux__)
 #include <sys/syscall.h>
 #endif
 #if defined(__linux__) && defined(SYS_futex)
@@ -35,8 +35,15 @@
 #endif
 
 /* Spin iterations before sleeping: long enough to bridge the gap between two kernels of one
- * inference, short enough not to burn a core between inferences. */
-#define SPIN_ITERS 4000
+ * inference, short enough not to burn a core between inferences. The last YIELD_ITERS of them
+ * yield the core instead: on an oversubscribed machine the thread we wait for may be
+ * runnable but not running, and pure spinning would just delay it further. */
+#define SPIN_ITERS 2000
+#define YIELD_ITERS 16
+
+/* Spinning only pays when every pool thread has a core of its own; with more threads than
+ * cores it steals time from the thread being waited for, so spin (almost) not at all then. */
+static atomic_int g_spin_iters = SPIN_ITERS;
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -77,10 +84,12 @@ static void wake_all(atomic_int *word) {
  * wait_on(word) so the other side can skip the wake syscall when nobody sleeps. The
  * increment and the re-check are seq_cst, pairing with the waker's store-then-load. */
 static int wait_while_equal(atomic_int *word, int old, atomic_int *sleepers) {
-    for (int i = 0; i < SPIN_ITERS; i++) {
+    int spin = atomic_load_explicit(&g_spin_iters, memory_order_relaxed);
+    for (int i = 0; i < spin + YIELD_ITERS; i++) {
         int v = atomic_load_explicit(word, memory_order_acquire);
         if (v != old) return v;
-        cpu_relax();
+        if (i < spin) cpu_relax();
+        else sched_yield();
     }
     for (;;) {
         atomic_fetch_add(sleepers, 1);
@@ -101,13 +110,7 @@ static int clamp_threads(long n) {
     return (int)n;
 }
 
-static int default_num_threads(void) {
-    const char *env = getenv("TILECC_NUM_THREADS");
-    if (env && *env) {
-        char *end;
-        long v = strtol(env, &end, 10);
-        if (*end == '\0' && v > 0) return clamp_threads(v);
-    }
+static int available_cores(void) {
 #if defined(__linux__) && defined(CPU_COUNT)
     /* Affinity, not the online count: containers and taskset often give us fewer cores, and
      * oversubscribing a spinning pool is far worse than using one core too few. */
@@ -118,7 +121,24 @@ static int default_num_threads(void) {
     return clamp_threads(sysconf(_SC_NPROCESSORS_ONLN));
 }
 
+static int default_num_threads(void) {
+    const char *env = getenv("TILECC_NUM_THREADS");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end == '\0' && v > 0) return clamp_threads(v);
+    }
+    return available_cores();
+}
+
+static void update_spin(int threads) {
+    static int cores;
+    if (cores == 0) cores = available_cores();
+    atomic_store_explicit(&g_spin_iters, threads > cores ? 0 : SPIN_ITERS, memory_order_relaxed);
+}
+
 void tilecc_set_num_threads(int32_t n) {
+    update_spin(clamp_threads(n));
     atomic_store(&g_num_threads, clamp_threads(n));
 }
 
@@ -127,6 +147,7 @@ int32_t tilecc_get_num_threads(void) {
     if (n == 0) {
         int expected = 0;
         n = default_num_threads();
+        update_spin(n);
         if (!atomic_compare_exchange_strong(&g_num_threads, &expected, n)) n = expected;
     }
     return n;
