@@ -7,8 +7,6 @@ import subprocess
 import tarfile
 
 import pytest
-from toy_artifact import have_cc, toy_artifact
-
 import tilecc
 from tilecc.errors import ArtifactError
 from tilecc.runtime.artifact import (
@@ -19,6 +17,7 @@ from tilecc.runtime.artifact import (
     sha256,
     tensor_spec,
 )
+from toy_artifact import have_cc, toy_artifact
 
 
 @pytest.fixture(scope="module")
@@ -205,11 +204,11 @@ def test_header_compiles_and_matches(tmp_path):
     # link-free check: declarations only, so compile and run the size/name checks
     subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", "-I", str(tmp_path), "-c",
                     str(tmp_path / "check.c"), "-o", str(tmp_path / "check.o")], check=True)
-    stub = "\n".join(["#include \"model.h\"",
-                      "int32_t net_1_init(const void *p, int64_t n) { (void)p; return !n; }",
-                      "int32_t net_1_run(const void *const *i, void *const *o, void *w)",
-                      "{ (void)i; (void)o; (void)w; return 0; }",
-                      "int64_t net_1_workspace_size(void) { return 4096; }"])
+    stub = ('#include "model.h"\n'
+            "int32_t net_1_init(const void *p, int64_t n) { (void)p; return !n; }\n"
+            "int32_t net_1_run(const void *const *i, void *const *o, void *w)\n"
+            "{ (void)i; (void)o; (void)w; return 0; }\n"
+            "int64_t net_1_workspace_size(void) { return 4096; }\n")
     (tmp_path / "stub.c").write_text(stub)
     subprocess.run(["cc", "-std=c11", "-I", str(tmp_path), str(tmp_path / "check.o"),
                     str(tmp_path / "stub.c"), "-o", str(tmp_path / "check")], check=True)
