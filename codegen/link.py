@@ -1,0 +1,89 @@
+"""Link model objects with the C runtime into a shared library for the target."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from tilecc.errors import LinkError
+
+RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime" / "c"
+_RUNTIME_CFLAGS = ["-O2", "-fPIC", "-std=gnu11"]
+# Compiled runtime objects per (compiler, source): autotuning links many candidate builds,
+# and recompiling the same runtime each time would dominate small measurements.
+_runtime_objects: dict[tuple[str, str], Path] = {}
+
+
+def runtime_source_dir() -> Path:
+    """Where tilecc_runtime.{c,h} and tilecc_runner.c live (installed as package data)."""
+    for d in (RUNTIME_DIR, _package_runtime_dir()):
+        if d is not None and (d / "tilecc_runtime.c").is_file():
+            return d
+    raise LinkError("the C runtime sources (tilecc_runtime.c) are not installed")
+
+
+def _package_runtime_dir() -> Path | None:
+    try:
+        import tilecc.runtime
+    except ImportError:
+        return None
+    return Path(tilecc.runtime.__file__).resolve().parent / "c"
+
+
+def _compiler_for(target) -> str:
+    # Targets may name a separate C compiler; by default the linker is a gcc-style driver.
+    return getattr(target, "cc", None) or target.linker
+
+
+def _run(cmd: list[str], what: str) -> None:
+    tool = cmd[0]
+    if shutil.which(tool) is None:
+        raise LinkError(f"{what}: {tool!r} not found; install it (host: build-essential; "
+                        f"cross: the gcc-<triple> package) or pick another target")
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip()
+        raise LinkError(f"{what} failed ({' '.join(cmd)}):\n{detail}")
+
+
+def compile_runtime(cc: str) -> Path:
+    """Compile tilecc_runtime.c with `cc` once per process and return the object."""
+    src = runtime_source_dir() / "tilecc_runtime.c"
+    digest = hashlib.sha256(src.read_bytes() + (src.parent / "tilecc_runtime.h").read_bytes())
+    key = (cc, digest.hexdigest())
+    obj = _runtime_objects.get(key)
+    if obj is None or not obj.exists():
+        obj = Path(tempfile.mkdtemp(prefix="tilecc-rt-")) / "tilecc_runtime.o"
+        _run([cc, *_RUNTIME_CFLAGS, "-c", str(src), "-o", str(obj)], "compiling the C runtime")
+        _runtime_objects[key] = obj
+    return obj
+
+
+def link_shared(objects: list[Path], out: Path, target) -> Path:
+    """Link model objects + the C runtime into `out` (a .so) with the target's linker."""
+    out = Path(out)
+    if not objects:
+        raise LinkError("nothing to link: no object files")
+    missing = [str(o) for o in objects if not Path(o).is_file()]
+    if missing:
+        raise LinkError(f"object file not found: {missing[0]}")
+    runtime_obj = compile_runtime(_compiler_for(target))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        target.linker, "-shared", "-o", str(out), *map(str, objects), str(runtime_obj),
+        # -Bsymbolic: each model library uses its own runtime (thread pool and thread count)
+        # even if another model library is loaded globally into the same process.
+        "-Wl,-Bsymbolic",
+        # LLVM objects carry no .note.GNU-stack; without this the library would ask for an
+        # executable stack, which newer glibc refuses to dlopen.
+        "-Wl,-z,noexecstack",
+        # Unresolved symbols fail here, with a name, not later at dlopen on the device.
+        "-Wl,--no-undefined",
+        f"-Wl,-soname,{out.name}",
+        "-lpthread", "-lm",
+    ]
+    _run(cmd, "linking the model library")
+    return out

@@ -1,0 +1,71 @@
+"""tilecc: an ahead-of-time deep-learning compiler (ONNX in, native artifact out).
+
+    import tilecc
+    art = tilecc.compile("model.onnx", target="host")
+    art.save("model.tar")
+    mod = tilecc.load("model.tar")
+    outputs = mod.run({"input": x})
+
+Heavy parts (frontends, codegen, runtime) are imported on first use so `import tilecc` and
+the CLI start fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import ArtifactError, InputError, LinkError, ModelRunError, TileccError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Artifact",
+    "ArtifactError",
+    "InputError",
+    "LinkError",
+    "ModelRunError",
+    "Module",
+    "TileccError",
+    "__version__",
+    "compile",
+    "load",
+]
+
+if TYPE_CHECKING:
+    from .runtime.artifact import Artifact
+    from .runtime.module import Module
+
+
+def compile(model: Any, target: Any = "host", input_shapes: dict | None = None,
+            opt_level: int = 2, tuning_logs: Any = None, name: str = "tilecc_model",
+            print_ir_after: Any = None) -> Artifact:
+    """Compile an ONNX model (path, bytes or ModelProto) for `target` into an Artifact.
+
+    input_shapes: {input name: shape} for inputs with symbolic dimensions.
+    tuning_logs: tuning-log path(s) whose best configs override the schedule defaults.
+    name: the C symbol prefix of the generated functions (<name>_run, ...).
+    print_ir_after: pass name(s) after which the graph is printed.
+    """
+    from tilecc.build import build
+
+    return build(model, target=target, input_shapes=input_shapes, opt_level=opt_level,
+                 tuning_logs=tuning_logs, name=name, print_ir_after=print_ir_after)
+
+
+def load(path: Any, num_threads: int | None = None) -> Module:
+    """Load a saved CPU artifact (model.tar) for running on this machine."""
+    from tilecc.runtime.module import load as _load
+
+    return _load(path, num_threads=num_threads)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Artifact":
+        from tilecc.runtime.artifact import Artifact
+
+        return Artifact
+    if name == "Module":
+        from tilecc.runtime.module import Module
+
+        return Module
+    raise AttributeError(f"module 'tilecc' has no attribute {name!r}")

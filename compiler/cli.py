@@ -1,0 +1,240 @@
+"""The `tilecc` command: a thin layer over the Python API.
+
+Errors a user can fix are TileccError/OSError: one line on stderr and a non-zero exit code
+(from the exception's `exit_code`); anything else is a bug and gets a traceback with --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+import tilecc
+from tilecc.errors import InputError, TileccError
+
+
+def _parse_shape(text: str) -> tuple[str, list[int]]:
+    name, sep, dims = text.rpartition("=")
+    if not sep or not name:
+        raise InputError(f"--input-shape wants NAME=D0,D1,...; got {text!r}")
+    try:
+        shape = [int(d) for d in dims.split(",")] if dims.strip() else []
+    except ValueError:
+        raise InputError(f"--input-shape {text!r}: dimensions must be integers") from None
+    if any(d < 0 for d in shape):
+        raise InputError(f"--input-shape {text!r}: dimensions must be >= 0")
+    return name, shape
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    model = Path(args.model)
+    if not model.is_file():
+        raise InputError(f"{model}: no such model file")
+    shapes = dict(_parse_shape(s) for s in args.input_shape or [])
+    out = Path(args.output) if args.output else Path(model.stem + ".tar")
+    artifact = tilecc.compile(str(model), target=args.target, input_shapes=shapes or None,
+                              opt_level=args.opt_level, tuning_logs=args.tuning_log or None,
+                              name=args.name, print_ir_after=args.print_ir_after or None)
+    artifact.save(out)
+    print(f"wrote {out} ({out.stat().st_size / 1024:.1f} KiB, target {args.target})")
+    return 0
+
+
+def _random_input(spec: dict, rng) -> object:
+    import numpy as np
+
+    dtype, shape = np.dtype(spec["dtype"]), spec["shape"]
+    if dtype.kind == "f":
+        return rng.standard_normal(shape).astype(dtype)
+    if dtype.kind == "b":
+        return rng.integers(0, 2, shape).astype(dtype)
+    if dtype.kind in "iu":
+        return rng.integers(0, 10, shape).astype(dtype)
+    raise InputError(f"input {spec['name']!r}: cannot make random {dtype.name} data; pass -i")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    module = tilecc.load(args.artifact, num_threads=args.threads)
+    if args.inputs:
+        try:
+            with np.load(args.inputs, allow_pickle=False) as npz:
+                inputs = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError) as e:
+            raise InputError(f"{args.inputs}: cannot read inputs ({e})") from None
+    else:
+        rng = np.random.default_rng(args.seed)
+        inputs = {s["name"]: _random_input(s, rng) for s in module.input_info}
+    outputs = module.run(inputs)
+    for name, arr in outputs.items():
+        if arr.size and arr.dtype.kind in "fiub":
+            stats = (f"min={arr.min():.6g} max={arr.max():.6g} "
+                     f"mean={arr.astype(np.float64).mean():.6g}")
+        else:
+            stats = "(empty)" if not arr.size else ""
+        print(f"{name}: shape={list(arr.shape)} dtype={arr.dtype.name} {stats}".rstrip())
+    if args.output:
+        np.savez(args.output, **outputs)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _arena_unplanned_bytes(arena: dict) -> int | None:
+    """Bytes all intermediate tensors would need without memory planning."""
+    if isinstance(arena.get("naive_bytes"), int):
+        return arena["naive_bytes"]
+    tensors = arena.get("tensors")
+    if isinstance(tensors, list) and tensors:
+        sizes = [t.get("nbytes", t.get("size")) for t in tensors if isinstance(t, dict)]
+        if sizes and all(isinstance(s, int) for s in sizes):
+            return sum(sizes)
+    return None
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from tilecc.runtime.artifact import ArtifactReader
+
+    with ArtifactReader(args.artifact) as reader:
+        meta = reader.metadata
+        sizes = {name: reader.size(name) for name in reader.names()}
+    target = meta.get("target") or {}
+    print(f"artifact: {args.artifact}")
+    print(f"model: {meta['name']} (format {meta['format_version']}, "
+          f"tilecc {meta.get('tilecc_version', '?')})")
+    print(f"target: {target.get('name', '?')} triple={target.get('triple', '?')} "
+          f"cpu={target.get('cpu', '?')} vector_bits={target.get('vector_bits', '?')}")
+    for kind in ("inputs", "outputs"):
+        print(f"{kind}:")
+        for s in meta[kind]:
+            print(f"  {s['name']}: {s['dtype']}{s['shape']}")
+    arena = meta.get("arena") or {}
+    line = f"workspace (arena): {_size(meta['workspace_size'])}"
+    unplanned = _arena_unplanned_bytes(arena)
+    if unplanned is not None:
+        line += f"; all intermediate tensors: {_size(unplanned)}"
+        if unplanned:
+            line += f" ({100 * meta['workspace_size'] / unplanned:.0f}%)"
+    print(line)
+    print(f"params: {_size(meta['params_size'])}")
+    print("files:")
+    for name in sorted(sizes):
+        print(f"  {name}  {_size(sizes[name])}  sha256:{meta['files'][name][:16]}")
+    for key in ("arena", "kernels", "groups"):
+        value = meta.get(key)
+        if not value:
+            continue
+        print(f"{key}:")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for k, v in items:
+            if key == "arena" and k == "tensors" and isinstance(v, list):
+                print(f"  tensors: {len(v)}")
+                if args.verbose:
+                    for t in v:
+                        print(f"    {t}")
+            else:
+                print(f"  {k}: {v}")
+    return 0
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    from tilecc.targets import PRESETS, get_target
+
+    rows = [("host", get_target("host"))] + sorted(PRESETS.items())
+    print(f"{'name':<18} {'triple':<28} {'cpu':<18} {'vector bits':>11} {'cores':>5}")
+    for name, t in rows:
+        print(f"{name:<18} {t.triple:<28} {t.cpu:<18} {t.vector_bits:>11} {t.cores:>5}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # --debug works before or after the subcommand; SUPPRESS keeps the sub-parser's default
+    # from overwriting a value given before it.
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks")
+    p = argparse.ArgumentParser(prog="tilecc", parents=[debug],
+                                description="Ahead-of-time deep-learning compiler.")
+    p.add_argument("--version", action="version", version=f"tilecc {tilecc.__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    c = sub.add_parser("compile", parents=[debug], help="compile an ONNX model to model.tar")
+    c.add_argument("model", help="ONNX model file")
+    c.add_argument("-t", "--target", default="host", help="target preset (see `tilecc targets`)")
+    c.add_argument("-o", "--output", help="artifact path (default: MODEL.tar)")
+    c.add_argument("--input-shape", action="append", metavar="NAME=D0,D1,...",
+                   help="static shape for an input (repeatable)")
+    c.add_argument("-O", dest="opt_level", type=int, choices=range(4), default=2,
+                   help="optimisation level (default 2)")
+    c.add_argument("--tuning-log", action="append", metavar="LOG",
+                   help="tuning log to use (repeatable)")
+    c.add_argument("--print-ir-after", action="append", metavar="PASS",
+                   help="print the graph after this pass (repeatable)")
+    c.add_argument("--name", default="tilecc_model", help="C symbol prefix (default tilecc_model)")
+    c.set_defaults(fn=cmd_compile)
+
+    r = sub.add_parser("run", parents=[debug], help="run an artifact on this machine")
+    r.add_argument("artifact")
+    r.add_argument("-i", "--inputs", help=".npz with one array per input name "
+                   "(default: random data)")
+    r.add_argument("-o", "--output", help="write outputs to this .npz")
+    r.add_argument("--threads", type=int, help="threads (default: TILECC_NUM_THREADS or cores)")
+    r.add_argument("--seed", type=int, default=0, help="seed for random inputs")
+    r.set_defaults(fn=cmd_run)
+
+    i = sub.add_parser("inspect", parents=[debug], help="show an artifact's metadata")
+    i.add_argument("artifact")
+    i.add_argument("-v", "--verbose", action="store_true", help="list every arena tensor")
+    i.set_defaults(fn=cmd_inspect)
+
+    t = sub.add_parser("targets", parents=[debug], help="list target presets")
+    t.set_defaults(fn=cmd_targets)
+    return p
+
+
+def _one_line(e: BaseException, internal: bool) -> str:
+    """The message's first line, plus the first line that names an error in tool output
+    (e.g. the linker's "undefined reference" under "linking failed:")."""
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    text = lines[0] if lines else type(e).__name__
+    detail = next((ln for ln in lines[1:] if "error" in ln.lower()), None)
+    if detail:
+        text += f" ... {detail}"
+    if internal:
+        text = f"internal error: {type(e).__name__}: {text} (rerun with --debug for details)"
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
+    try:
+        return args.fn(args)
+    except KeyboardInterrupt:
+        print("tilecc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the one place that turns exceptions into exit codes
+        if debug:
+            traceback.print_exc()
+        if isinstance(e, TileccError):
+            code = e.exit_code
+        elif isinstance(e, (OSError, ValueError)):
+            code = 1
+        else:
+            code = 70  # an internal error (EX_SOFTWARE): worth a bug report
+        print(f"tilecc: error: {_one_line(e, internal=code == 70)}", file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

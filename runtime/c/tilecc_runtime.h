@@ -1,0 +1,36 @@
+/* tilecc C runtime: the few services a compiled model object calls.
+ *
+ * A model object (<name>_init / <name>_run / <name>_workspace_size) references only these
+ * functions and libm. They are linked into each model's shared library, so a device needs
+ * nothing else: no Python, no allocator during run.
+ */
+#ifndef TILECC_RUNTIME_H
+#define TILECC_RUNTIME_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A unit of parallel work: task `task_id` of `num_tasks`; non-zero return is an error code. */
+typedef int32_t (*tilecc_task_fn)(int32_t task_id, int32_t num_tasks, void *cdata);
+
+/* Run fn(t, n, cdata) for every t in [0, n), n = tilecc_get_num_threads(), and wait for all.
+ * The caller runs task 0; a pool of n - 1 threads, started on first use, runs the rest.
+ * Returns the first non-zero task result, else 0. A call made from inside a task (or while
+ * another thread is using the pool) runs as one task, fn(0, 1, cdata), on the calling thread. */
+int32_t tilecc_parallel_for(tilecc_task_fn fn, void *cdata);
+
+/* Thread count for later parallel_for calls (clamped to [1, TILECC_MAX_THREADS]).
+ * Default: $TILECC_NUM_THREADS if set, else the cores this process may run on. */
+void tilecc_set_num_threads(int32_t n);
+int32_t tilecc_get_num_threads(void);
+
+#define TILECC_MAX_THREADS 256
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TILECC_RUNTIME_H */

@@ -1,0 +1,77 @@
+"""ctypes binding of a CPU artifact's shared library (the C ABI in include/model.h)."""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+from tilecc.errors import ArtifactError
+
+_ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "i386": "x86",
+                 "i686": "x86"}
+_TEMP_DIRS: list[str] = []
+
+
+def _arch(name: str) -> str:
+    name = name.lower()
+    if name.startswith("armv") or name in ("arm", "armhf", "armel", "thumbv7"):
+        return "arm"
+    return _ARCH_ALIASES.get(name, name)
+
+
+def check_host_can_run(target: dict) -> None:
+    """Refuse an artifact built for another CPU before dlopen gives a cryptic ELF error."""
+    if target.get("kind", "cpu") != "cpu":
+        raise ArtifactError(f"artifact targets {target.get('kind')!r}; the CPU loader cannot "
+                            "run it")
+    triple = target.get("triple", "")
+    want, have = _arch(triple.split("-")[0]), _arch(platform.machine())
+    if triple and want != have:
+        raise ArtifactError(f"artifact is built for {triple}, this machine is {have}; run it "
+                            "there or under qemu with the C runner (tilecc.runtime.crunner)")
+
+
+def _cleanup() -> None:
+    for d in _TEMP_DIRS:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+class CpuLibrary:
+    """The loaded model library: init/run/workspace_size plus the runtime's thread control."""
+
+    def __init__(self, library: bytes, name: str):
+        # A fresh private directory per load, kept until exit: glibc identifies a loaded
+        # library by device/inode, so deleting the file early could let a later load reuse
+        # the inode and silently get this (possibly different) model back from dlopen.
+        tmp = tempfile.mkdtemp(prefix="tilecc-")
+        if not _TEMP_DIRS:
+            atexit.register(_cleanup)
+        _TEMP_DIRS.append(tmp)
+        path = Path(tmp) / "model.so"
+        path.write_bytes(library)
+        try:
+            self.lib = ctypes.CDLL(str(path))
+        except OSError as e:
+            raise ArtifactError(f"cannot load the model library: {e}") from None
+        try:
+            self.init = getattr(self.lib, f"{name}_init")
+            self.run = getattr(self.lib, f"{name}_run")
+            self.workspace_size = getattr(self.lib, f"{name}_workspace_size")
+            self.set_num_threads = self.lib.tilecc_set_num_threads
+            self.get_num_threads = self.lib.tilecc_get_num_threads
+        except AttributeError as e:
+            raise ArtifactError(f"model library lacks a symbol: {e}") from None
+        self.init.argtypes = [ctypes.c_void_p, ctypes.c_int64]
+        self.init.restype = ctypes.c_int32
+        self.run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        self.run.restype = ctypes.c_int32
+        self.workspace_size.argtypes = []
+        self.workspace_size.restype = ctypes.c_int64
+        self.set_num_threads.argtypes = [ctypes.c_int32]
+        self.set_num_threads.restype = None
+        self.get_num_threads.argtypes = []
+        self.get_num_threads.restype = ctypes.c_int32
