@@ -181,7 +181,7 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
                 for v, e in zip(names, ext_names)]
 
     inter = sum(sz for k, sz in sizes.items())
-    arena = {"arena_bytes": arena_size, "intermediate_bytes": inter,
+    arena = {"arena_bytes": arena_size, "naive_bytes": inter,
              "num_kernels": len(steps), "unique_kernels": len(cache),
              "params_bytes": len(params)}
     return CompiledModel(name, target, obj, params, info(graph.inputs, graph.inputs),
@@ -208,8 +208,25 @@ def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_lo
     out_names = list(graph.outputs)
     graph = prepare_outputs(graph)
     cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir)
-    from tilecc.runtime.package import package
     return package(cm)
+
+
+def package(cm: CompiledModel):
+    """Link the object with the C runtime into a shared library and wrap it as an Artifact."""
+    import tempfile
+    from pathlib import Path
+
+    from tilecc.codegen.link import link_shared
+    from tilecc.runtime.artifact import Artifact
+
+    with tempfile.TemporaryDirectory(prefix="tilecc_build_") as tmp:
+        obj = Path(tmp) / "model.o"
+        obj.write_bytes(cm.object_code)
+        lib = link_shared([obj], Path(tmp) / "model.so", cm.target).read_bytes()
+    return Artifact.create(name=cm.name, target=cm.target, inputs=cm.inputs, outputs=cm.outputs,
+                           params=cm.params, workspace_size=cm.workspace_size, library=lib,
+                           arena=cm.arena, kernels=cm.kernels,
+                           extra_files={"lib/model.o": cm.object_code})
 
 
 __all__ = ["CompiledModel", "TensorType", "build", "compile_graph"]

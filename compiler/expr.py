@@ -175,7 +175,13 @@ def const(v, dtype: str | None = None) -> Const:
 def wrap(v, dtype: str | None = None) -> Expr:
     if isinstance(v, Expr):
         return v
+    if hasattr(v, "_e"):  # a TE IterVar stands for its variable
+        return v._e()
     return const(v, dtype)
+
+
+def _coerce(v):
+    return v._e() if hasattr(v, "_e") else v
 
 
 def fresh(prefix: str) -> str:
@@ -211,6 +217,7 @@ def _is(e: Expr, v) -> bool:
 
 
 def binop(op: str, a, b) -> Expr:
+    a, b = _coerce(a), _coerce(b)
     if not isinstance(a, Expr) and isinstance(b, Expr):
         a = const(a, b.dtype)
     if not isinstance(b, Expr) and isinstance(a, Expr):
@@ -249,6 +256,7 @@ def maximum(a, b) -> Expr:
 
 
 def cmp(op: str, a, b) -> Expr:
+    a, b = _coerce(a), _coerce(b)
     if not isinstance(a, Expr):
         a = const(a, b.dtype)
     if not isinstance(b, Expr):
