@@ -62,7 +62,46 @@ def _kernel_key(node: Node, graph: Graph) -> tuple:
     return (tuple(parts), tuple(graph.types[i] for i in node.inputs), outs)
 
 
-def make_kernel(node: Node, graph: Graph, target, name: str) -> PrimFunc:
+@dataclass
+class KernelInfo:
+    """How a kernel was scheduled: its tunable workload (if any) and where its config came
+    from ("log", "transfer" or "default")."""
+
+    workload: str | None = None
+    template: str | None = None
+    config: dict | None = None
+    source: str = "default"
+
+
+class DefaultConfigs:
+    """Config provider with no logs: every template derives its default from the target.
+    A tuning-log provider (tilecc.autotune) implements the same `lookup`."""
+
+    def lookup(self, workload: str, template: str, version: int, target):
+        return None, "default"
+
+
+def workload_key(anchor: Node, graph: Graph, template) -> str:
+    """Stable key of a tunable workload: template, op, attrs, input shapes and dtypes, layout.
+    Not a hash of code, so logs survive compiler changes that keep the template version."""
+    import json
+
+    def plain(v):
+        if isinstance(v, (tuple, list)):
+            return [plain(x) for x in v]
+        if isinstance(v, np.generic):
+            return v.item()
+        return v
+
+    return json.dumps({"template": template.name, "version": template.version, "op": anchor.op,
+                       "attrs": {k: plain(v) for k, v in sorted(anchor.attrs.items())},
+                       "inputs": [[list(graph.types[i].shape), graph.types[i].dtype]
+                                  for i in anchor.inputs if i],
+                       "layout": "NCHW"}, sort_keys=True, separators=(",", ":"))
+
+
+def build_schedule(node: Node, graph: Graph, target, configs=None, cfg_override=None):
+    """TE for a fused node, scheduled. Returns (schedule, args, KernelInfo, tuning_stage)."""
     tensors: dict[str, te.Tensor] = {}
     args = []
     for k, i in enumerate(node.inputs):
@@ -76,25 +115,44 @@ def make_kernel(node: Node, graph: Graph, target, name: str) -> PrimFunc:
         for o, t in zip(m.outputs, outs):
             tensors[o] = t
         if m.op == node.attrs["anchor"] and anchor is None:
-            anchor = (m.op, outs[0])
+            anchor = (m, outs[0])
     out_tensors = [tensors[o] for o in node.outputs]
     sch = create_schedule(out_tensors)
+    info = KernelInfo()
+    stage = None
     if anchor is not None and anchor[1] in sch.stages:
         t = anchor[1]
         if sch[t].inline:
             roots = sch._root_consumers(t)
             t = next(iter(roots)) if len(roots) == 1 else None
-        fn = get_schedule(anchor[0], target.family)
-        if t is not None and fn is not None:
-            fn(sch, sch[t], target, None)
+        tpl = get_schedule(anchor[0].op, target.family)
+        if t is not None and tpl is not None:
+            stage = sch[t]
+            cfg = cfg_override
+            if tpl.knobs is not None:
+                info.workload = workload_key(anchor[0], graph, tpl)
+                info.template = tpl.name
+                if cfg is None and configs is not None:
+                    cfg, info.source = configs.lookup(info.workload, tpl.name, tpl.version,
+                                                      target)
+                elif cfg is not None:
+                    info.source = "given"
+                info.config = cfg
+            tpl.apply(sch, stage, target, cfg)
     for st in sch.root_stages():
         if not st.relations and not st.annot:
             schedule_default(st, target)
-    return lower(sch, args + out_tensors, name)
+    return sch, args + out_tensors, info, stage
+
+
+def make_kernel(node: Node, graph: Graph, target, name: str, configs=None
+                ) -> tuple[PrimFunc, KernelInfo]:
+    sch, args, info, _ = build_schedule(node, graph, target, configs)
+    return lower(sch, args, name), info
 
 
 def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_level: int = 2,
-                  debug_ir: bool = False) -> CompiledModel:
+                  debug_ir: bool = False, configs=None) -> CompiledModel:
     from tilecc.codegen.aot import emit_entry
     from tilecc.codegen.llvm import ModuleCodegen
     from tilecc.passes.fuse import fuse_ops
@@ -123,15 +181,18 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
         key = _kernel_key(node, fused)
         if key not in cache:
             kname = f"k{len(cache)}_{node.name}"[:60]
-            pf = make_kernel(node, fused, target, kname)
+            pf, kinfo = make_kernel(node, fused, target, kname, configs or DefaultConfigs())
             if debug_ir:
                 loop_ir.append(format_func(pf))
-            cache[key] = (cg.add_kernel(pf), pf)
-        fn, pf = cache[key]
+            cache[key] = (cg.add_kernel(pf), pf, kinfo)
+        fn, pf, kinfo = cache[key]
         scratch = [f"__scratch{len(steps)}_{k}" for k in range(len(pf.attrs["scratch"]))]
         steps.append((node, fn, scratch, pf.attrs["scratch"]))
         kernels_meta.append({"kernel": fn.name, "ops": [m.op for m in node.attrs["nodes"]],
-                             "inputs": list(node.inputs), "outputs": list(node.outputs)})
+                             "inputs": list(node.inputs), "outputs": list(node.outputs),
+                             "shape": list(fused.types[node.outputs[0]].shape),
+                             "workload": kinfo.workload, "config": kinfo.config,
+                             "config_source": kinfo.source})
 
     used_consts = []
     for node, *_ in steps:
@@ -189,12 +250,9 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
                          llvm_ir if debug_ir else "", loop_ir)
 
 
-def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_logs=None,
-          name: str = "tilecc_model", print_ir_after=None, debug_ir: bool = False):
-    """Compile an ONNX model (path, bytes or ModelProto) or a Graph into an Artifact."""
-    from tilecc.targets import get_target
-
-    tgt = get_target(target)
+def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=None
+                  ) -> tuple[Graph, list[str]]:
+    """Import and optimise a model; returns the graph ready for fusion and its output names."""
     if isinstance(model, Graph):
         graph = model
     else:
@@ -206,8 +264,21 @@ def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_lo
     from tilecc.passes.layout import pack_weights
     graph = pack_weights(graph)
     out_names = list(graph.outputs)
-    graph = prepare_outputs(graph)
-    cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir)
+    return prepare_outputs(graph), out_names
+
+
+def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_logs=None,
+          name: str = "tilecc_model", print_ir_after=None, debug_ir: bool = False,
+          configs=None):
+    """Compile an ONNX model (path, bytes or ModelProto) or a Graph into an Artifact.
+
+    `configs` is a config provider (see DefaultConfigs); `tuning_logs` is handled by the
+    autotuner's provider when present."""
+    from tilecc.targets import get_target
+
+    tgt = get_target(target)
+    graph, out_names = prepare_graph(model, input_shapes, opt_level, print_ir_after)
+    cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir, configs)
     return package(cm)
 
 

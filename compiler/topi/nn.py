@@ -65,7 +65,18 @@ def conv2d(inputs, attrs, out_types):
     return [te.compute((N, OC, OH, OW), f, name="conv2d", tag="conv2d")]
 
 
-@register_schedule("Conv")
+def _divisors(n: int, cap: int) -> list[int]:
+    return [d for d in range(1, min(n, cap) + 1) if n % d == 0]
+
+
+def _conv_knobs(stage, target):
+    _, oc, _, ow = stage.axes
+    lanes = target.lanes(4)
+    vecs = sorted(set(_divisors(ow.extent, 2 * lanes)) | {min(lanes, ow.extent)})
+    return {"oc_block": _divisors(oc.extent, 16), "ow_vec": vecs}
+
+
+@register_schedule("Conv", knobs=_conv_knobs)
 def schedule_conv2d(sch, stage, target, cfg=None):
     """Direct convolution: an (oc block x ow vector) accumulator tile held in registers while
     the reduction runs over input channels and the kernel window.
@@ -145,8 +156,15 @@ def _schedule_matmul_like(stage, target, cfg):
         stage.parallel(_fuse_all(stage, batch + [mo, no]))
 
 
-register_schedule("Gemm")(lambda sch, stage, target, cfg=None:
-                          _schedule_matmul_like(stage, target, cfg))
+def _matmul_knobs(stage, target):
+    m, n = stage.axes[-2], stage.axes[-1]
+    lanes = target.lanes(4)
+    vecs = sorted(set(_divisors(n.extent, 4 * lanes)) | {min(lanes, n.extent)})
+    return {"m_block": _divisors(m.extent, 12), "n_vec": vecs}
+
+
+register_schedule("Gemm", knobs=_matmul_knobs)(
+    lambda sch, stage, target, cfg=None: _schedule_matmul_like(stage, target, cfg))
 
 
 @register_compute("MatMul")
@@ -193,7 +211,8 @@ class _batched:
         return t[tuple(sub) + tuple(ij)]
 
 
-@register_schedule("MatMul")
+@register_schedule("MatMul", knobs=lambda st, t: _matmul_knobs(st, t) if len(st.axes) >= 2
+                   else {})
 def schedule_matmul(sch, stage, target, cfg=None):
     if len(stage.axes) < 2:
         from .generic import schedule_reduction

@@ -10,9 +10,28 @@ config from the target, so no tuning log is needed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 COMPUTES: dict[str, Callable] = {}
-SCHEDULES: dict[tuple[str, str], Callable] = {}
+
+
+@dataclass(frozen=True)
+class Template:
+    """A schedule template: `apply(sch, stage, target, cfg)`; `knobs(stage, target)` gives the
+    tunable space {knob: [values]}; cfg None (or missing keys) means the template's default
+    derived from the target. `name` and `version` go into tuning-log records: bump the version
+    when a knob's meaning changes so old records stop applying."""
+
+    name: str
+    version: int
+    apply: Callable
+    knobs: Callable | None = None
+
+    def space(self, stage, target) -> dict[str, list]:
+        return dict(self.knobs(stage, target)) if self.knobs else {}
+
+
+SCHEDULES: dict[tuple[str, str], Template] = {}
 
 
 def register_compute(*ops: str):
@@ -25,9 +44,10 @@ def register_compute(*ops: str):
     return deco
 
 
-def register_schedule(op: str, family: str = "generic"):
+def register_schedule(op: str, family: str = "generic", name: str | None = None,
+                      version: int = 1, knobs: Callable | None = None):
     def deco(fn):
-        SCHEDULES[(op, family)] = fn
+        SCHEDULES[(op, family)] = Template(name or f"{op.lower()}.{family}", version, fn, knobs)
         return fn
     return deco
 
@@ -40,7 +60,7 @@ def get_compute(op: str) -> Callable:
         raise KeyError(f"no tensor expression for op {op!r}") from None
 
 
-def get_schedule(op: str, family: str) -> Callable | None:
+def get_schedule(op: str, family: str) -> Template | None:
     _load()
     return SCHEDULES.get((op, family)) or SCHEDULES.get((op, "generic"))
 
