@@ -128,6 +128,7 @@ def build_schedule(node: Node, graph: Graph, target, configs=None, cfg_override=
         tpl = get_schedule(anchor[0].op, target.family)
         if t is not None and tpl is not None:
             stage = sch[t]
+            stage.anchor_op = anchor[1].op
             cfg = cfg_override
             if tpl.knobs is not None:
                 info.workload = workload_key(anchor[0], graph, tpl)
@@ -250,8 +251,8 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
                          llvm_ir if debug_ir else "", loop_ir)
 
 
-def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=None
-                  ) -> tuple[Graph, list[str]]:
+def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=None,
+                  target=None) -> tuple[Graph, list[str]]:
     """Import and optimise a model; returns the graph ready for fusion and its output names."""
     if isinstance(model, Graph):
         graph = model
@@ -262,7 +263,7 @@ def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=N
     graph = run_passes(graph, opt_level=opt_level, print_ir_after=set(print_ir_after or ()),
                        out=sys.stderr)
     from tilecc.passes.layout import pack_weights
-    graph = pack_weights(graph)
+    graph = pack_weights(graph, target)
     out_names = list(graph.outputs)
     return prepare_outputs(graph), out_names
 
@@ -277,7 +278,7 @@ def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_lo
     from tilecc.targets import get_target
 
     tgt = get_target(target)
-    graph, out_names = prepare_graph(model, input_shapes, opt_level, print_ir_after)
+    graph, out_names = prepare_graph(model, input_shapes, opt_level, print_ir_after, tgt)
     cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir, configs)
     return package(cm)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from . import te
+from .arith import simplify_index
 from .expr import (
     Const,
     Expr,
@@ -33,7 +34,7 @@ from .expr import (
     rebuild,
     substitute,
 )
-from .loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Store, flat_index, seq
+from .loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Store, flat_index, seq
 
 
 class ScheduleError(Exception):
@@ -50,6 +51,7 @@ class Stage:
         self.annot: dict[te.IterVar, str] = {}
         self.body: Expr | None = None  # resolved body (inlines substituted), set by Schedule
         self.reduce: te.Reduce | None = None
+        self.anchor_op = tensor.op  # the op whose template schedules this stage (after fusion)
 
     @property
     def axes(self) -> list[te.IterVar]:
@@ -308,6 +310,25 @@ def _replace_reduce(body: Expr, red: te.Reduce, acc: Buffer, t_index: Expr) -> E
     return go(body)
 
 
+def simplify_stmt(s, ranges: dict | None = None):
+    """Simplify every index and condition under the ranges of the enclosing loops."""
+    ranges = dict(ranges or {})
+    if isinstance(s, For):
+        inner = dict(ranges)
+        inner[s.var] = (0, s.extent - 1)
+        return For(s.var, s.extent, s.kind, simplify_stmt(s.body, inner))
+    if isinstance(s, Seq):
+        return Seq([simplify_stmt(x, ranges) for x in s.stmts])
+    if isinstance(s, Allocate):
+        return Allocate(s.buffer, simplify_stmt(s.body, ranges))
+    if isinstance(s, IfThenElse):
+        return IfThenElse(simplify_index(s.cond, ranges), simplify_stmt(s.then, ranges),
+                          None if s.other is None else simplify_stmt(s.other, ranges))
+    if isinstance(s, Store):
+        return Store(s.buffer, simplify_index(s.index, ranges), simplify_index(s.value, ranges))
+    return s
+
+
 def lower(sch: Schedule, args: list[te.Tensor], name: str) -> PrimFunc:
     """Lower a schedule to one kernel. `args` are the kernel's tensors (inputs then outputs);
     other materialised intermediates become extra scratch parameters (attrs['scratch'])."""
@@ -327,5 +348,5 @@ def lower(sch: Schedule, args: list[te.Tensor], name: str) -> PrimFunc:
     for t in te.post_order(sch.outputs):
         if isinstance(t.op, te.PlaceholderOp) and t not in buffers:
             raise ScheduleError(f"kernel {name}: input {t.name} is not among its arguments")
-    body = seq(*[lower_stage(st, buffers) for st in sch.root_stages()])
+    body = simplify_stmt(seq(*[lower_stage(st, buffers) for st in sch.root_stages()]))
     return PrimFunc(name, params, body, {"scratch": scratch})

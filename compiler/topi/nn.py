@@ -45,12 +45,19 @@ def _materialize_pads(sch, target):
 
 @register_compute("Conv")
 def conv2d(inputs, attrs, out_types):
+    """NCHW convolution. With attrs["weight_block"] = b the weights come packed as
+    (OC/b, IC, KH, KW, b) (passes/layout.py), so b output channels are one contiguous vector."""
     x, w = inputs[0], inputs[1]
     bias = inputs[2] if len(inputs) > 2 else None
     sh, sw = attrs["strides"]
     dh, dw = attrs["dilations"]
     G = attrs["group"]
-    OC, ICg, KH, KW = w.shape
+    ob = attrs.get("weight_block", 0)
+    if ob:
+        ICg, KH, KW = w.shape[1:4]
+        OC = w.shape[0] * ob
+    else:
+        OC, ICg, KH, KW = w.shape
     N, _, OH, OW = out_types[0].shape
     OCg = OC // G
     xp = pad_nchw(x, attrs["pads"], 0.0)
@@ -58,11 +65,12 @@ def conv2d(inputs, attrs, out_types):
 
     def f(n, oc, oh, ow):
         c = (oc // OCg) * ICg + rc if G > 1 else rc
-        acc = te.sum(xp[n, c, oh * sh + ry * dh, ow * sw + rx * dw] * w[oc, rc, ry, rx],
-                     axis=[rc, ry, rx])
+        wv = w[oc // ob, rc, ry, rx, oc % ob] if ob else w[oc, rc, ry, rx]
+        acc = te.sum(xp[n, c, oh * sh + ry * dh, ow * sw + rx * dw] * wv, axis=[rc, ry, rx])
         return acc + bias[oc] if bias is not None else acc
 
-    return [te.compute((N, OC, OH, OW), f, name="conv2d", tag="conv2d")]
+    return [te.compute((N, OC, OH, OW), f, name="conv2d", tag="conv2d",
+                       attrs={"weight_block": ob})]
 
 
 def _divisors(n: int, cap: int) -> list[int]:
@@ -71,17 +79,54 @@ def _divisors(n: int, cap: int) -> list[int]:
 
 def _conv_knobs(stage, target):
     _, oc, _, ow = stage.axes
+    ob = stage.anchor_op.attrs.get("weight_block", 0)
+    if ob:
+        return {"oc_tiles": _divisors(oc.extent // ob, 4), "ow_tile": _divisors(ow.extent, 16)}
     lanes = target.lanes(4)
     vecs = sorted(set(_divisors(ow.extent, 2 * lanes)) | {min(lanes, ow.extent)})
     return {"oc_block": _divisors(oc.extent, 16), "ow_vec": vecs}
 
 
-@register_schedule("Conv", knobs=_conv_knobs)
+@register_schedule("Conv", knobs=_conv_knobs, version=2)
 def schedule_conv2d(sch, stage, target, cfg=None):
-    """Direct convolution: an (oc block x ow vector) accumulator tile held in registers while
-    the reduction runs over input channels and the kernel window.
-    Knobs: oc_block (unrolled output channels), ow_vec (vector width on output width)."""
     _materialize_pads(sch, target)
+    if stage.anchor_op.attrs.get("weight_block"):
+        _schedule_conv_packed(stage, target, cfg)
+    else:
+        _schedule_conv_ow_vector(stage, target, cfg)
+
+
+def _schedule_conv_packed(stage, target, cfg):
+    """Output channels as vector lanes (packed weights load as one vector), an (oc_tiles x
+    ow_tile) block of accumulators in registers, input pixels broadcast: per reduction step
+    oc_tiles vector loads + ow_tile broadcasts feed oc_tiles*ow_tile FMAs.
+    Knobs: oc_tiles (vectors of output channels), ow_tile (output columns)."""
+    n, oc, oh, ow = stage.axes
+    rc, ry, rx = stage.reduce_axes
+    ob = stage.anchor_op.attrs["weight_block"]
+    cfg = dict(cfg or {})
+    regs = 28 if target.vector_bits >= 512 else 14
+    oc_tiles = cfg.get("oc_tiles") or (2 if (oc.extent // ob) % 2 == 0 and ow.extent >= 4
+                                       else 1)
+    ow_tile = cfg.get("ow_tile") or _largest_divisor(ow.extent, max(1, regs // oc_tiles // 2),
+                                                     max(1, regs // oc_tiles // 2))
+    oco, ocv = stage.split(oc, ob)
+    ocoo, oct_ = stage.split(oco, oc_tiles)
+    owo, owi = stage.split(ow, ow_tile)
+    stage.reorder(n, ocoo, oh, owo, rc, ry, rx, oct_, owi, ocv)
+    stage.unroll(oct_)
+    stage.unroll(owi)
+    stage.vectorize(ocv)
+    work = n.extent * oc.extent * oh.extent * ow.extent * rc.extent * ry.extent * rx.extent
+    if target.cores > 1 and work >= MIN_PARALLEL_WORK:
+        stage.parallel(_fuse_all(stage, [n, ocoo, oh]))
+
+
+def _schedule_conv_ow_vector(stage, target, cfg):
+    """Direct convolution vectorised along output width: an (oc block x ow vector) accumulator
+    tile held in registers while the reduction runs over input channels and the kernel window.
+    Used for depthwise and grouped convolutions.
+    Knobs: oc_block (unrolled output channels), ow_vec (vector width on output width)."""
     n, oc, oh, ow = stage.axes
     rc, ry, rx = stage.reduce_axes
     lanes = target.lanes(4)
