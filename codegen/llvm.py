@@ -215,6 +215,8 @@ class FunctionEmitter:
         return Val(self.b.not_(a.v), a.vec)
 
     def ev_Select(self, e: Select) -> Val:
+        if isinstance(e.a, Load):
+            return self._guarded_load(e)
         c, a, b = self.ev(e.cond), self.ev(e.a), self.ev(e.b)
         if c.vec or a.vec or b.vec:
             cv = self.bcast(c, "bool")
@@ -326,6 +328,35 @@ class FunctionEmitter:
             x = self.b.load(self._addr(buf, li), typ=MEM_TYPES[dt], align=esize)
             out = self.b.insert_element(out, x, I32(lane))
         return Val(self._from_mem(out, dt), True)
+
+    def _guarded_load(self, e: Select) -> Val:
+        """`cond ? buf[idx] : other` where idx may be out of bounds when cond is false (padding):
+        lanes that are off never touch memory (masked vector load), scalar and gathered lanes
+        read element 0 instead, which every buffer has."""
+        load, dt = e.a, e.a.dtype
+        c, other = self.ev(e.cond), self.ev(e.b)
+        esize = np.dtype(dt).itemsize
+        if self._lane_mode(load.index) == "contig" and (c.vec or other.vec):
+            base = self.ev(substitute(load.index, {self.vvar: const(0)})).v
+            vt = ir.VectorType(MEM_TYPES[dt], self.lanes)
+            mask = self.bcast(c, "bool")
+            passthru = self.bcast(other, dt)
+            if dt == "bool":
+                passthru = self._to_mem(passthru, dt, True)
+            fname = f"llvm.masked.load.v{self.lanes}{MEM_TYPES[dt].intrinsic_name}.p0"
+            fn = self.cg.module.globals.get(fname)
+            if fn is None:
+                fn = ir.Function(self.cg.module, ir.FunctionType(vt, [PTR, I32, mask.type, vt]),
+                                 fname)
+            v = self.b.call(fn, [self._addr(load.buffer, base), I32(esize), mask, passthru])
+            return Val(self._from_mem(v, dt), True)
+        from tilecc.expr import select as mk_select
+        safe = Load(load.buffer, mk_select(e.cond, load.index, const(0)))
+        x = self.ev(safe)
+        if c.vec or x.vec or other.vec:
+            cv = self.bcast(c, "bool")
+            return Val(self.b.select(cv, self.bcast(x, dt), self.bcast(other, dt)), True)
+        return Val(self.b.select(c.v, x.v, other.v))
 
     def _strided_load(self, e: Load, esize: int):
         """Stride-s lanes: one masked contiguous load of s*L elements (the mask stops at the
