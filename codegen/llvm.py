@@ -88,6 +88,7 @@ class FunctionEmitter:
         self.env: dict[Var, ir.Value] = {}
         self.bufs: dict[Buffer, ir.Value] = {}
         self.vvar: Var | None = None
+        self.mask = None  # vector of i1: lanes of a partial (tail) vector that are live
         self.lanes = 1
 
     def finish(self, ret):
@@ -322,11 +323,17 @@ class FunctionEmitter:
         if mode == "contig":
             base = self.ev(substitute(e.index, {self.vvar: const(0)})).v
             vt = ir.VectorType(MEM_TYPES[dt], self.lanes)
-            v = self.b.load(self._addr(buf, base), typ=vt, align=esize)
+            if self.mask is not None:
+                v = self._masked_load(self._addr(buf, base), vt, esize, self.mask,
+                                      ir.Constant(vt, ir.Undefined))
+            else:
+                v = self.b.load(self._addr(buf, base), typ=vt, align=esize)
             return Val(self._from_mem(v, dt), True)
-        if mode == "strided":
+        if mode == "strided" and self.mask is None:
             return Val(self._from_mem(self._strided_load(e, esize), dt), True)
         idx = self.bcast(self.ev(e.index), "int64")
+        if self.mask is not None:  # dead lanes read element 0, which every buffer has
+            idx = self.b.select(self.mask, idx, ir.Constant(idx.type, [0] * self.lanes))
         out = ir.Constant(ir.VectorType(MEM_TYPES[dt], self.lanes), ir.Undefined)
         for lane in range(self.lanes):
             li = self.b.extract_element(idx, I32(lane))
@@ -345,15 +352,12 @@ class FunctionEmitter:
             base = self.ev(substitute(load.index, {self.vvar: const(0)})).v
             vt = ir.VectorType(MEM_TYPES[dt], self.lanes)
             mask = self.bcast(c, "bool")
+            if self.mask is not None:
+                mask = self.b.and_(mask, self.mask)
             passthru = self.bcast(other, dt)
             if dt == "bool":
                 passthru = self._to_mem(passthru, dt, True)
-            fname = f"llvm.masked.load.v{self.lanes}{MEM_TYPES[dt].intrinsic_name}.p0"
-            fn = self.cg.module.globals.get(fname)
-            if fn is None:
-                fn = ir.Function(self.cg.module, ir.FunctionType(vt, [PTR, I32, mask.type, vt]),
-                                 fname)
-            v = self.b.call(fn, [self._addr(load.buffer, base), I32(esize), mask, passthru])
+            v = self._masked_load(self._addr(load.buffer, base), vt, esize, mask, passthru)
             return Val(self._from_mem(v, dt), True)
         from tilecc.expr import select as mk_select
         safe = Load(load.buffer, mk_select(e.cond, load.index, const(0)))
@@ -362,6 +366,13 @@ class FunctionEmitter:
             cv = self.bcast(c, "bool")
             return Val(self.b.select(cv, self.bcast(x, dt), self.bcast(other, dt)), True)
         return Val(self.b.select(c.v, x.v, other.v))
+
+    def _masked_load(self, ptr, vt, esize, mask, passthru):
+        fname = f"llvm.masked.load.v{vt.count}{vt.element.intrinsic_name}.p0"
+        fn = self.cg.module.globals.get(fname)
+        if fn is None:
+            fn = ir.Function(self.cg.module, ir.FunctionType(vt, [PTR, I32, mask.type, vt]), fname)
+        return self.b.call(fn, [ptr, I32(esize), mask, passthru])
 
     def _strided_load(self, e: Load, esize: int):
         """Stride-s lanes: one masked contiguous load of s*L elements (the mask stops at the
@@ -408,12 +419,26 @@ class FunctionEmitter:
         v = self._to_mem(self.bcast(val, dt), dt, True)
         if mode == "contig":
             base = self.ev(substitute(s.index, {self.vvar: const(0)})).v
-            self.b.store(v, self._addr(buf, base), align=esize)
+            if self.mask is None:
+                self.b.store(v, self._addr(buf, base), align=esize)
+            else:
+                fname = f"llvm.masked.store.v{self.lanes}{v.type.element.intrinsic_name}.p0"
+                fn = self.cg.module.globals.get(fname)
+                if fn is None:
+                    fn = ir.Function(self.cg.module, ir.FunctionType(
+                        ir.VoidType(), [v.type, PTR, I32, self.mask.type]), fname)
+                self.b.call(fn, [v, self._addr(buf, base), I32(esize), self.mask])
             return
         idx = self.bcast(self.ev(s.index), "int64")
+        sink = None
+        if self.mask is not None:
+            sink = self.alloca(MEM_TYPES[dt], align=esize)  # where dead lanes write
         for lane in range(self.lanes):
             li = self.b.extract_element(idx, I32(lane))
-            self.b.store(self.b.extract_element(v, I32(lane)), self._addr(buf, li), align=esize)
+            addr = self._addr(buf, li)
+            if sink is not None:
+                addr = self.b.select(self.b.extract_element(self.mask, I32(lane)), addr, sink)
+            self.b.store(self.b.extract_element(v, I32(lane)), addr, align=esize)
 
     def emit_IfThenElse(self, s: IfThenElse):
         c = self.ev(s.cond)
@@ -424,7 +449,14 @@ class FunctionEmitter:
                 with then:
                     self.emit(s.then)
                 with other:
-                    self._scalar_lanes(s)
+                    if s.other is None and self.mask is None:
+                        # A partial vector (loop tail): the same vector code with masked
+                        # memory accesses.
+                        self.mask = c.v
+                        self.emit(s.then)
+                        self.mask = None
+                    else:
+                        self._scalar_lanes(s)
             return
         if s.other is None:
             with self.b.if_then(c.v):

@@ -25,7 +25,7 @@ def _lin(e: Expr) -> tuple[dict, int] | None:
         terms = dict(a[0])
         for t, c in b[0].items():
             terms[t] = terms.get(t, 0) + sign * c
-        return {t: c for t, c in terms.items() if c}, a[1] + sign * b[1]
+        return _recombine({t: c for t, c in terms.items() if c}), a[1] + sign * b[1]
     if isinstance(e, Bin) and e.op == "mul":
         for x, y in ((e.a, e.b), (e.b, e.a)):
             if isinstance(y, Const):
@@ -35,6 +35,23 @@ def _lin(e: Expr) -> tuple[dict, int] | None:
                 k = int(y.value)
                 return {t: c * k for t, c in inner[0].items() if c * k}, inner[1] * k
     return {e: 1}, 0
+
+
+def _recombine(terms: dict) -> dict:
+    """(x // c) * c*k + (x % c) * k  ->  x * k  (a fused loop split back into its parts)."""
+    # Structural match (repr): the two halves were built by separate substitutions.
+    divs = {(repr(t.a), int(t.b.value)): t for t in terms
+            if isinstance(t, Bin) and t.op == "floordiv" and isinstance(t.b, Const)}
+    for m in [t for t in terms if isinstance(t, Bin) and t.op == "mod"
+              and isinstance(t.b, Const)]:
+        c = int(m.b.value)
+        d = divs.get((repr(m.a), c))
+        k = terms.get(m, 0)
+        if d is None or k == 0 or terms.get(d, 0) != k * c:
+            continue
+        del terms[m], terms[d]
+        terms[m.a] = terms.get(m.a, 0) + k
+    return {t: c for t, c in terms.items() if c}
 
 
 def _build(terms: dict, c: int) -> Expr:
@@ -88,6 +105,11 @@ def _divmod(op: str, x: Expr, c: int, ranges: dict) -> Expr:
     return rest_e if inside else binop("mod", rest_e, c)
 
 
+def _has_divmod(e: Expr) -> bool:
+    return any(isinstance(x, Bin) and x.op in ("floordiv", "mod") for x in (e.a, e.b)) or \
+        any(isinstance(x, Bin) and x.op in ("add", "mul") and _has_divmod(x) for x in (e.a, e.b))
+
+
 def simplify_index(e: Expr, ranges: dict[Var, Range]) -> Expr:
     """Rewrite integer floordiv/mod by positive constants using the ranges of loop variables."""
     memo: dict[int, Expr] = {}
@@ -102,6 +124,10 @@ def simplify_index(e: Expr, ranges: dict[Var, Range]) -> Expr:
         if isinstance(r, Bin) and r.dtype == INDEX and r.op in ("floordiv", "mod") \
                 and isinstance(r.b, Const) and r.b.value > 0:
             r = _divmod(r.op, r.a, int(r.b.value), ranges)
+        elif isinstance(r, Bin) and r.dtype == INDEX and r.op == "add" and _has_divmod(r):
+            lin = _lin(r)
+            if lin is not None:
+                r = _build(*lin)
         memo[id(x)] = r
         return r
 

@@ -69,20 +69,34 @@ def conv2d(inputs, attrs, out_types):
         acc = te.sum(xp[n, c, oh * sh + ry * dh, ow * sw + rx * dw] * wv, axis=[rc, ry, rx])
         return acc + bias[oc] if bias is not None else acc
 
+    pointwise = (KH, KW) == (1, 1) and (sh, sw) == (1, 1) and not any(attrs["pads"]) and G == 1
     return [te.compute((N, OC, OH, OW), f, name="conv2d", tag="conv2d",
-                       attrs={"weight_block": ob})]
+                       attrs={"weight_block": ob, "pointwise": pointwise})]
 
 
 def _divisors(n: int, cap: int) -> list[int]:
     return [d for d in range(1, min(n, cap) + 1) if n % d == 0]
 
 
+def _conv_variant(stage) -> str:
+    """Which conv template body applies: pointwise (1x1, stride 1, unpadded) convolutions are a
+    GEMM over flattened pixels; packed weights take output channels as vector lanes; grouped
+    and depthwise ones vectorise along output width."""
+    a = stage.anchor_op.attrs
+    if a.get("pointwise"):
+        return "pointwise"
+    return "packed" if a.get("weight_block") else "ow_vector"
+
+
 def _conv_knobs(stage, target):
-    _, oc, _, ow = stage.axes
-    ob = stage.anchor_op.attrs.get("weight_block", 0)
-    if ob:
-        return {"oc_tiles": _divisors(oc.extent // ob, 4), "ow_tile": _divisors(ow.extent, 16)}
+    _, oc, oh, ow = stage.axes
     lanes = target.lanes(4)
+    variant = _conv_variant(stage)
+    if variant == "pointwise":
+        return {"oc_block": _divisors(oc.extent, 12), "p_tiles": [1, 2, 3, 4]}
+    if variant == "packed":
+        ob = stage.anchor_op.attrs["weight_block"]
+        return {"oc_tiles": _divisors(oc.extent // ob, 4), "ow_tile": _divisors(ow.extent, 16)}
     vecs = sorted(set(_divisors(ow.extent, 2 * lanes)) | {min(lanes, ow.extent)})
     return {"oc_block": _divisors(oc.extent, 16), "ow_vec": vecs}
 
@@ -90,10 +104,38 @@ def _conv_knobs(stage, target):
 @register_schedule("Conv", knobs=_conv_knobs, version=2)
 def schedule_conv2d(sch, stage, target, cfg=None):
     _materialize_pads(sch, target)
-    if stage.anchor_op.attrs.get("weight_block"):
+    variant = _conv_variant(stage)
+    if variant == "pointwise":
+        _schedule_conv_pointwise(stage, target, cfg)
+    elif variant == "packed":
         _schedule_conv_packed(stage, target, cfg)
     else:
         _schedule_conv_ow_vector(stage, target, cfg)
+
+
+def _schedule_conv_pointwise(stage, target, cfg):
+    """1x1 convolution as GEMM over flattened pixels (contiguous in NCHW): vectors of pixels,
+    an (oc_block x p_tiles vectors) accumulator tile, weights broadcast; the pixel tail runs as
+    a masked vector. Knobs: oc_block, p_tiles."""
+    n, oc, oh, ow = stage.axes
+    (rc, ry, rx) = stage.reduce_axes
+    lanes = target.lanes(4)
+    cfg = dict(cfg or {})
+    p = stage.fuse(oh, ow)
+    vf = min(lanes, p.extent)
+    p_tiles = cfg.get("p_tiles") or max(1, min(4, -(-p.extent // vf) // 2 or 1))
+    budget = 24 if target.vector_bits >= 512 else 12
+    oc_block = cfg.get("oc_block") or _largest_divisor(oc.extent, max(1, budget // p_tiles), 8)
+    po, pi = stage.split(p, vf)
+    poo, pt = stage.split(po, p_tiles)
+    oco, oci = stage.split(oc, oc_block)
+    stage.reorder(n, oco, poo, rc, ry, rx, oci, pt, pi)
+    stage.unroll(oci)
+    stage.unroll(pt)
+    stage.vectorize(pi)
+    work = n.extent * oc.extent * p.extent * rc.extent
+    if target.cores > 1 and work >= MIN_PARALLEL_WORK:
+        stage.parallel(_fuse_all(stage, [n, oco, poo]))
 
 
 def _schedule_conv_packed(stage, target, cfg):
