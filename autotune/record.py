@@ -80,7 +80,7 @@ class Record:
     def from_json(line: str) -> Record:
         d = json.loads(line)
         if not isinstance(d, dict):
-            raise ValueError("not a JSON object")
+            raise ValueError("not a JSON object")  # noqa: TRY004 - a bad line, not a bad call
         if d.get("version") != SCHEMA_VERSION:
             raise ValueError(f"unsupported schema version {d.get('version')!r}")
         missing = [k for k in ("target", "workload", "template", "template_version", "config")
@@ -88,7 +88,7 @@ class Record:
         if missing:
             raise ValueError(f"missing fields {missing}")
         if not isinstance(d["config"], dict):
-            raise ValueError("config must be an object")
+            raise ValueError("config must be an object")  # noqa: TRY004
         d["costs"] = tuple(float(c) for c in d.get("costs", ()))
         d["error"] = ErrorKind(d.get("error", "none"))
         known = set(Record.__dataclass_fields__)

@@ -135,8 +135,8 @@ class SSHRunner:
                 line = base64.b64encode(json.dumps(req).encode()).decode()
                 cmd = (f"echo {line} | base64 -d | {shlex.quote(self.python)} -m "
                        f"tilecc.autotune.worker; rm -f {shlex.quote(rlib)}")
-                p = subprocess.run([self.ssh, self.host, cmd], capture_output=True, text=True,
-                                   timeout=self.options.timeout)
+                p = subprocess.run([self.ssh, self.host, cmd], check=False, capture_output=True,
+                                   text=True, timeout=self.options.timeout)
             except subprocess.TimeoutExpired:
                 out.append(MeasureResult([], ErrorKind.TIMEOUT, "ssh run timed out"))
                 continue

@@ -51,6 +51,13 @@ class TuneOptions:
     measure: MeasureOptions = field(default_factory=MeasureOptions)
 
 
+def _session(spent: int, options: TuneOptions, t0: float) -> str:
+    if options.time_budget is not None:
+        return (f"session {spent} trials, {(time.monotonic() - t0) / 60:.1f}/"
+                f"{options.time_budget / 60:g} min")
+    return f"session {spent}/{options.trials}"
+
+
 def _progress(msg: str, out=sys.stderr):
     print(msg, file=out, flush=True)
 
@@ -154,7 +161,7 @@ def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
         fails = sum(not r.ok for r in results)
         total = sum(s.latency for s in states)
         progress(f"[{states.index(st) + 1}/{len(states)} {st.task.name}] trials {st.trials} "
-                 f"(session {spent}/{options.trials})  best {st.best_cost * 1e6:.1f} us  "
+                 f"({_session(spent, options, t0)})  best {st.best_cost * 1e6:.1f} us  "
                  f"default {st.default_cost * 1e6:.1f} us  "
                  f"speedup {st.default_cost / st.best_cost:.2f}x"
                  + (f"  failed {fails}" if fails else "")

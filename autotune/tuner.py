@@ -102,7 +102,7 @@ class ModelTuner(Tuner):
         if len(self.ys) < self.min_train:
             return self._unvisited_random(n)
         self.model.fit([self.feat(c) for c in self.xs], np.log(self.ys))
-        n_model = max(1, n - int(round(self.eps * n)))
+        n_model = max(1, n - round(self.eps * n))
         if self.space.size <= 512:
             pool = [c for c in self.space if config_key(c) not in self.visited]
         else:

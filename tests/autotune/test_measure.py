@@ -7,6 +7,7 @@ import subprocess
 
 import numpy as np
 import pytest
+
 from tilecc.autotune.measure import Builder, BuildResult, LocalRunner, MeasureOptions
 from tilecc.autotune.record import ErrorKind
 from tilecc.autotune.task import extract_tasks

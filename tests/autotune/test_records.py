@@ -8,8 +8,15 @@ import sys
 import textwrap
 
 import pytest
-from tilecc.autotune.record import (ErrorKind, Record, append_records, best_records, merge,
-                                    read_records)
+
+from tilecc.autotune.record import (
+    ErrorKind,
+    Record,
+    append_records,
+    best_records,
+    merge,
+    read_records,
+)
 from tilecc.cli import main
 
 from .conftest import make_record
@@ -54,8 +61,8 @@ def test_merge_best_export_cli(tmp_path, capsys):
     assert main(["logs", "merge", str(a), str(b), "-o", str(out)]) == 0
     merged = list(read_records(out))
     assert len(merged) == 5  # the identical record once, nothing else lost
-    assert set(r.to_json() for r in merged) == set(
-        r.to_json() for r in list(read_records(a)) + list(read_records(b)))
+    assert {r.to_json() for r in merged} == {
+        r.to_json() for r in list(read_records(a)) + list(read_records(b))}
     best = tmp_path / "best.jsonl"
     assert main(["logs", "best", str(out), "-o", str(best)]) == 0
     got = {(r.target, r.workload): r.config for r in read_records(best)}

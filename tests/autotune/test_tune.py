@@ -11,6 +11,7 @@ import time
 
 import onnx
 import pytest
+
 import tilecc
 from tilecc.autotune.measure import MeasureOptions
 from tilecc.autotune.provider import TuningLogConfigs
@@ -45,7 +46,8 @@ def test_resume_after_kill_loses_nothing(tmp_path):
     before = log.read_text()
     n_before = len(list(read_records(log)))
     assert 5 <= n_before < 40
-    r = subprocess.run(_tune_cmd(model, log, 6), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(_tune_cmd(model, log, 6), check=False, capture_output=True, text=True,
+                       timeout=300)
     assert r.returncode == 0, r.stderr
     assert log.read_text().startswith(before)  # appended only
     recs = list(read_records(log))
