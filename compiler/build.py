@@ -71,13 +71,14 @@ class KernelInfo:
     template: str | None = None
     config: dict | None = None
     source: str = "default"
+    space: dict | None = None  # the template's knob space for this workload
 
 
 class DefaultConfigs:
     """Config provider with no logs: every template derives its default from the target.
     A tuning-log provider (tilecc.autotune) implements the same `lookup`."""
 
-    def lookup(self, workload: str, template: str, version: int, target):
+    def lookup(self, workload: str, template: str, version: int, target, space=None):
         return None, "default"
 
 
@@ -133,9 +134,10 @@ def build_schedule(node: Node, graph: Graph, target, configs=None, cfg_override=
             if tpl.knobs is not None:
                 info.workload = workload_key(anchor[0], graph, tpl)
                 info.template = tpl.name
+                info.space = tpl.space(stage, target)
                 if cfg is None and configs is not None:
                     cfg, info.source = configs.lookup(info.workload, tpl.name, tpl.version,
-                                                      target)
+                                                      target, space=info.space)
                 elif cfg is not None:
                     info.source = "given"
                 info.config = cfg
