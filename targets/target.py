@@ -75,3 +75,8 @@ def get_target(name: str | Target) -> Target:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown target {name!r}; `tilecc targets` lists the presets") from None
+
+
+from .opencl import OPENCL_PRESETS  # noqa: E402  (GPU presets live in targets/opencl.py)
+
+PRESETS.update(OPENCL_PRESETS)
