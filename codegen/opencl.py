@@ -14,7 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -61,7 +61,7 @@ def _is_float(dtype: str) -> bool:
     return dtype.startswith("float")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _templates():
     import jinja2
 

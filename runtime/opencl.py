@@ -171,8 +171,8 @@ class OpenCLModule:
         how = "program binary cache hit" if self.cache_hit else "compiled OpenCL C (cached)"
         return [f"opencl device: {d.name} ({d.platform.name}, driver {d.driver_version})",
                 f"opencl program: {how}: {self.cache_path}",
-                f"opencl launches per run: {len(self._launches)}, arena "
-                f"{self.plan['arena_bytes']} bytes, precision {self.plan['precision']}"]
+                (f"opencl launches per run: {len(self._launches)}, arena "
+                 f"{self.plan['arena_bytes']} bytes, precision {self.plan['precision']}")]
 
     def _check(self, inputs: dict) -> list[np.ndarray]:
         if not isinstance(inputs, dict):

@@ -77,6 +77,6 @@ def get_target(name: str | Target) -> Target:
         raise ValueError(f"unknown target {name!r}; `tilecc targets` lists the presets") from None
 
 
-from .opencl import OPENCL_PRESETS  # noqa: E402  (GPU presets live in targets/opencl.py)
+from .opencl import OPENCL_PRESETS
 
 PRESETS.update(OPENCL_PRESETS)

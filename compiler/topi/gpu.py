@@ -138,7 +138,6 @@ def schedule_matmul(sch, stage, target, cfg=None):
     _reset(stage)
     cfg = dict(cfg or {})
     axes = stage.axes
-    (k,) = stage.reduce_axes[-1:]
     m, n = axes[-2], axes[-1]
     m_block = int(cfg.get("m_block") or _block(m.extent, 4))
     n_vec = _vec(n.extent, target, cfg.get("n_vec"))
