@@ -272,7 +272,7 @@ def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=N
 
 def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_logs=None,
           name: str = "tilecc_model", print_ir_after=None, debug_ir: bool = False,
-          configs=None):
+          configs=None, precision: str = "fp32"):
     """Compile an ONNX model (path, bytes or ModelProto) or a Graph into an Artifact.
 
     `configs` is a config provider (see DefaultConfigs); `tuning_logs` is handled by the
@@ -281,6 +281,12 @@ def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_lo
 
     tgt = get_target(target)
     graph, out_names = prepare_graph(model, input_shapes, opt_level, print_ir_after, tgt)
+    if tgt.kind == "opencl":
+        from tilecc.codegen.opencl import compile_opencl, package_opencl
+        return package_opencl(compile_opencl(graph, tgt, name, out_names, precision, configs,
+                                             debug_ir))
+    if precision != "fp32":
+        raise ValueError(f"precision {precision!r} is only supported for OpenCL targets")
     cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir, configs)
     return package(cm)
 

@@ -37,7 +37,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     artifact = tilecc.compile(str(model), target=args.target, input_shapes=shapes or None,
                               opt_level=args.opt_level, tuning_logs=args.tuning_log or None,
                               name=args.name, print_ir_after=args.print_ir_after or None,
-                              default_logs=not args.no_default_logs)
+                              default_logs=not args.no_default_logs,
+                              precision=args.precision)
     if args.verbose:
         shown = set()
         for k in artifact.metadata.get("kernels", []):
@@ -66,6 +67,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     module = tilecc.load(args.artifact, num_threads=args.threads)
+    if args.verbose and hasattr(module, "describe"):
+        for line in module.describe():
+            print(line, file=sys.stderr)
     if args.inputs:
         try:
             with np.load(args.inputs, allow_pickle=False) as npz:
@@ -257,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--print-ir-after", action="append", metavar="PASS",
                    help="print the graph after this pass (repeatable)")
     c.add_argument("--name", default="tilecc_model", help="C symbol prefix (default tilecc_model)")
+    c.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+                   help="fp16: half storage of weights and activations (OpenCL targets)")
     c.set_defaults(fn=cmd_compile)
 
     r = sub.add_parser("run", parents=[debug], help="run an artifact on this machine")
@@ -266,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", help="write outputs to this .npz")
     r.add_argument("--threads", type=int, help="threads (default: TILECC_NUM_THREADS or cores)")
     r.add_argument("--seed", type=int, default=0, help="seed for random inputs")
+    r.add_argument("-v", "--verbose", action="store_true",
+                   help="describe the executor (OpenCL: device, program binary cache)")
     r.set_defaults(fn=cmd_run)
 
     i = sub.add_parser("inspect", parents=[debug], help="show an artifact's metadata")

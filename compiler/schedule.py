@@ -41,6 +41,9 @@ class ScheduleError(Exception):
     pass
 
 
+THREAD_TAGS = tuple(f"{k}.{d}" for k in ("blockIdx", "threadIdx") for d in "xyz")
+
+
 class Stage:
     def __init__(self, tensor: te.Tensor):
         self.tensor = tensor
@@ -101,6 +104,19 @@ class Stage:
 
     def parallel(self, iv):
         self.annot[iv] = "parallel"
+
+    def bind(self, iv, tag: str):
+        """Map a loop onto the GPU launch grid: tag "blockIdx.{x,y,z}" (work-group id) or
+        "threadIdx.{x,y,z}" (id within the work-group). Only the OpenCL codegen gives these
+        loops meaning; it requires them outermost and each tag once per stage. The CPU codegen
+        runs a bound loop as a plain serial loop (same result, no GPU semantics)."""
+        if tag not in THREAD_TAGS:
+            raise ScheduleError(f"bind: unknown thread tag {tag!r}; use one of {THREAD_TAGS}")
+        if iv not in self.leaf or iv.kind != "spatial":
+            raise ScheduleError(f"bind: {iv} is not a spatial leaf loop of {self.op.name}")
+        if tag in self.annot.values():
+            raise ScheduleError(f"bind: {tag} is already bound in {self.op.name}")
+        self.annot[iv] = tag
 
     def compute_inline(self):
         if self.op.reduce is not None:

@@ -29,7 +29,7 @@ def pack_weights(graph: Graph, target=None) -> Graph:
     contiguous. Conv with constant OIHW weights gets (OC/b, IC, KH, KW, b) with b from the
     target's vector width, so b output channels are one vector load."""
     g = graph.copy()
-    lanes = target.lanes(4) if target is not None else 0
+    lanes = target.lanes(4) if target is not None and target.kind == "cpu" else 0
     for k, n in enumerate(g.nodes):
         if n.op == "Gemm" and n.attrs.get("transB") and n.inputs[1] in g.consts:
             bt = g.add_const(n.inputs[1] + "_kn", np.ascontiguousarray(g.consts[n.inputs[1]].T))

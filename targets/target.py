@@ -170,3 +170,8 @@ def is_host(target: Target) -> bool:
     from tilecc.runtime.cpu import _arch
 
     return _arch(target.triple.split("-")[0]) == _arch(platform.machine())
+
+
+from .opencl import OPENCL_PRESETS
+
+PRESETS.update(OPENCL_PRESETS)

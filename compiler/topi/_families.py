@@ -1,3 +1,3 @@
 """Imports every TE op family module so their registrations run."""
 
-from . import elementwise, nn, reduce, transform  # noqa: F401
+from . import elementwise, gpu, nn, reduce, transform  # noqa: F401

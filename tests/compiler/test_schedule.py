@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tilecc import te
 from tilecc.codegen.function import aligned_empty, build_function
 from tilecc.expr import call, maximum, select
