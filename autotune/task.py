@@ -183,7 +183,7 @@ def extract_tasks(model, target, input_shapes=None, opt_level: int = 2) -> list[
     from tilecc.targets import get_target
 
     target = get_target(target)
-    graph, _ = prepare_graph(model, input_shapes, opt_level)
+    graph, _ = prepare_graph(model, input_shapes, opt_level, target=target)
     fused = fuse_ops(graph)
     tasks: dict[str, Task] = {}
     for node in fused.nodes:

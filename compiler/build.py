@@ -101,6 +101,16 @@ def workload_key(anchor: Node, graph: Graph, template) -> str:
                        "layout": "NCHW"}, sort_keys=True, separators=(",", ":"))
 
 
+def _check_config(cfg: dict | None, space: dict, template: str) -> None:
+    """A config names only this template's knobs, with values from this workload's space."""
+    for k, v in (cfg or {}).items():
+        if k not in space:
+            raise ValueError(f"{template}: unknown knob {k!r} (knobs: {sorted(space)})")
+        if v not in space[k]:
+            raise ValueError(f"{template}: knob {k}={v!r} is not valid here "
+                             f"(choices: {space[k]})")
+
+
 def build_schedule(node: Node, graph: Graph, target, configs=None, cfg_override=None):
     """TE for a fused node, scheduled. Returns (schedule, args, KernelInfo, tuning_stage)."""
     tensors: dict[str, te.Tensor] = {}
@@ -140,6 +150,7 @@ def build_schedule(node: Node, graph: Graph, target, configs=None, cfg_override=
                                                       target, space=info.space)
                 elif cfg is not None:
                     info.source = "given"
+                _check_config(cfg, info.space, tpl.name)
                 info.config = cfg
             tpl.apply(sch, stage, target, cfg)
     for st in sch.root_stages():

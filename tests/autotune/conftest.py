@@ -8,7 +8,7 @@ import pytest
 TARGET = "x86-64-avx512"
 
 
-def conv_model(cin: int = 8, cout: int = 16, hw: int = 12, seed: int = 0):
+def conv_model(cin: int = 8, cout: int = 64, hw: int = 12, seed: int = 0):
     """One 3x3 conv + ReLU: a single tunable task with a small knob space."""
     from tests.models.builders import GraphBuilder
 
