@@ -30,6 +30,8 @@ from tilecc.expr import (
 )
 from tilecc.loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Store
 
+from . import mathfns
+
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64, F16 = ir.FloatType(), ir.DoubleType(), ir.HalfType()
 PTR = ir.PointerType()
@@ -270,6 +272,9 @@ class FunctionEmitter:
         args = [self.ev(a) for a in e.args]
         vec = any(a.vec for a in args)
         vals = [self.bcast(a, e.dtype) for a in args] if vec else [a.v for a in args]
+        inline = mathfns.emit_call(self.cg, self.b, e.fn, vals)  # libm-free, stays vector
+        if inline is not None:
+            return Val(inline, vec)
         if e.fn in INTRINSICS:
             return Val(self._intrinsic(INTRINSICS[e.fn], vals), vec)
         if e.fn in LIBM:
