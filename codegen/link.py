@@ -179,4 +179,4 @@ def undefined_symbols(data: bytes) -> list[str]:
             if shndx == 0 and info >> 4 != 0:  # SHN_UNDEF, not STB_LOCAL
                 start = strtab["offset"] + name
                 names.append(data[start:data.index(b"\0", start)].decode())
-    return sorted(set(n for n in names if n))
+    return sorted({n for n in names if n})

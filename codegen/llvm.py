@@ -13,6 +13,7 @@ import math
 import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
+
 from tilecc.expr import (
     Bin,
     Call,

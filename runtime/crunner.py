@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+
 from tilecc.errors import ArtifactError, LinkError
 from tilecc.runtime.artifact import HEADER_PATH, LIB_PATH
 

@@ -10,6 +10,7 @@ import llvmlite.binding as llvm
 import numpy as np
 import pytest
 from llvmlite import ir
+
 from tilecc.codegen import mathfns
 
 F32, I64, PTR = ir.FloatType(), ir.IntType(64), ir.PointerType()

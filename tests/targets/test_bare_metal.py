@@ -105,7 +105,8 @@ def test_freestanding_program_runs_under_qemu(ds_cnn_riscv):
     subprocess.run([RISCV_CC, "-O2", "-ffreestanding", "-fno-builtin", "-nostdlib",
                     "-nostartfiles", "-static", "-I", str(work / "include"), str(work / "main.c"),
                     str(work / "model.o"), "-o", str(exe)], check=True, capture_output=True)
-    proc = subprocess.run(["qemu-riscv64", str(exe)], capture_output=True, timeout=300)
+    proc = subprocess.run(["qemu-riscv64", str(exe)], check=False, capture_output=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr
     got = np.frombuffer(proc.stdout, dtype=ospec["dtype"]).reshape(ospec["shape"])
     (want,) = ort_run(model, {spec["name"]: x}).values()

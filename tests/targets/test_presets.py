@@ -15,6 +15,7 @@ CROSS = ["aarch64", "cortex-a53", "cortex-a76", "cortex-a7", "raspberry-pi-4",
 @pytest.mark.parametrize("name", CROSS)
 def test_preset_is_valid_for_llvm(name):
     import llvmlite.binding as llvm
+
     from tilecc.targets import PRESETS, Target
 
     t = PRESETS[name]
