@@ -113,7 +113,7 @@ def test_freestanding_program_runs_under_qemu(ds_cnn_riscv):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
-def test_bare_metal_compile_cli_prints_memory_report(tmp_path):
+def test_bare_metal_compile_cli_prints_memory_report(tmp_path, capsys):
     tilecc = import_tilecc()
     if shutil.which("cc") is None:
         pytest.skip("no host C compiler")
@@ -127,3 +127,7 @@ def test_bare_metal_compile_cli_prints_memory_report(tmp_path):
         assert r.has("lib/model.o") and not r.has("lib/model.so")
         assert r.metadata["target"]["bare_metal"] is True
         assert set(r.metadata["memory"]) >= {"code_bytes", "weights_bytes", "arena_bytes"}
+    assert "memory: code " in capsys.readouterr().out
+    assert main(["inspect", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "memory: code " in report and "weights 88.3 KiB" in report
