@@ -19,6 +19,7 @@ and LLVM would call libm's floorf (vector code scalarised); other targets round 
 
 from __future__ import annotations
 
+import itertools
 import math
 from fractions import Fraction
 
@@ -216,7 +217,7 @@ def _erf_pieces():
 
     edges = [0.75, 1.5, 2.25, 3.0, 4.0]
     pieces = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         mid, half = (lo + hi) / 2, (hi - lo) / 2
         u = np.cos(np.linspace(0, np.pi, 400))
         y = np.array([math.erf(mid + half * t) for t in u])

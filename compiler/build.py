@@ -173,7 +173,8 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
     from tilecc.passes.memory import pack_params, plan_memory
 
     fused = fuse_ops(graph)
-    cg = ModuleCodegen(target, name)
+    # Bare metal: no threads, so parallel loops stay serial (no tilecc_parallel_for calls).
+    cg = ModuleCodegen(target, name, allow_parallel=not getattr(target, "bare_metal", False))
     in_pos = {v: k for k, v in enumerate(graph.inputs)}
     out_pos = {v: k for k, v in enumerate(graph.outputs)}
 
@@ -310,6 +311,8 @@ def package(cm: CompiledModel):
     from tilecc.codegen.link import link_shared
     from tilecc.runtime.artifact import Artifact
 
+    if getattr(cm.target, "bare_metal", False):
+        return _package_bare_metal(cm)
     with tempfile.TemporaryDirectory(prefix="tilecc_build_") as tmp:
         obj = Path(tmp) / "model.o"
         obj.write_bytes(cm.object_code)
@@ -318,6 +321,29 @@ def package(cm: CompiledModel):
                            params=cm.params, workspace_size=cm.workspace_size, library=lib,
                            arena=cm.arena, kernels=cm.kernels,
                            extra_files={"lib/model.o": cm.object_code})
+
+
+def _package_bare_metal(cm: CompiledModel):
+    """lib/model.o (model + freestanding memcpy/memset, no undefined symbols) and the header;
+    no shared library. model.json["memory"] is the footprint report."""
+    import tempfile
+    from pathlib import Path
+
+    from tilecc.codegen.link import link_bare_metal, section_sizes
+    from tilecc.runtime.artifact import Artifact
+
+    with tempfile.TemporaryDirectory(prefix="tilecc_build_") as tmp:
+        (Path(tmp) / "kernels.o").write_bytes(cm.object_code)
+        obj = link_bare_metal([Path(tmp) / "kernels.o"], Path(tmp) / "model.o",
+                              cm.target).read_bytes()
+    sec = section_sizes(obj)
+    memory = {"code_bytes": sec["text"] + sec["rodata"], "text_bytes": sec["text"],
+              "rodata_bytes": sec["rodata"], "data_bytes": sec["data"] + sec["bss"],
+              "weights_bytes": len(cm.params), "arena_bytes": cm.workspace_size}
+    return Artifact.create(name=cm.name, target=cm.target, inputs=cm.inputs, outputs=cm.outputs,
+                           params=cm.params, workspace_size=cm.workspace_size, library=None,
+                           arena=cm.arena, kernels=cm.kernels, memory=memory,
+                           extra_files={"lib/model.o": obj})
 
 
 __all__ = ["CompiledModel", "TensorType", "build", "compile_graph"]

@@ -34,7 +34,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise InputError(f"{model}: no such model file")
     shapes = dict(_parse_shape(s) for s in args.input_shape or [])
     out = Path(args.output) if args.output else Path(model.stem + ".tar")
-    artifact = tilecc.compile(str(model), target=args.target, input_shapes=shapes or None,
+    target = args.target
+    if args.bare_metal:
+        import dataclasses
+
+        from tilecc.targets import get_target
+
+        target = dataclasses.replace(get_target(target), bare_metal=True)
+    artifact = tilecc.compile(str(model), target=target, input_shapes=shapes or None,
                               opt_level=args.opt_level, tuning_logs=args.tuning_log or None,
                               name=args.name, print_ir_after=args.print_ir_after or None,
                               default_logs=not args.no_default_logs,
@@ -46,8 +53,18 @@ def cmd_compile(args: argparse.Namespace) -> int:
                 shown.add(k["kernel"])
                 print(f"{k['kernel']}: config {k['config_source']} {k['config'] or '{}'}")
     artifact.save(out)
-    print(f"wrote {out} ({out.stat().st_size / 1024:.1f} KiB, target {args.target})")
+    print(f"wrote {out} ({out.stat().st_size / 1024:.1f} KiB, target {args.target}"
+          f"{', bare metal' if args.bare_metal else ''})")
+    if artifact.metadata.get("memory"):
+        print(_memory_report(artifact.metadata["memory"]))
     return 0
+
+
+def _memory_report(mem: dict) -> str:
+    """One line: what a bare-metal model needs in flash and RAM."""
+    return (f"memory: code {_size(mem['code_bytes'])} (.text {_size(mem['text_bytes'])} + "
+            f".rodata {_size(mem['rodata_bytes'])}), weights {_size(mem['weights_bytes'])}, "
+            f"arena {_size(mem['arena_bytes'])}, static data {_size(mem['data_bytes'])}")
 
 
 def _random_input(spec: dict, rng) -> object:
@@ -66,7 +83,12 @@ def _random_input(spec: dict, rng) -> object:
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    module = tilecc.load(args.artifact, num_threads=args.threads)
+    if args.emulate:
+        from tilecc.runtime.crunner import EmulatedModule
+
+        module = EmulatedModule(args.artifact, num_threads=args.threads)
+    else:
+        module = tilecc.load(args.artifact, num_threads=args.threads)
     if args.verbose and hasattr(module, "describe"):
         for line in module.describe():
             print(line, file=sys.stderr)
@@ -138,6 +160,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             line += f" ({100 * meta['workspace_size'] / unplanned:.0f}%)"
     print(line)
     print(f"params: {_size(meta['params_size'])}")
+    if meta.get("memory"):
+        print(_memory_report(meta["memory"]))
     print("files:")
     for name in sorted(sizes):
         print(f"  {name}  {_size(sizes[name])}  sha256:{meta['files'][name][:16]}")
@@ -162,9 +186,11 @@ def cmd_targets(args: argparse.Namespace) -> int:
     from tilecc.targets import PRESETS, get_target
 
     rows = [("host", get_target("host"))] + sorted(PRESETS.items())
-    print(f"{'name':<18} {'triple':<28} {'cpu':<18} {'vector bits':>11} {'cores':>5}")
+    print(f"{'name':<18} {'triple':<32} {'cpu':<14} {'vector bits':>11} {'cores':>5}  "
+          f"{'linker':<24} description")
     for name, t in rows:
-        print(f"{name:<18} {t.triple:<28} {t.cpu:<18} {t.vector_bits:>11} {t.cores:>5}")
+        print(f"{name:<18} {t.triple:<32} {t.cpu:<14} {t.vector_bits:>11} {t.cores:>5}  "
+              f"{t.linker:<24} {t.description}".rstrip())
     return 0
 
 
@@ -263,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--name", default="tilecc_model", help="C symbol prefix (default tilecc_model)")
     c.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
                    help="fp16: half storage of weights and activations (OpenCL targets)")
+    c.add_argument("--bare-metal", action="store_true",
+                   help="emit lib/model.o with no libc/libm/thread dependency (single-threaded) "
+                   "and print its memory report")
     c.set_defaults(fn=cmd_compile)
 
     r = sub.add_parser("run", parents=[debug], help="run an artifact on this machine")
@@ -274,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0, help="seed for random inputs")
     r.add_argument("-v", "--verbose", action="store_true",
                    help="describe the executor (OpenCL: device, program binary cache)")
+    r.add_argument("--emulate", action="store_true",
+                   help="run a cross-compiled artifact under qemu-user (C runner built with "
+                   "the target's gcc)")
     r.set_defaults(fn=cmd_run)
 
     i = sub.add_parser("inspect", parents=[debug], help="show an artifact's metadata")

@@ -94,16 +94,17 @@ def _host() -> Target:
 
 
 KIB, MIB = 1024, 1024 * 1024
-_A64 = dict(kind="cpu", triple="aarch64-unknown-linux-gnu", vector_bits=128, family="arm",
-            linker="aarch64-linux-gnu-gcc", abi="lp64", sysroot="/usr/aarch64-linux-gnu",
-            qemu=("qemu-aarch64",), objdump="aarch64-linux-gnu-objdump")
-_A32 = dict(kind="cpu", triple="armv7a-unknown-linux-gnueabihf", vector_bits=128,
-            family="arm", linker="arm-linux-gnueabihf-gcc", abi="aapcs-vfp", float_abi="hard",
-            sysroot="/usr/arm-linux-gnueabihf", qemu=("qemu-arm",),
-            objdump="arm-linux-gnueabihf-objdump")
-_RV = dict(kind="cpu", triple="riscv64-unknown-linux-gnu", family="riscv",
-           linker="riscv64-linux-gnu-gcc", abi="lp64d", sysroot="/usr/riscv64-linux-gnu",
-           objdump="riscv64-linux-gnu-objdump")
+_A64 = {"kind": "cpu", "triple": "aarch64-unknown-linux-gnu", "vector_bits": 128,
+        "family": "arm", "linker": "aarch64-linux-gnu-gcc", "abi": "lp64",
+        "sysroot": "/usr/aarch64-linux-gnu", "qemu": ("qemu-aarch64",),
+        "objdump": "aarch64-linux-gnu-objdump"}
+_A32 = {"kind": "cpu", "triple": "armv7a-unknown-linux-gnueabihf", "vector_bits": 128,
+        "family": "arm", "linker": "arm-linux-gnueabihf-gcc", "abi": "aapcs-vfp",
+        "float_abi": "hard", "sysroot": "/usr/arm-linux-gnueabihf", "qemu": ("qemu-arm",),
+        "objdump": "arm-linux-gnueabihf-objdump"}
+_RV = {"kind": "cpu", "triple": "riscv64-unknown-linux-gnu", "family": "riscv",
+       "linker": "riscv64-linux-gnu-gcc", "abi": "lp64d", "sysroot": "/usr/riscv64-linux-gnu",
+       "objdump": "riscv64-linux-gnu-objdump"}
 _RV64GC = "+64bit,+m,+a,+f,+d,+c"
 
 
