@@ -16,6 +16,7 @@ from tilecc.graph import Graph, TensorType
 
 from . import onnx_converters  # noqa: F401  (registers the converters)
 from .onnx_builder import CONVERTERS, Builder, FrontendError, UnsupportedOpsError, pick_converter
+from .validate import validate_model
 
 __all__ = ["CONVERTERS", "FrontendError", "UnsupportedOpsError", "from_onnx"]
 
@@ -25,6 +26,12 @@ DEFAULT_DOMAINS = ("", "ai.onnx")
 def _load(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
     if isinstance(model, onnx.ModelProto):
         return model
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        try:
+            return onnx.load_from_string(bytes(model))
+        except Exception as e:  # protobuf's DecodeError and friends
+            raise FrontendError(f"cannot parse the ONNX model bytes ({len(model)} bytes): {e}; "
+                                "the data is truncated or not an ONNX model") from None
     path = Path(model)
     if not path.is_file():
         raise FrontendError(f"model file {str(path)!r} does not exist; check the path")
@@ -33,7 +40,7 @@ def _load(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
         return onnx.load(str(path), load_external_data=True)
     except Exception as e:  # onnx raises several unrelated types for bad files
         raise FrontendError(f"cannot load ONNX model {str(path)!r}: {e}; is it a valid .onnx "
-                            "file with its external data files next to it?") from e
+                            "file with its external data files next to it?") from None
 
 
 def _opset(model: onnx.ModelProto) -> int:
@@ -107,6 +114,7 @@ def from_onnx(model: str | Path | onnx.ModelProto,
     """Import an ONNX model as a static-shaped Graph of canonical ops (docs/ops.md)."""
     proto = _load(model)
     check_supported(proto)
+    proto = validate_model(proto)
     opset = _opset(proto)
     g = proto.graph
     inits = {t.name: t for t in g.initializer}
@@ -147,7 +155,16 @@ def from_onnx(model: str | Path | onnx.ModelProto,
             ins.append(env[x] if x else "")
         start = len(graph.nodes)
         before = set(graph.types)
-        outs = fn(b, ins, len(node.output), **_attrs(node))
+        try:
+            outs = fn(b, ins, len(node.output), **_attrs(node))
+        except FrontendError:
+            raise
+        except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError,
+                OverflowError, UnicodeDecodeError) as e:
+            # Converters trust the attribute values the validator let through (types and
+            # presence are checked, values are not): a value they cannot use lands here.
+            raise b.error(f"cannot convert this node: {type(e).__name__}: {e}; check its "
+                          "attribute values and constant inputs") from e
         renamed: dict[str, str] = {}
         for onnx_name, v in zip(node.output, outs):
             v = renamed.get(v, v)
