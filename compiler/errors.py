@@ -72,10 +72,49 @@ class UnsupportedError(ModelError):
 
 
 class ResourceError(TileccError, MemoryError):
-    """The model would need more memory than allowed (checked before allocating).
-    The limit is TILECC_MAX_TENSOR_BYTES / TILECC_MAX_MODEL_BYTES (see tilecc.frontends.validate)."""
+    """The model would need more memory than allowed (checked before allocating; the limit is
+    `memory_limit()`)."""
 
     exit_code = 8
+
+
+MEMORY_LIMIT_ENV = "TILECC_MAX_MEMORY_BYTES"
+
+
+def memory_limit() -> int:
+    """Largest single buffer (tensor, initializer total, workspace) tilecc agrees to allocate:
+    $TILECC_MAX_MEMORY_BYTES, else half of this machine's physical memory. Checked before
+    allocating, so an absurd shape is a ResourceError instead of a MemoryError or an OOM kill."""
+    import os
+
+    env = os.environ.get(MEMORY_LIMIT_ENV)
+    if env:
+        try:
+            return max(int(env), 0)
+        except ValueError:
+            raise InputError(f"{MEMORY_LIMIT_ENV}={env!r} is not a byte count; set an "
+                             "integer") from None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def format_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def check_bytes(nbytes: int, what: str) -> None:
+    """Refuse a buffer of `nbytes` (an exact Python int) above memory_limit()."""
+    limit = memory_limit()
+    if nbytes > limit:
+        raise ResourceError(f"{what} needs {format_bytes(nbytes)}, over the "
+                            f"{format_bytes(limit)} limit; fix the shape, or raise the limit "
+                            f"with {MEMORY_LIMIT_ENV}=BYTES")
 
 
 class TuningLogError(TileccError):

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
 from tilecc.graph import Graph, TensorType
 
 from . import onnx_converters  # noqa: F401  (registers the converters)
 from .onnx_builder import CONVERTERS, Builder, FrontendError, UnsupportedOpsError, pick_converter
-from .validate import validate_model
+from .validate import check_tensor_types, validate_model
 
 __all__ = ["CONVERTERS", "FrontendError", "UnsupportedOpsError", "from_onnx"]
 
@@ -29,7 +30,7 @@ def _load(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
     if isinstance(model, (bytes, bytearray, memoryview)):
         try:
             return onnx.load_from_string(bytes(model))
-        except Exception as e:  # protobuf's DecodeError and friends
+        except Exception as e:  # noqa: BLE001 - protobuf raises DecodeError and others
             raise FrontendError(f"cannot parse the ONNX model bytes ({len(model)} bytes): {e}; "
                                 "the data is truncated or not an ONNX model") from None
     path = Path(model)
@@ -88,6 +89,9 @@ def _input_shape(vi: onnx.ValueInfoProto, override: tuple[int, ...] | None) -> t
     for k, d in enumerate(tt.shape.dim):
         if d.HasField("dim_value") and d.dim_value > 0:
             dims.append(int(d.dim_value))
+        elif d.HasField("dim_value") and d.dim_value == 0:
+            raise FrontendError(f"input {vi.name!r}: dimension {k} is 0; tilecc does not compile "
+                                f"empty inputs, {hint}")
         else:
             what = f"{d.dim_param!r}" if d.dim_param else "unknown"
             raise FrontendError(f"input {vi.name!r}: dimension {k} is dynamic ({what}); "
@@ -135,6 +139,7 @@ def from_onnx(model: str | Path | onnx.ModelProto,
                                 "use a numeric tensor input") from None
         graph.inputs.append(vi.name)
         graph.types[vi.name] = TensorType(_input_shape(vi, input_shapes.get(vi.name)), dtype)
+        check_tensor_types([graph.types[vi.name]], f"input {vi.name!r}")
     for name, t in inits.items():
         arr = numpy_helper.to_array(t)
         graph.consts[name] = np.asarray(arr, order="C")

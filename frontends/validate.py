@@ -9,9 +9,10 @@ converter runs or any tensor is allocated, and reported with the node or value t
   external data;
 - graph inputs: no negative dims;
 - nodes of the default domain: input/output counts and attribute names, types and presence
-  against the op's ONNX schema for the model's opset;
+  against the op's ONNX schema for the model's opset, and input element types against the
+  schema's type constraints (types of intermediate values come from ONNX type inference);
 - memory: no tensor (declared or inferred later, see `check_tensor_types`) and not all the
-  initializers together may exceed `memory_limit()` bytes, so an absurd shape is refused
+  initializers together may exceed `tilecc.errors.memory_limit()` bytes, so an absurd shape is refused
   before numpy tries to allocate it.
 
 Problems of one kind are collected and reported together (at most MAX_LISTED of them).
@@ -20,56 +21,30 @@ Problems of one kind are collected and reported together (at most MAX_LISTED of 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable
 
 import numpy as np
 import onnx
 from onnx import defs, helper
-from tilecc.errors import ModelError, ResourceError
+
+from tilecc.errors import ModelError, UnsupportedError, check_bytes
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 MAX_LISTED = 8
-LIMIT_ENV = "TILECC_MAX_MEMORY_BYTES"
+# Element types codegen can load, store and compute on (codegen/llvm.py's TYPES).
+COMPUTE_DTYPES = ("float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8",
+                  "uint16", "uint32", "uint64", "bool")
 
 _TYPED_FIELDS = ("float_data", "int32_data", "int64_data", "double_data", "uint64_data")
-
-
-def memory_limit() -> int:
-    """Largest tensor (and initializer total) tilecc accepts: $TILECC_MAX_MEMORY_BYTES, else
-    half of this machine's physical memory."""
-    env = os.environ.get(LIMIT_ENV)
-    if env:
-        try:
-            return max(int(env), 0)
-        except ValueError:
-            raise ModelError(f"{LIMIT_ENV}={env!r} is not a byte count; set an integer") from None
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
-    except (ValueError, OSError, AttributeError):
-        return 8 << 30
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
-
-
-def check_bytes(nbytes: int, what: str) -> None:
-    """Refuse a tensor of `nbytes` (an exact Python int) above the memory limit."""
-    limit = memory_limit()
-    if nbytes > limit:
-        raise ResourceError(f"{what} needs {_size(nbytes)}, over the {_size(limit)} limit; fix "
-                            f"the shape, or raise the limit with {LIMIT_ENV}=BYTES")
 
 
 def check_tensor_types(types: Iterable, where: str) -> None:
     """Check inferred (shape, dtype) types: no negative dims, none above the memory limit.
     Called by the frontend's builder for every value it creates, before folding allocates."""
     for t in types:
+        if t.dtype not in COMPUTE_DTYPES:
+            raise UnsupportedError(f"{where}: tensors of type {t.dtype} are not supported "
+                                   f"(tilecc computes on {', '.join(COMPUTE_DTYPES)})")
         if any(d < 0 for d in t.shape):
             raise ModelError(f"{where}: inferred shape {list(t.shape)} has a negative dimension; "
                              "check the node's attributes and constant inputs")
@@ -105,6 +80,7 @@ def validate_model(model: onnx.ModelProto) -> onnx.ModelProto:
     _check_inputs(g)
     order = _check_values(g)
     _check_nodes(g, _opset(model))
+    _check_types(model, _opset(model))
     if order != list(range(len(g.node))):
         model = _reordered(model, order)
     return model
@@ -157,6 +133,13 @@ def _check_inputs(g: onnx.GraphProto) -> None:
         dims = [d.dim_value for d in vi.type.tensor_type.shape.dim if d.HasField("dim_value")]
         if any(d < 0 for d in dims):
             problems.append(f"input {vi.name!r}: negative dimension in {dims}")
+            continue
+        try:
+            itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(
+                vi.type.tensor_type.elem_type)).itemsize
+        except (KeyError, TypeError, ValueError):
+            itemsize = 1  # an unknown type is reported by from_onnx with the input's name
+        check_bytes(math.prod(dims) * itemsize, f"input {vi.name!r}")
     _raise(ModelError, "bad input shapes", problems,
            "fix the model's input shapes or override them with --input-shape NAME=D0,D1,...")
 
@@ -239,7 +222,7 @@ def _check_nodes(g: onnx.GraphProto, opset: int) -> None:
         names = [a.name for a in n.attribute]
         dup = {a for a in names if names.count(a) > 1}
         if dup:
-            problems.append(f"{label}: attribute {sorted(dup)[0]!r} given twice")
+            problems.append(f"{label}: attribute {min(dup)!r} given twice")
         if n.domain not in DEFAULT_DOMAINS:
             continue
         try:
@@ -267,6 +250,56 @@ def _check_nodes(g: onnx.GraphProto, opset: int) -> None:
                 problems.append(f"{label}: required attribute {name!r} is missing")
     _raise(ModelError, "bad nodes", problems,
            "re-export the model with a valid ONNX exporter, or fix these nodes")
+
+
+def _check_types(model: onnx.ModelProto, opset: int) -> None:
+    g = model.graph
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False)
+    except Exception:  # noqa: BLE001 - no inferred types: tilecc's own shape rules still run
+        inferred = model
+    types: dict[str, str] = {}
+    for vi in [*g.input, *inferred.graph.value_info]:
+        et = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
+        if et:
+            types[vi.name] = _type_str(et)
+    for t in g.initializer:
+        types[t.name] = _type_str(t.data_type)
+    problems = []
+    for i, n in enumerate(g.node):
+        if n.domain not in DEFAULT_DOMAINS:
+            continue
+        try:
+            schema = defs.get_schema(n.op_type, opset, "")
+        except defs.SchemaError:
+            continue
+        if not schema.inputs:
+            continue
+        allowed = {c.type_param_str: set(c.allowed_type_strs) for c in schema.type_constraints}
+        bound: dict[str, tuple[str, str]] = {}
+        for k, x in enumerate(n.input):
+            if not x or x not in types:
+                continue
+            formal = schema.inputs[min(k, len(schema.inputs) - 1)]
+            ok = allowed.get(formal.type_str, {formal.type_str})
+            have = types[x]
+            if have not in ok:
+                problems.append(f"{_label(n, i)}: input {k} ({x!r}) is {have}; {n.op_type} takes "
+                                f"{', '.join(sorted(ok))}")
+            elif formal.type_str in allowed:
+                prev = bound.setdefault(formal.type_str, (x, have))
+                if prev[1] != have:
+                    problems.append(f"{_label(n, i)}: inputs {prev[0]!r} ({prev[1]}) and {x!r} "
+                                    f"({have}) must have the same type")
+    _raise(ModelError, "inputs of the wrong type", problems,
+           "insert a Cast or fix the model's input types")
+
+
+def _type_str(elem_type: int) -> str:
+    try:
+        return f"tensor({onnx.TensorProto.DataType.Name(elem_type).lower()})"
+    except ValueError:
+        return f"tensor(type {elem_type})"
 
 
 def _tname(t: int) -> str:
