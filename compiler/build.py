@@ -71,6 +71,26 @@ class KernelInfo:
     template: str | None = None
     config: dict | None = None
     source: str = "default"
+    flops: int = 0
+
+
+def kernel_flops(node: Node, graph: Graph, out_tensors: list) -> int:
+    """Floating-point work of a fused kernel, for profiles: 2 x output size x reduction
+    extents for every reducing TE stage, plus one per output element of each elementwise
+    member op. Data movement (pad, transpose, concat, ...) counts as none."""
+    import math
+
+    from tilecc.passes.fuse import ELEMWISE
+
+    total = 0
+    for t in te.post_order(out_tensors):
+        red = getattr(t.op, "reduce", None)
+        if red is not None:
+            total += 2 * math.prod(t.shape) * math.prod(a.extent for a in red.axes)
+    for m in node.attrs["nodes"]:
+        if m.op in ELEMWISE and m.op != "BatchNormalization":
+            total += sum(graph.types[o].size for o in m.outputs)
+    return total
 
 
 class DefaultConfigs:
@@ -118,7 +138,7 @@ def build_schedule(node: Node, graph: Graph, target, configs=None, cfg_override=
             anchor = (m, outs[0])
     out_tensors = [tensors[o] for o in node.outputs]
     sch = create_schedule(out_tensors)
-    info = KernelInfo()
+    info = KernelInfo(flops=kernel_flops(node, graph, out_tensors))
     stage = None
     if anchor is not None and anchor[1] in sch.stages:
         t = anchor[1]
@@ -152,7 +172,7 @@ def make_kernel(node: Node, graph: Graph, target, name: str, configs=None
 
 
 def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_level: int = 2,
-                  debug_ir: bool = False, configs=None) -> CompiledModel:
+                  debug_ir: bool = False, configs=None, profile: bool = False) -> CompiledModel:
     from tilecc.codegen.aot import emit_entry
     from tilecc.codegen.llvm import ModuleCodegen
     from tilecc.passes.fuse import fuse_ops
@@ -192,7 +212,9 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
                              "inputs": list(node.inputs), "outputs": list(node.outputs),
                              "shape": list(fused.types[node.outputs[0]].shape),
                              "workload": kinfo.workload, "config": kinfo.config,
-                             "config_source": kinfo.source})
+                             "config_source": kinfo.source, "flops": kinfo.flops,
+                             "types": {v: str(fused.types[v])
+                                       for v in (*node.inputs, *node.outputs) if v}})
 
     used_consts = []
     for node, *_ in steps:
@@ -234,7 +256,8 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
         refs = [storage(i) for i in node.inputs] + [storage(o) for o in node.outputs]
         refs += [("arena", offsets[nm]) for nm in scratch]
         entry_steps.append((fn, refs))
-    emit_entry(cg, name, entry_steps, arena_size, len(params))
+    emit_entry(cg, name, entry_steps, arena_size, len(params), profile=profile,
+               num_inputs=len(graph.inputs), num_outputs=len(graph.outputs))
     obj, llvm_ir = cg.compile(opt_level=3 if opt_level >= 1 else 0)
 
     def info(names, ext_names):
@@ -244,7 +267,13 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
     inter = sum(sz for k, sz in sizes.items())
     arena = {"arena_bytes": arena_size, "naive_bytes": inter,
              "num_kernels": len(steps), "unique_kernels": len(cache),
-             "params_bytes": len(params)}
+             "params_bytes": len(params), "profile": profile,
+             # The plan per buffer (tilecc inspect --graph draws it); first/last are steps.
+             "tensors": [{"name": v, "offset": offsets[v], "nbytes": sizes[v],
+                          "first": life[v][0], "last": life[v][1]} for v in sizes],
+             "aliases": {v: rootof(v) for v in root},
+             "params": [{"name": c, "offset": param_off[c], "type": str(graph.types[c])}
+                        for c in used_consts]}
     return CompiledModel(name, target, obj, params, info(graph.inputs, graph.inputs),
                          info(graph.outputs, out_names), arena_size, arena, kernels_meta,
                          llvm_ir if debug_ir else "", loop_ir)
@@ -269,16 +298,17 @@ def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=N
 
 def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_logs=None,
           name: str = "tilecc_model", print_ir_after=None, debug_ir: bool = False,
-          configs=None):
+          configs=None, profile: bool = False):
     """Compile an ONNX model (path, bytes or ModelProto) or a Graph into an Artifact.
 
     `configs` is a config provider (see DefaultConfigs); `tuning_logs` is handled by the
-    autotuner's provider when present."""
+    autotuner's provider when present. `profile=True` times every kernel call into a table
+    the library exports (`tilecc run --profile`, Module.profile)."""
     from tilecc.targets import get_target
 
     tgt = get_target(target)
     graph, out_names = prepare_graph(model, input_shapes, opt_level, print_ir_after)
-    cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir, configs)
+    cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir, configs, profile)
     return package(cm)
 
 
