@@ -21,7 +21,6 @@ from llvmlite import ir
 
 from .llvm import I8, I32, I64, PTR, ModuleCodegen
 
-
 ERR_PARAMS_SIZE, ERR_NOT_INITIALIZED, ERR_NULL_INPUT, ERR_NULL_OUTPUT = 1, 2, 3, 4
 ERR_NULL_WORKSPACE, ERR_NULL_PARAMS = 5, 6
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import te
+from . import progress, te
 from .graph import Graph, Node, TensorType, _freeze
 from .loopir import PrimFunc, format_func
 from .schedule import create_schedule, lower
@@ -194,7 +194,9 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
     steps: list[tuple[Node, object, list[str], list]] = []
     cache: dict[tuple, tuple] = {}
     kernels_meta, loop_ir = [], []
+    bar = progress.task("compiling kernels", total=len(fused.nodes))
     for node in fused.nodes:
+        bar.update(1, node.name)
         if node.op == "Reshape":
             root[node.outputs[0]] = node.inputs[0]
             continue
@@ -215,6 +217,8 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
                              "config_source": kinfo.source, "flops": kinfo.flops,
                              "types": {v: str(fused.types[v])
                                        for v in (*node.inputs, *node.outputs) if v}})
+
+    bar.close()
 
     used_consts = []
     for node, *_ in steps:
@@ -258,7 +262,9 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
         entry_steps.append((fn, refs))
     emit_entry(cg, name, entry_steps, arena_size, len(params), profile=profile,
                num_inputs=len(graph.inputs), num_outputs=len(graph.outputs))
-    obj, llvm_ir = cg.compile(opt_level=3 if opt_level >= 1 else 0)
+    with progress.task("LLVM codegen", total=1) as bar:
+        obj, llvm_ir = cg.compile(opt_level=3 if opt_level >= 1 else 0)
+        bar.update(1)
 
     def info(names, ext_names):
         return [{"name": e, "shape": list(graph.types[v].shape), "dtype": graph.types[v].dtype}
@@ -272,6 +278,7 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
              "tensors": [{"name": v, "offset": offsets[v], "nbytes": sizes[v],
                           "first": life[v][0], "last": life[v][1]} for v in sizes],
              "aliases": {v: rootof(v) for v in root},
+             "output_values": list(graph.outputs),
              "params": [{"name": c, "offset": param_off[c], "type": str(graph.types[c])}
                         for c in used_consts]}
     return CompiledModel(name, target, obj, params, info(graph.inputs, graph.inputs),

@@ -7,6 +7,7 @@ import os
 import threading
 
 import numpy as np
+
 from tilecc.errors import (
     RUN_ERROR_CODES,
     ArtifactError,
