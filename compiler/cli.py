@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tilecc
 from tilecc import progress
-from tilecc.errors import InputError, ResourceError, TileccError
+from tilecc.errors import InputError, ModelError, ResourceError, TileccError
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
@@ -305,7 +305,10 @@ def _one_line(e: BaseException, internal: bool) -> str:
     lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
     text = lines[0] if lines else type(e).__name__
     detail = next((ln for ln in lines[1:] if "error" in ln.lower()), None)
-    if detail:
+    if isinstance(e, ModelError):
+        # Model problems are listed one per line, all of them needed: keep them, on one line.
+        text = " ".join(lines)
+    elif detail:
         text += f" ... {detail}"
     if internal:
         text = f"internal error: {type(e).__name__}: {text} (rerun with --debug for details)"

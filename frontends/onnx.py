@@ -39,7 +39,7 @@ def _load(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
     try:
         # onnx.load resolves external data relative to the model file's directory.
         return onnx.load(str(path), load_external_data=True)
-    except Exception as e:  # onnx raises several unrelated types for bad files
+    except Exception as e:  # noqa: BLE001 - onnx raises several unrelated types for bad files
         raise FrontendError(f"cannot load ONNX model {str(path)!r}: {e}; is it a valid .onnx "
                             "file with its external data files next to it?") from None
 
