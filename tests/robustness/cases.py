@@ -88,8 +88,8 @@ def compile_cases() -> list[tuple[str, bytes, int, str, str]]:
         ("absurd shape (2^20 x 2^20)", _with(relu, _huge).SerializeToString(), 8,
          "ResourceError", "input 'x' needs 4.0 TiB, over the"),
         ("input of the wrong type", _with(relu_model("Sigmoid"), _int_input).SerializeToString(),
-         6, "ModelError", "node 'sigmoid' (Sigmoid): input 0 ('x') is tensor(int32); Sigmoid "
-         "takes"),
+         6, "ModelError",
+         ("node 'sigmoid' (Sigmoid): input 0 ('x') is tensor(int32); Sigmoid takes")),
         ("unsupported op", unsupported.SerializeToString(), 7, "UnsupportedOpsError",
          "NonZero: used by 'nz'"),
     ]

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 import tilecc
 from tilecc.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
-import cases  # noqa: E402
+import cases
 
 CASES = cases.compile_cases()
 
