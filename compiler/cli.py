@@ -307,7 +307,9 @@ def _one_line(e: BaseException, internal: bool) -> str:
     detail = next((ln for ln in lines[1:] if "error" in ln.lower()), None)
     if isinstance(e, ModelError):
         # Model problems are listed one per line, all of them needed: keep them, on one line.
-        text = " ".join(lines)
+        text = lines[0]
+        for ln in lines[1:]:
+            text += (" " if text.endswith(":") else "; ") + ln
     elif detail:
         text += f" ... {detail}"
     if internal:
