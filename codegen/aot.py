@@ -4,6 +4,15 @@ Exports (C ABI, see runtime/artifact.py's header):
   int32_t <name>_init(const void *params, int64_t params_size);
   int32_t <name>_run(const void *const *inputs, void *const *outputs, void *workspace);
   int64_t <name>_workspace_size(void);
+Profiling builds (profile=True) also export
+  int64_t <name>_profile[<name>_profile_count()];   nanoseconds per step, accumulated
+  int64_t <name>_profile_count(void);
+and time every kernel call with tilecc_now_ns() (runtime/c/tilecc_runtime.c). The table has
+global state, so profiling builds are for measuring, not for deployment.
+
+Return codes (tilecc.errors.RUN_ERROR_CODES): 1 wrong params_size, 2 not initialised,
+3 NULL inputs, 4 NULL outputs, 5 NULL workspace (when the model needs one), 6 NULL params;
+any other non-zero code comes from a kernel and is passed through.
 """
 
 from __future__ import annotations
@@ -12,12 +21,23 @@ from llvmlite import ir
 
 from .llvm import I8, I32, I64, PTR, ModuleCodegen
 
+ERR_PARAMS_SIZE, ERR_NOT_INITIALIZED, ERR_NULL_INPUT, ERR_NULL_OUTPUT = 1, 2, 3, 4
+ERR_NULL_WORKSPACE, ERR_NULL_PARAMS = 5, 6
+
 
 def emit_entry(cg: ModuleCodegen, name: str, steps: list[tuple[ir.Function, list[tuple]]],
-               workspace_size: int, params_size: int) -> None:
+               workspace_size: int, params_size: int, profile: bool = False,
+               num_inputs: int | None = None, num_outputs: int | None = None) -> None:
     """`steps`: (kernel, storage refs) in run order; a ref is ("in", i), ("out", j),
-    ("param", byte offset) or ("arena", byte offset)."""
+    ("param", byte offset) or ("arena", byte offset). `num_inputs`/`num_outputs` (default: as
+    many as the refs use) are the pointers `_run` checks for NULL before running anything."""
     m = cg.module
+    if num_inputs is None:
+        num_inputs = 1 + max((k for _, refs in steps for kind, k in refs if kind == "in"),
+                             default=-1)
+    if num_outputs is None:
+        num_outputs = 1 + max((k for _, refs in steps for kind, k in refs if kind == "out"),
+                              default=-1)
     params = ir.GlobalVariable(m, PTR, f"{name}_params")
     params.initializer = ir.Constant(PTR, None)
     params.linkage = "internal"
@@ -26,7 +46,10 @@ def emit_entry(cg: ModuleCodegen, name: str, steps: list[tuple[ir.Function, list
     b = ir.IRBuilder(init.append_basic_block("entry"))
     ok = b.icmp_signed("==", init.args[1], I64(params_size))
     with b.if_then(b.not_(ok)):
-        b.ret(I32(1))
+        b.ret(I32(ERR_PARAMS_SIZE))
+    if params_size:
+        with b.if_then(b.icmp_unsigned("==", init.args[0], ir.Constant(PTR, None))):
+            b.ret(I32(ERR_NULL_PARAMS))
     b.store(init.args[0], params)
     b.ret(I32(0))
 
@@ -38,9 +61,32 @@ def emit_entry(cg: ModuleCodegen, name: str, steps: list[tuple[ir.Function, list
     b = ir.IRBuilder(run.append_basic_block("entry"))
     # Not initialised: refuse to run rather than read through a null weights pointer.
     pbase = b.load(params, typ=PTR)
+    null = ir.Constant(PTR, None)
     if params_size:
-        with b.if_then(b.icmp_unsigned("==", pbase, ir.Constant(PTR, None))):
-            b.ret(I32(2))
+        with b.if_then(b.icmp_unsigned("==", pbase, null)):
+            b.ret(I32(ERR_NOT_INITIALIZED))
+    # Validate every pointer before the first kernel runs, so a bad call has no effect.
+    for arr, count, code in ((inputs, num_inputs, ERR_NULL_INPUT),
+                             (outputs, num_outputs, ERR_NULL_OUTPUT)):
+        if not count:
+            continue
+        with b.if_then(b.icmp_unsigned("==", arr, null)):
+            b.ret(I32(code))
+        for k in range(count):
+            p = b.load(b.gep(arr, [I64(k)], inbounds=True, source_etype=PTR), typ=PTR)
+            with b.if_then(b.icmp_unsigned("==", p, null)):
+                b.ret(I32(code))
+    if workspace_size:
+        with b.if_then(b.icmp_unsigned("==", work, null)):
+            b.ret(I32(ERR_NULL_WORKSPACE))
+    timer = table = None
+    if profile:
+        table_ty = ir.ArrayType(I64, max(len(steps), 1))
+        table = ir.GlobalVariable(m, table_ty, f"{name}_profile")
+        table.initializer = ir.Constant(table_ty, None)
+        timer = ir.Function(m, ir.FunctionType(I64, []), "tilecc_now_ns")
+        cnt = ir.Function(m, ir.FunctionType(I64, []), f"{name}_profile_count")
+        ir.IRBuilder(cnt.append_basic_block("entry")).ret(I64(len(steps)))
     cache: dict[tuple, ir.Value] = {}
 
     def ptr(ref):
@@ -56,8 +102,15 @@ def emit_entry(cg: ModuleCodegen, name: str, steps: list[tuple[ir.Function, list
         cache[ref] = v
         return v
 
-    for fn, refs in steps:
-        rc = b.call(fn, [ptr(r) for r in refs])
+    for k, (fn, refs) in enumerate(steps):
+        args = [ptr(r) for r in refs]
+        t0 = b.call(timer, []) if profile else None
+        rc = b.call(fn, args)
+        if profile:
+            slot = b.gep(b.bitcast(table, ir.PointerType(I64)), [I64(k)], inbounds=True,
+                         source_etype=I64)
+            spent = b.sub(b.call(timer, []), t0)
+            b.store(b.add(b.load(slot, typ=I64), spent), slot)
         with b.if_then(b.icmp_signed("!=", rc, I32(0))):
             b.ret(rc)
     b.ret(I32(0))

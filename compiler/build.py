@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import te
+from . import progress, te
 from .graph import Graph, Node, TensorType, _freeze
 from .loopir import PrimFunc, format_func
 from .schedule import create_schedule, lower
@@ -72,6 +72,26 @@ class KernelInfo:
     config: dict | None = None
     source: str = "default"
     space: dict | None = None  # the template's knob space for this workload
+    flops: int = 0
+
+
+def kernel_flops(node: Node, graph: Graph, out_tensors: list) -> int:
+    """Floating-point work of a fused kernel, for profiles: 2 x output size x reduction
+    extents for every reducing TE stage, plus one per output element of each elementwise
+    member op. Data movement (pad, transpose, concat, ...) counts as none."""
+    import math
+
+    from tilecc.passes.fuse import ELEMWISE
+
+    total = 0
+    for t in te.post_order(out_tensors):
+        red = getattr(t.op, "reduce", None)
+        if red is not None:
+            total += 2 * math.prod(t.shape) * math.prod(a.extent for a in red.axes)
+    for m in node.attrs["nodes"]:
+        if m.op in ELEMWISE and m.op != "BatchNormalization":
+            total += sum(graph.types[o].size for o in m.outputs)
+    return total
 
 
 class DefaultConfigs:
@@ -129,7 +149,7 @@ def build_schedule(node: Node, graph: Graph, target, configs=None, cfg_override=
             anchor = (m, outs[0])
     out_tensors = [tensors[o] for o in node.outputs]
     sch = create_schedule(out_tensors)
-    info = KernelInfo()
+    info = KernelInfo(flops=kernel_flops(node, graph, out_tensors))
     stage = None
     if anchor is not None and anchor[1] in sch.stages:
         t = anchor[1]
@@ -166,7 +186,7 @@ def make_kernel(node: Node, graph: Graph, target, name: str, configs=None
 
 
 def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_level: int = 2,
-                  debug_ir: bool = False, configs=None) -> CompiledModel:
+                  debug_ir: bool = False, configs=None, profile: bool = False) -> CompiledModel:
     from tilecc.codegen.aot import emit_entry
     from tilecc.codegen.llvm import ModuleCodegen
     from tilecc.passes.fuse import fuse_ops
@@ -189,7 +209,9 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
     steps: list[tuple[Node, object, list[str], list]] = []
     cache: dict[tuple, tuple] = {}
     kernels_meta, loop_ir = [], []
+    bar = progress.task("compiling kernels", total=len(fused.nodes))
     for node in fused.nodes:
+        bar.update(1, node.name)
         if node.op == "Reshape":
             root[node.outputs[0]] = node.inputs[0]
             continue
@@ -207,7 +229,11 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
                              "inputs": list(node.inputs), "outputs": list(node.outputs),
                              "shape": list(fused.types[node.outputs[0]].shape),
                              "workload": kinfo.workload, "config": kinfo.config,
-                             "config_source": kinfo.source})
+                             "config_source": kinfo.source, "flops": kinfo.flops,
+                             "types": {v: str(fused.types[v])
+                                       for v in (*node.inputs, *node.outputs) if v}})
+
+    bar.close()
 
     used_consts = []
     for node, *_ in steps:
@@ -249,8 +275,11 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
         refs = [storage(i) for i in node.inputs] + [storage(o) for o in node.outputs]
         refs += [("arena", offsets[nm]) for nm in scratch]
         entry_steps.append((fn, refs))
-    emit_entry(cg, name, entry_steps, arena_size, len(params))
-    obj, llvm_ir = cg.compile(opt_level=3 if opt_level >= 1 else 0)
+    emit_entry(cg, name, entry_steps, arena_size, len(params), profile=profile,
+               num_inputs=len(graph.inputs), num_outputs=len(graph.outputs))
+    with progress.task("LLVM codegen", total=1) as bar:
+        obj, llvm_ir = cg.compile(opt_level=3 if opt_level >= 1 else 0)
+        bar.update(1)
 
     def info(names, ext_names):
         return [{"name": e, "shape": list(graph.types[v].shape), "dtype": graph.types[v].dtype}
@@ -259,7 +288,14 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
     inter = sum(sz for k, sz in sizes.items())
     arena = {"arena_bytes": arena_size, "naive_bytes": inter,
              "num_kernels": len(steps), "unique_kernels": len(cache),
-             "params_bytes": len(params)}
+             "params_bytes": len(params), "profile": profile,
+             # The plan per buffer (tilecc inspect --graph draws it); first/last are steps.
+             "tensors": [{"name": v, "offset": offsets[v], "nbytes": sizes[v],
+                          "first": life[v][0], "last": life[v][1]} for v in sizes],
+             "aliases": {v: rootof(v) for v in root},
+             "output_values": list(graph.outputs),
+             "params": [{"name": c, "offset": param_off[c], "type": str(graph.types[c])}
+                        for c in used_consts]}
     return CompiledModel(name, target, obj, params, info(graph.inputs, graph.inputs),
                          info(graph.outputs, out_names), arena_size, arena, kernels_meta,
                          llvm_ir if debug_ir else "", loop_ir)
@@ -284,11 +320,12 @@ def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=N
 
 def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_logs=None,
           name: str = "tilecc_model", print_ir_after=None, debug_ir: bool = False,
-          configs=None, precision: str = "fp32"):
+          configs=None, precision: str = "fp32", profile: bool = False):
     """Compile an ONNX model (path, bytes or ModelProto) or a Graph into an Artifact.
 
     `configs` is a config provider (see DefaultConfigs); `tuning_logs` is handled by the
-    autotuner's provider when present."""
+    autotuner's provider when present. `profile=True` times every kernel call into a table
+    the library exports (`tilecc run --profile`, Module.profile)."""
     from tilecc.targets import get_target
 
     tgt = get_target(target)
@@ -299,7 +336,7 @@ def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_lo
                                              debug_ir))
     if precision != "fp32":
         raise ValueError(f"precision {precision!r} is only supported for OpenCL targets")
-    cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir, configs)
+    cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir, configs, profile)
     return package(cm)
 
 

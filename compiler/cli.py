@@ -1,18 +1,44 @@
 """The `tilecc` command: a thin layer over the Python API.
 
 Errors a user can fix are TileccError/OSError: one line on stderr and a non-zero exit code
-(from the exception's `exit_code`); anything else is a bug and gets a traceback with --debug.
+(from the exception's `exit_code`, table in tilecc.errors); anything else is a bug (exit 70)
+and gets a traceback with --debug. Files the CLI writes are written atomically.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
 import tilecc
-from tilecc.errors import InputError, TileccError
+from tilecc import progress
+from tilecc.errors import InputError, ModelError, ResourceError, TileccError
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
+    """Write via a temp file in the same directory and rename: readers never see half a file,
+    and a failed write leaves any old file intact."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _say(text: str) -> None:
+    """Informational lines (what was written): silenced by -q."""
+    if progress.verbosity() >= progress.NORMAL:
+        print(text)
 
 
 def _parse_shape(text: str) -> tuple[str, list[int]]:
@@ -41,11 +67,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
         from tilecc.targets import get_target
 
         target = dataclasses.replace(get_target(target), bare_metal=True)
-    artifact = tilecc.compile(str(model), target=target, input_shapes=shapes or None,
-                              opt_level=args.opt_level, tuning_logs=args.tuning_log or None,
-                              name=args.name, print_ir_after=args.print_ir_after or None,
-                              default_logs=not args.no_default_logs,
-                              precision=args.precision)
+    kwargs = {"target": target, "input_shapes": shapes or None,
+              "opt_level": args.opt_level, "tuning_logs": args.tuning_log or None,
+              "name": args.name, "print_ir_after": args.print_ir_after or None,
+              "default_logs": not args.no_default_logs, "precision": args.precision}
+    if args.profile:
+        from tilecc.build import build
+
+        kwargs.pop("default_logs")
+        artifact = build(str(model), profile=True, **kwargs)
+    else:
+        artifact = tilecc.compile(str(model), **kwargs)
     if args.verbose:
         shown = set()
         for k in artifact.metadata.get("kernels", []):
@@ -53,8 +85,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
                 shown.add(k["kernel"])
                 print(f"{k['kernel']}: config {k['config_source']} {k['config'] or '{}'}")
     artifact.save(out)
-    print(f"wrote {out} ({out.stat().st_size / 1024:.1f} KiB, target {args.target}"
-          f"{', bare metal' if args.bare_metal else ''})")
+    _say(f"wrote {out} ({out.stat().st_size / 1024:.1f} KiB, target {args.target}"
+         f"{', bare metal' if args.bare_metal else ''}"
+         f"{', with profiling timers' if args.profile else ''})")
     if artifact.metadata.get("memory"):
         print(_memory_report(artifact.metadata["memory"]))
     return 0
@@ -101,6 +134,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         rng = np.random.default_rng(args.seed)
         inputs = {s["name"]: _random_input(s, rng) for s in module.input_info}
+    if args.profile:
+        return _print_profile(module, inputs, args.runs)
     outputs = module.run(inputs)
     for name, arr in outputs.items():
         if arr.size and arr.dtype.kind in "fiub":
@@ -110,8 +145,29 @@ def cmd_run(args: argparse.Namespace) -> int:
             stats = "(empty)" if not arr.size else ""
         print(f"{name}: shape={list(arr.shape)} dtype={arr.dtype.name} {stats}".rstrip())
     if args.output:
-        np.savez(args.output, **outputs)
-        print(f"wrote {args.output}")
+        buf = io.BytesIO()
+        np.savez(buf, **outputs)
+        atomic_write(args.output, buf.getvalue())
+        _say(f"wrote {args.output}")
+    return 0
+
+
+def _print_profile(module, inputs: dict, runs: int) -> int:
+    rows = module.profile(inputs, runs=runs)
+    total = sum(r["time_ms"] for r in rows)
+    print(f"profile of {module.name}: {len(rows)} kernel calls, mean of {runs} runs "
+          "(timers around each call; one warm-up run first)")
+    print(f"{'#':>3} {'kernel':<28} {'fused ops':<30} {'output shape':<18} {'time ms':>9} "
+          f"{'share':>6} {'GFLOP/s':>8}")
+    for k, r in enumerate(rows):
+        ops = "+".join(r["ops"])
+        shape = "x".join(map(str, r["shape"]))
+        gf = f"{r['gflops']:.2f}" if r["gflops"] is not None else "-"
+        print(f"{k:>3} {r['kernel'][:28]:<28} {ops[:30]:<30} {shape[:18]:<18} "
+              f"{r['time_ms']:>9.4f} {100 * r['share']:>5.1f}% {gf:>8}")
+    flops = sum((k.get("flops") or 0) for k in module.metadata.get("kernels") or [])
+    rate = f", {flops / (total * 1e6):.2f} GFLOP/s overall" if total and flops else ""
+    print(f"total {total:.4f} ms in kernels{rate}")
     return 0
 
 
@@ -135,12 +191,41 @@ def _arena_unplanned_bytes(arena: dict) -> int | None:
     return None
 
 
+def _draw(args: argparse.Namespace, meta: dict, params: bytes | None) -> int:
+    from tilecc import viz
+
+    if not meta.get("kernels"):
+        raise InputError(f"{args.artifact}: no kernel list in model.json, nothing to draw")
+    if args.graph:
+        suffix = Path(args.graph).suffix.lower()
+        render = {".html": viz.to_html, ".htm": viz.to_html, ".svg": viz.to_svg,
+                  ".dot": viz.to_dot, ".gv": viz.to_dot}.get(suffix)
+        if render is None:
+            raise InputError(f"--graph {args.graph}: use a .html, .svg or .dot file name")
+        atomic_write(args.graph, render(meta).encode())
+        _say(f"wrote {args.graph}")
+    if args.export_onnx:
+        import onnx
+
+        try:
+            model = viz.to_onnx(meta, params)
+        except onnx.checker.ValidationError as e:
+            raise TileccError(f"the exported graph fails onnx.checker: {e}") from None
+        atomic_write(args.export_onnx, model.SerializeToString())
+        _say(f"wrote {args.export_onnx} ({len(model.graph.node)} nodes, domain tilecc)")
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from tilecc.runtime.artifact import ArtifactReader
+    from tilecc.runtime.artifact import PARAMS_PATH, ArtifactReader
 
     with ArtifactReader(args.artifact) as reader:
         meta = reader.metadata
         sizes = {name: reader.size(name) for name in reader.names()}
+        if args.graph or args.export_onnx:
+            params = reader.read(PARAMS_PATH) if args.export_onnx and \
+                reader.has(PARAMS_PATH) else None
+            return _draw(args, meta, params)
     target = meta.get("target") or {}
     print(f"artifact: {args.artifact}")
     print(f"model: {meta['name']} (format {meta['format_version']}, "
@@ -265,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show tracebacks")
+    debug.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                       help="more detail (repeat for debug logging; inspect: every tensor)")
+    debug.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="errors and results only: no progress bars or 'wrote' lines")
     p = argparse.ArgumentParser(prog="tilecc", parents=[debug],
                                 description="Ahead-of-time deep-learning compiler.")
     p.add_argument("--version", action="version", version=f"tilecc {tilecc.__version__}")
@@ -292,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--bare-metal", action="store_true",
                    help="emit lib/model.o with no libc/libm/thread dependency (single-threaded) "
                    "and print its memory report")
+    c.add_argument("--profile", action="store_true",
+                   help="add per-kernel timers (for `tilecc run --profile`; not for deployment)")
     c.set_defaults(fn=cmd_compile)
 
     r = sub.add_parser("run", parents=[debug], help="run an artifact on this machine")
@@ -306,11 +397,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--emulate", action="store_true",
                    help="run a cross-compiled artifact under qemu-user (C runner built with "
                    "the target's gcc)")
+    r.add_argument("--profile", action="store_true",
+                   help="print time per kernel (artifact compiled with --profile)")
+    r.add_argument("--runs", type=int, default=10, help="runs averaged by --profile")
     r.set_defaults(fn=cmd_run)
 
     i = sub.add_parser("inspect", parents=[debug], help="show an artifact's metadata")
     i.add_argument("artifact")
-    i.add_argument("-v", "--verbose", action="store_true", help="list every arena tensor")
+    i.add_argument("--graph", metavar="OUT", help="draw the optimized graph and memory plan "
+                   "(.html self-contained, .svg or .dot)")
+    i.add_argument("--export-onnx", metavar="OUT", help="write the optimized graph as ONNX "
+                   "(fused kernels as tilecc-domain nodes; open it in Netron)")
     i.set_defaults(fn=cmd_inspect)
 
     tu = sub.add_parser("tune", parents=[debug], help="autotune a model's kernels into a log")
@@ -362,7 +459,12 @@ def _one_line(e: BaseException, internal: bool) -> str:
     lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
     text = lines[0] if lines else type(e).__name__
     detail = next((ln for ln in lines[1:] if "error" in ln.lower()), None)
-    if detail:
+    if isinstance(e, ModelError):
+        # Model problems are listed one per line, all of them needed: keep them, on one line.
+        text = lines[0]
+        for ln in lines[1:]:
+            text += (" " if text.endswith(":") else "; ") + ln
+    elif detail:
         text += f" ... {detail}"
     if internal:
         text = f"internal error: {type(e).__name__}: {text} (rerun with --debug for details)"
@@ -372,6 +474,9 @@ def _one_line(e: BaseException, internal: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = getattr(args, "debug", False)
+    args.verbose = getattr(args, "verbose", 0)
+    progress.set_verbosity(progress.QUIET if getattr(args, "quiet", False)
+                           else progress.NORMAL + min(args.verbose, 2))
     try:
         return args.fn(args)
     except KeyboardInterrupt:
@@ -380,6 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the one place that turns exceptions into exit codes
         if debug:
             traceback.print_exc()
+        if isinstance(e, MemoryError) and not isinstance(e, TileccError):
+            e = ResourceError(f"out of memory ({e or 'allocation failed'}); use a smaller "
+                              "model or input shape, or a machine with more memory")
         if isinstance(e, TileccError):
             code = e.exit_code
         elif isinstance(e, (OSError, ValueError)):

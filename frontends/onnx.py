@@ -17,6 +17,7 @@ from tilecc.graph import Graph, TensorType
 
 from . import onnx_converters  # noqa: F401  (registers the converters)
 from .onnx_builder import CONVERTERS, Builder, FrontendError, UnsupportedOpsError, pick_converter
+from .validate import check_tensor_types, validate_model
 
 __all__ = ["CONVERTERS", "FrontendError", "UnsupportedOpsError", "from_onnx"]
 
@@ -26,15 +27,21 @@ DEFAULT_DOMAINS = ("", "ai.onnx")
 def _load(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
     if isinstance(model, onnx.ModelProto):
         return model
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        try:
+            return onnx.load_from_string(bytes(model))
+        except Exception as e:  # noqa: BLE001 - protobuf raises DecodeError and others
+            raise FrontendError(f"cannot parse the ONNX model bytes ({len(model)} bytes): {e}; "
+                                "the data is truncated or not an ONNX model") from None
     path = Path(model)
     if not path.is_file():
         raise FrontendError(f"model file {str(path)!r} does not exist; check the path")
     try:
         # onnx.load resolves external data relative to the model file's directory.
         return onnx.load(str(path), load_external_data=True)
-    except Exception as e:  # onnx raises several unrelated types for bad files
+    except Exception as e:  # noqa: BLE001 - onnx raises several unrelated types for bad files
         raise FrontendError(f"cannot load ONNX model {str(path)!r}: {e}; is it a valid .onnx "
-                            "file with its external data files next to it?") from e
+                            "file with its external data files next to it?") from None
 
 
 def _opset(model: onnx.ModelProto) -> int:
@@ -82,6 +89,9 @@ def _input_shape(vi: onnx.ValueInfoProto, override: tuple[int, ...] | None) -> t
     for k, d in enumerate(tt.shape.dim):
         if d.HasField("dim_value") and d.dim_value > 0:
             dims.append(int(d.dim_value))
+        elif d.HasField("dim_value") and d.dim_value == 0:
+            raise FrontendError(f"input {vi.name!r}: dimension {k} is 0; tilecc does not compile "
+                                f"empty inputs, {hint}")
         else:
             what = f"{d.dim_param!r}" if d.dim_param else "unknown"
             raise FrontendError(f"input {vi.name!r}: dimension {k} is dynamic ({what}); "
@@ -108,6 +118,7 @@ def from_onnx(model: str | Path | onnx.ModelProto,
     """Import an ONNX model as a static-shaped Graph of canonical ops (docs/ops.md)."""
     proto = _load(model)
     check_supported(proto)
+    proto = validate_model(proto)
     opset = _opset(proto)
     g = proto.graph
     inits = {t.name: t for t in g.initializer}
@@ -128,6 +139,7 @@ def from_onnx(model: str | Path | onnx.ModelProto,
                                 "use a numeric tensor input") from None
         graph.inputs.append(vi.name)
         graph.types[vi.name] = TensorType(_input_shape(vi, input_shapes.get(vi.name)), dtype)
+        check_tensor_types([graph.types[vi.name]], f"input {vi.name!r}")
     for name, t in inits.items():
         arr = numpy_helper.to_array(t)
         graph.consts[name] = np.asarray(arr, order="C")
@@ -148,7 +160,16 @@ def from_onnx(model: str | Path | onnx.ModelProto,
             ins.append(env[x] if x else "")
         start = len(graph.nodes)
         before = set(graph.types)
-        outs = fn(b, ins, len(node.output), **_attrs(node))
+        try:
+            outs = fn(b, ins, len(node.output), **_attrs(node))
+        except FrontendError:
+            raise
+        except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError,
+                OverflowError, UnicodeDecodeError) as e:
+            # Converters trust the attribute values the validator let through (types and
+            # presence are checked, values are not): a value they cannot use lands here.
+            raise b.error(f"cannot convert this node: {type(e).__name__}: {e}; check its "
+                          "attribute values and constant inputs") from e
         renamed: dict[str, str] = {}
         for onnx_name, v in zip(node.output, outs):
             v = renamed.get(v, v)

@@ -12,15 +12,18 @@ from collections.abc import Callable
 
 import numpy as np
 
+from tilecc.errors import ModelError, UnsupportedError
 from tilecc.graph import Graph, Node, TensorType
 from tilecc.ops.registry import get_op
 
+from .validate import check_tensor_types
 
-class FrontendError(Exception):
+
+class FrontendError(ModelError):
     """The model cannot be imported; the message says what, where and what to do."""
 
 
-class UnsupportedOpsError(FrontendError):
+class UnsupportedOpsError(FrontendError, UnsupportedError):
     """The model uses ops (or op versions) with no converter; lists all of them at once."""
 
     def __init__(self, unsupported: dict[str, list[str]], opset: int):
@@ -112,6 +115,8 @@ class Builder:
             out_types = opdef.infer(types, attrs)
         except ValueError as e:
             raise self.error(f"{e} (while emitting {op})") from None
+        # Before folding allocates: an absurd shape becomes a clear error, not a MemoryError.
+        check_tensor_types(out_types, f"{self.where} ({op})" if self.where else op)
         base = self.node_name or op
         if opdef.fold is not None and all(i in self.graph.consts for i in inputs):
             arrays = opdef.fold([self.graph.consts[i] for i in inputs], attrs)

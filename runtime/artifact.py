@@ -222,6 +222,10 @@ class ArtifactReader:
         try:
             self._members = self._index()
             self.metadata = self._read_metadata()
+        except (tarfile.TarError, EOFError) as e:
+            self._tar.close()
+            raise ArtifactError(f"{self.path}: truncated or corrupt artifact ({e}); copy or "
+                                "build it again") from None
         except BaseException:
             self._tar.close()
             raise
@@ -300,7 +304,11 @@ class ArtifactReader:
             self.read(name)
 
     def read(self, name: str) -> bytes:
-        data = self._tar.extractfile(self._member(name)).read()
+        try:
+            data = self._tar.extractfile(self._member(name)).read()
+        except (tarfile.TarError, EOFError) as e:
+            raise ArtifactError(f"{self.path}: {name} is truncated or corrupt ({e}); copy or "
+                                "build the artifact again") from None
         self._verify(name, data)
         return data
 
@@ -313,7 +321,10 @@ class ArtifactReader:
         f = self._tar.extractfile(m)
         got = 0
         while got < m.size:
-            n = f.readinto(view[got:])
+            try:
+                n = f.readinto(view[got:])
+            except (tarfile.TarError, EOFError):
+                n = 0
             if not n:
                 raise ArtifactError(f"{self.path}: {name} is truncated")
             got += n

@@ -8,7 +8,13 @@ import threading
 
 import numpy as np
 
-from tilecc.errors import ArtifactError, InputError, ModelRunError
+from tilecc.errors import (
+    RUN_ERROR_CODES,
+    ArtifactError,
+    InputError,
+    ModelRunError,
+    check_bytes,
+)
 from tilecc.runtime.artifact import (
     LIB_PATH,
     PARAMS_PATH,
@@ -36,6 +42,10 @@ class Module:
         if ws != metadata["workspace_size"]:
             raise ArtifactError(f"library wants a {ws}-byte workspace, model.json says "
                                 f"{metadata['workspace_size']}")
+        # Before allocating: a huge workspace or tensor is a clear error, not an OOM kill.
+        check_bytes(ws, f"model {metadata['name']!r}: the workspace")
+        for spec in (*metadata["inputs"], *metadata["outputs"]):
+            check_bytes(spec_nbytes(spec), f"model {metadata['name']!r}: tensor {spec['name']!r}")
         rc = library.init(params.ctypes.data, params.nbytes)
         if rc != 0:
             raise ArtifactError(f"model init failed with code {rc} (params size {params.nbytes})")
@@ -95,6 +105,10 @@ class Module:
             if list(arr.shape) != spec["shape"]:
                 raise InputError(f"input {name!r}: expected shape {tuple(spec['shape'])}, got "
                                  f"{tuple(arr.shape)}")
+            if arr.dtype.hasobject:
+                raise InputError(f"input {name!r}: object arrays cannot be passed")
+            # Non-contiguous arrays (slices, transposes) are accepted: run() copies every
+            # input into the model's own aligned buffer anyway.
             arrays.append(arr)
         return arrays
 
@@ -104,11 +118,55 @@ class Module:
         with self._lock:
             for buf, arr in zip(self._inputs, arrays):
                 np.copyto(buf, arr)
-            rc = self._lib.run(self._in_ptrs, self._out_ptrs, self._ws_ptr)
-            if rc != 0:
-                raise ModelRunError(f"model {self.name!r} returned error code {rc}", rc)
+            self._call()
             return {s["name"]: buf.copy()
                     for s, buf in zip(self.metadata["outputs"], self._outputs)}
+
+    def _call(self) -> None:
+        rc = self._lib.run(self._in_ptrs, self._out_ptrs, self._ws_ptr)
+        if rc != 0:
+            what = RUN_ERROR_CODES.get(rc, "a kernel failed")
+            raise ModelRunError(f"model {self.name!r} returned error code {rc} ({what})", rc)
+
+    @property
+    def can_profile(self) -> bool:
+        """True for artifacts compiled with profile=True (`tilecc compile --profile`)."""
+        return bool((self.metadata.get("arena") or {}).get("profile"))
+
+    def profile(self, inputs: dict, runs: int = 10, warmup: int = 1) -> list[dict]:
+        """Run `warmup` + `runs` times and return one record per kernel call, in run order:
+        {kernel, ops, shape, time_ms (mean per run), share (of the kernels' total),
+        gflops (from the compile-time FLOP count; None when it is 0)}."""
+        if not self.can_profile:
+            raise ArtifactError(f"model {self.name!r} has no profiling timers; recompile it "
+                                "with `tilecc compile --profile` (build(..., profile=True))")
+        if runs < 1:
+            raise InputError(f"runs must be >= 1, got {runs}")
+        kernels = self.metadata.get("kernels") or []
+        try:
+            table = (ctypes.c_int64 * max(len(kernels), 1)).in_dll(self._lib.lib,
+                                                                  f"{self.name}_profile")
+        except ValueError:
+            raise ArtifactError(f"model {self.name!r}: library has no profiling table "
+                                f"{self.name}_profile; recompile with --profile") from None
+        arrays = self._check(inputs)
+        with self._lock:
+            for buf, arr in zip(self._inputs, arrays):
+                np.copyto(buf, arr)
+            for _ in range(warmup):
+                self._call()
+            ctypes.memset(table, 0, ctypes.sizeof(table))
+            for _ in range(runs):
+                self._call()
+            ns = [int(v) / runs for v in table]
+        total = sum(ns) or 1.0
+        rows = []
+        for k, t in zip(kernels, ns):
+            flops = int(k.get("flops") or 0)
+            rows.append({"kernel": k["kernel"], "ops": list(k["ops"]), "shape": k["shape"],
+                         "time_ms": t / 1e6, "share": t / total,
+                         "gflops": flops / t if flops and t > 0 else None})
+        return rows
 
     def __repr__(self) -> str:
         def fmt(specs):

@@ -29,6 +29,9 @@ int32_t tilecc_get_num_threads(void);
 
 #define TILECC_MAX_THREADS 256
 
+/* CLOCK_MONOTONIC in nanoseconds; profiling builds time each kernel call with it. */
+int64_t tilecc_now_ns(void);
+
 #ifdef __cplusplus
 }
 #endif
