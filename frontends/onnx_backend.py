@@ -7,13 +7,19 @@
 Every distinct input signature (shapes and dtypes) is compiled once: import with the run's
 shapes -> graph passes -> `compile_graph` -> link -> load the shared library in memory. No
 artifact tar is written, which keeps the per-model overhead of the conformance suite small.
-Models whose inputs have dynamic dims are compiled lazily on the first `run`.
+Compilation happens on the first `run` with a new signature (inputs may have dynamic dims).
+
+Inputs that the importer needs as compile-time constants (a Reshape shape, Reduce axes, a TopK
+k, ... fed as graph inputs) are bound to the values of the run that compiles: the module is
+specialised on them and recompiled when they change (their values are part of the cache key).
+Every other input stays a runtime input of the compiled code.
 The module-level `prepare`, `run_model`, `run_node`, `supports_device` make the module itself
 usable as the backend argument of `onnx.backend.test.BackendTest` (as onnxruntime.backend is).
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -26,21 +32,13 @@ __all__ = ["TileccBackend", "TileccBackendRep", "prepare", "run_model", "run_nod
            "supports_device"]
 
 
+# The importer's message when a node input must be known at compile time (Builder.static).
+_NEEDS_CONST = re.compile(r"input \S+ \('([^']*)'\) must be a compile-time constant")
+
+
 def _real_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     inits = {t.name for t in model.graph.initializer}
     return [vi for vi in model.graph.input if vi.name not in inits]
-
-
-def _static_shape(vi: onnx.ValueInfoProto) -> tuple[int, ...] | None:
-    tt = vi.type.tensor_type
-    if not tt.HasField("shape"):
-        return None
-    dims = []
-    for d in tt.shape.dim:
-        if not d.HasField("dim_value"):
-            return None
-        dims.append(int(d.dim_value))
-    return tuple(dims)
 
 
 def _load_module(cm):
@@ -71,31 +69,53 @@ class TileccBackendRep(BackendRep):
         self.input_names = [vi.name for vi in _real_inputs(model)]
         self.output_names = [o.name for o in model.graph.output]
         self._modules: dict[tuple, object] = {}
-        shapes = [_static_shape(vi) for vi in _real_inputs(model)]
-        if all(s is not None for s in shapes):
-            dtypes = [self._declared_dtype(vi) for vi in _real_inputs(model)]
-            if all(d is not None for d in dtypes):
-                self._module(tuple(zip(shapes, dtypes)))
+        self._static: list[str] = []  # inputs the module is specialised on (learned)
 
-    @staticmethod
-    def _declared_dtype(vi: onnx.ValueInfoProto) -> str | None:
-        try:
-            return np.dtype(helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)).name
-        except (KeyError, TypeError, ValueError):
-            return None
 
-    def _module(self, signature: tuple):
-        mod = self._modules.get(signature)
-        if mod is None:
-            from tilecc.build import compile_graph, prepare_graph
-            from tilecc.targets import get_target
+    def _module(self, arrays: list[np.ndarray]):
+        signature = tuple((tuple(a.shape), a.dtype.name) for a in arrays)
+        values = {n: a for n, a in zip(self.input_names, arrays)}
+        key = (signature, tuple(values[n].tobytes() for n in self._static))
+        mod = self._modules.get(key)
+        if mod is not None:
+            return mod
+        from tilecc.build import compile_graph, prepare_graph
+        from tilecc.frontends.onnx_builder import FrontendError
+        from tilecc.targets import get_target
 
-            shapes = {n: s for n, (s, _) in zip(self.input_names, signature)}
-            graph, out_names = prepare_graph(self.model, shapes, self.opt_level)
-            cm = compile_graph(graph, get_target(self.target), "tilecc_model", out_names,
-                               self.opt_level)
-            mod = self._modules[signature] = _load_module(cm)
+        while True:
+            model = self._specialise(values)
+            shapes = {n: tuple(values[n].shape) for n in self.input_names
+                      if n not in self._static}
+            try:
+                graph, out_names = prepare_graph(model, shapes, self.opt_level)
+                break
+            except FrontendError as e:
+                m = _NEEDS_CONST.search(str(e))
+                if m is None or m.group(1) not in values or m.group(1) in self._static:
+                    raise
+                self._static.append(m.group(1))
+        cm = compile_graph(graph, get_target(self.target), "tilecc_model", out_names,
+                           self.opt_level)
+        mod = _load_module(cm)
+        key = (signature, tuple(values[n].tobytes() for n in self._static))
+        self._modules[key] = mod
         return mod
+
+    def _specialise(self, values: dict[str, np.ndarray]) -> onnx.ModelProto:
+        """The model with the static inputs turned into initializers holding their values."""
+        if not self._static:
+            return self.model
+        from onnx import numpy_helper
+
+        model = onnx.ModelProto()
+        model.CopyFrom(self.model)
+        keep = [vi for vi in model.graph.input if vi.name not in self._static]
+        del model.graph.input[:]
+        model.graph.input.extend(keep)
+        model.graph.initializer.extend(numpy_helper.from_array(values[n], n)
+                                       for n in self._static)
+        return model
 
     def run(self, inputs, **kwargs) -> tuple[np.ndarray, ...]:
         if isinstance(inputs, dict):
@@ -107,9 +127,8 @@ class TileccBackendRep(BackendRep):
             from tilecc.errors import InputError
             raise InputError(f"the model takes {len(self.input_names)} input(s) "
                              f"{self.input_names}, got {len(arrays)}")
-        signature = tuple((tuple(a.shape), a.dtype.name) for a in arrays)
-        mod = self._module(signature)
-        out = mod.run(dict(zip(self.input_names, arrays)))
+        mod = self._module(arrays)
+        out = mod.run({n: a for n, a in zip(self.input_names, arrays) if n not in self._static})
         return tuple(out[n] for n in self.output_names)
 
 
