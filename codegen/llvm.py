@@ -42,7 +42,7 @@ MEM_TYPES = dict(TYPES, bool=I8)
 
 FBIN = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
 IBIN = {"add": "add", "sub": "sub", "mul": "mul", "and": "and_", "or": "or_", "shl": "shl",
-        "shr": "lshr"}
+        "shr": "lshr", "sar": "ashr"}
 FCMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 INTRINSICS = {"exp": "llvm.exp", "log": "llvm.log", "sqrt": "llvm.sqrt", "fabs": "llvm.fabs",
               "floor": "llvm.floor", "ceil": "llvm.ceil", "round": "llvm.roundeven",

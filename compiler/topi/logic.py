@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import te
-from ..expr import Bin, Not, binop, cast, cmp, const, select
+from ..expr import Bin, Not, all_of, binop, cast, cmp, const, select
 from .common import broadcast_load
 from .registry import register_compute
 
@@ -58,7 +60,16 @@ for _op in list(_CMP) + ["And", "Or", "Xor", "BitwiseAnd", "BitwiseOr", "Bitwise
 
 
 def _shift(a, b, attrs):
-    return Bin("shl" if attrs["direction"] == "LEFT" else "shr", a, b)
+    # Shift counts outside [0, width) saturate as in numpy (and the ONNX reference): a left
+    # shift gives 0, a right shift the sign fill (arithmetic for signed, 0 for unsigned).
+    width = np.dtype(a.dtype).itemsize * 8
+    ok = all_of(cmp("ge", b, const(0, b.dtype)), cmp("lt", b, const(width, b.dtype)))
+    zero = const(0, a.dtype)
+    if attrs["direction"] == "LEFT":
+        return select(ok, Bin("shl", a, b), zero)
+    if np.dtype(a.dtype).kind == "u":
+        return select(ok, Bin("shr", a, b), zero)
+    return Bin("sar", a, select(ok, b, const(width - 1, b.dtype)))
 
 
 register_compute("BitShift")(_binary("BitShift", _shift))
