@@ -19,9 +19,9 @@ import re
 
 import onnx.backend.test
 import pytest
-from tests.frontends.backend_xfail import EXPECTED_FAILURES, OUT_OF_SCOPE
 
 import tilecc.frontends.onnx_backend as backend
+from tests.frontends.backend_xfail import EXPECTED_FAILURES, OUT_OF_SCOPE
 
 _RESULTS: dict[str, str] = {}
 
