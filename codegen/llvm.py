@@ -44,12 +44,15 @@ TYPES = {"float32": F32, "float64": F64, "float16": F16, "int64": I64, "int32": 
 MEM_TYPES = dict(TYPES, bool=I8)
 
 FBIN = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
-IBIN = {"add": "add", "sub": "sub", "mul": "mul", "and": "and_", "or": "or_"}
+IBIN = {"add": "add", "sub": "sub", "mul": "mul", "and": "and_", "or": "or_", "shl": "shl",
+        "shr": "lshr", "sar": "ashr"}
 FCMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 INTRINSICS = {"exp": "llvm.exp", "log": "llvm.log", "sqrt": "llvm.sqrt", "fabs": "llvm.fabs",
               "floor": "llvm.floor", "ceil": "llvm.ceil", "round": "llvm.roundeven",
               "pow": "llvm.pow", "sin": "llvm.sin", "cos": "llvm.cos"}
-LIBM = {"tanh": "tanhf", "erf": "erff"}
+LIBM = {"tanh": "tanhf", "erf": "erff", "tan": "tanf", "asin": "asinf", "acos": "acosf",
+        "atan": "atanf", "sinh": "sinhf", "cosh": "coshf", "asinh": "asinhf", "acosh": "acoshf",
+        "atanh": "atanhf", "fmod": "fmodf"}
 
 _initialized = False
 

@@ -1,3 +1,4 @@
 """Imports every op family module (each registers its ops on import)."""
 
-from . import elementwise, nn, reduce, transform  # noqa: F401
+from . import elementwise, nn, reduce, transform  # noqa: F401, I001
+from . import index, logic  # noqa: F401

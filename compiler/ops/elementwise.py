@@ -73,6 +73,27 @@ def _clip(x: np.ndarray, a: dict) -> np.ndarray:
 
 UNARY["Clip"] = _clip
 
+
+def _f64(fn):
+    return lambda x, a: fn(x.astype(np.float64))
+
+
+UNARY.update({
+    "Sin": _f64(np.sin), "Cos": _f64(np.cos), "Tan": _f64(np.tan), "Asin": _f64(np.arcsin),
+    "Acos": _f64(np.arccos), "Atan": _f64(np.arctan), "Sinh": _f64(np.sinh),
+    "Cosh": _f64(np.cosh), "Asinh": _f64(np.arcsinh), "Acosh": _f64(np.arccosh),
+    "Atanh": _f64(np.arctanh), "Sign": lambda x, a: np.sign(x),
+    "Softsign": lambda x, a: x / (1 + np.abs(x)),
+    "Selu": lambda x, a: a["gamma"] * np.where(
+        x > 0, x, a["alpha"] * np.expm1(np.minimum(x.astype(np.float64), 0.0))),
+    "Celu": lambda x, a: np.maximum(0, x) + np.minimum(
+        0, a["alpha"] * np.expm1(x.astype(np.float64) / a["alpha"])),
+    "ThresholdedRelu": lambda x, a: np.where(x > a["alpha"], x, 0),
+    "Shrink": lambda x, a: np.where(x < -a["lambd"], x + a["bias"],
+                                    np.where(x > a["lambd"], x - a["bias"], 0)),
+    "Mish": lambda x, a: x * np.tanh(np.logaddexp(0.0, x.astype(np.float64))),
+})
+
 for _name, _fn in UNARY.items():
     register_op(_name, _same_type(_name), _unary(_fn))
 
@@ -140,3 +161,13 @@ def _cast_fold(arrays: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
 
 
 register_op("Cast", _cast_infer, _cast_fold)
+
+
+def _mod_fold(arrays, attrs):
+    a, b = arrays
+    if attrs["fmod"]:
+        return [np.fmod(a, b).astype(a.dtype)]
+    return [np.mod(a, b).astype(a.dtype)]
+
+
+register_op("Mod", _binary_infer("Mod"), _mod_fold)

@@ -1,3 +1,4 @@
 """Imports every TE op family module so their registrations run."""
 
-from . import elementwise, gpu, nn, reduce, transform  # noqa: F401
+from . import elementwise, gpu, nn, reduce, transform  # noqa: F401, I001
+from . import index, logic  # noqa: F401

@@ -41,7 +41,31 @@ UNARY = {
     "Elu": lambda x, a: select(cmp("lt", x, _f(x, 0)),
                                _f(x, a["alpha"]) * (call("exp", x) - _f(x, 1)), x),
     "Cast": lambda x, a: cast(a["to"], x),
+    "Sin": lambda x, a: call("sin", x), "Cos": lambda x, a: call("cos", x),
+    "Tan": lambda x, a: call("tan", x), "Asin": lambda x, a: call("asin", x),
+    "Acos": lambda x, a: call("acos", x), "Atan": lambda x, a: call("atan", x),
+    "Sinh": lambda x, a: call("sinh", x), "Cosh": lambda x, a: call("cosh", x),
+    "Asinh": lambda x, a: call("asinh", x), "Acosh": lambda x, a: call("acosh", x),
+    "Atanh": lambda x, a: call("atanh", x),
+    "Sign": lambda x, a: select(cmp("gt", x, _f(x, 0)), _f(x, 1),
+                                select(cmp("lt", x, _f(x, 0)), _f(x, -1), _f(x, 0))),
+    "Softsign": lambda x, a: x / (_f(x, 1) + call("fabs", x)),
+    "Selu": lambda x, a: select(cmp("gt", x, _f(x, 0)), x * _f(x, a["gamma"]),
+                                _f(x, a["gamma"] * a["alpha"]) * (call("exp", x) - _f(x, 1))),
+    "Celu": lambda x, a: maximum(x, _f(x, 0)) + minimum(
+        _f(x, 0), _f(x, a["alpha"]) * (call("exp", x / _f(x, a["alpha"])) - _f(x, 1))),
+    "ThresholdedRelu": lambda x, a: select(cmp("gt", x, _f(x, a["alpha"])), x, _f(x, 0)),
+    "Shrink": lambda x, a: select(cmp("lt", x, _f(x, -a["lambd"])), x + _f(x, a["bias"]),
+                                  select(cmp("gt", x, _f(x, a["lambd"])),
+                                         x - _f(x, a["bias"]), _f(x, 0))),
+    # Stable softplus as in "Softplus" above.
+    "Mish": lambda x, a: x * call("tanh", maximum(x, _f(x, 0)) + call(
+        "log", _f(x, 1) + call("exp", -call("fabs", x)))),
 }
+
+# Ops whose float16 form is computed in float32 and rounded once at the end (storage-only
+# float16: LLVM has no half-precision libm and per-op rounding would drift from references).
+_EXACT_IN_F16 = {"Cast", "Neg", "Abs", "Relu", "Sign", "Floor", "Ceil", "Round", "Clip"}
 
 
 def _clip(x, a):
@@ -64,8 +88,13 @@ def _unary(op):
 
     def compute(inputs, attrs, out_types):
         (x,) = inputs
-        return [te.compute(out_types[0].shape, lambda *i: fn(x[i], attrs), name=op.lower(),
-                           tag="elemwise")]
+
+        def f(*i):
+            v = x[i]
+            if v.dtype == "float16" and op not in _EXACT_IN_F16:
+                return cast("float16", fn(cast("float32", v), attrs))
+            return fn(v, attrs)
+        return [te.compute(out_types[0].shape, f, name=op.lower(), tag="elemwise")]
     return compute
 
 
@@ -82,6 +111,20 @@ def _binary(op):
 
         def f(*i):
             x, y = broadcast_load(a, shape, i), broadcast_load(b, shape, i)
+            if x.dtype == "float16":
+                x = cast("float32", x)
+                y = cast("float32", y) if y.dtype == "float16" else y
+                return cast("float16", g(x, y))
+            return g(x, y)
+
+        def g(x, y):
+            if op == "Mod":
+                if not attrs["fmod"]:
+                    return binop("mod", x, y)
+                if x.dtype.startswith("float"):
+                    return call("fmod", x, y)
+                # Truncated remainder for integers: div truncates toward zero.
+                return x - binop("div", x, y) * y
             if op == "Pow":
                 if y.dtype != x.dtype:
                     y = cast(x.dtype, y)
@@ -93,5 +136,5 @@ def _binary(op):
     return compute
 
 
-for _op in list(BINARY) + ["Pow"]:
+for _op in list(BINARY) + ["Pow", "Mod"]:
     register_compute(_op)(_binary(_op))

@@ -89,7 +89,7 @@ def _conv_variant(stage) -> str:
 
 
 def _conv_knobs(stage, target):
-    _, oc, oh, ow = stage.axes
+    _, oc, _, ow = stage.axes
     lanes = target.lanes(4)
     variant = _conv_variant(stage)
     if variant == "pointwise":
