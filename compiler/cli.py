@@ -351,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show tracebacks")
     debug.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
-                       help="more detail (repeat for debug logging; inspect: every tensor)")
+                       help="more detail: compile: config source per kernel; run: the executor "
+                       "(OpenCL device, binary cache); inspect: every tensor")
     debug.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                        help="errors and results only: no progress bars or 'wrote' lines")
     p = argparse.ArgumentParser(prog="tilecc", parents=[debug],
@@ -371,8 +372,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tuning log to use (repeatable)")
     c.add_argument("--no-default-logs", action="store_true",
                    help="ignore TILECC_TUNING_LOGS and the tuning logs shipped with tilecc")
-    c.add_argument("-v", "--verbose", action="store_true",
-                   help="say per kernel whether its config came from a log, transfer or default")
     c.add_argument("--print-ir-after", action="append", metavar="PASS",
                    help="print the graph after this pass (repeatable)")
     c.add_argument("--name", default="tilecc_model", help="C symbol prefix (default tilecc_model)")
@@ -392,8 +391,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", help="write outputs to this .npz")
     r.add_argument("--threads", type=int, help="threads (default: TILECC_NUM_THREADS or cores)")
     r.add_argument("--seed", type=int, default=0, help="seed for random inputs")
-    r.add_argument("-v", "--verbose", action="store_true",
-                   help="describe the executor (OpenCL: device, program binary cache)")
     r.add_argument("--emulate", action="store_true",
                    help="run a cross-compiled artifact under qemu-user (C runner built with "
                    "the target's gcc)")

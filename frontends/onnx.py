@@ -15,8 +15,10 @@ from onnx import helper, numpy_helper
 
 from tilecc.graph import Graph, TensorType
 
-from . import onnx_converters  # noqa: F401  (registers the converters)
-from . import converters_general  # noqa: F401  (registers the general-op converters)
+from . import (
+    converters_general,  # noqa: F401  (registers the general-op converters)
+    onnx_converters,  # noqa: F401  (registers the converters)
+)
 from .onnx_builder import CONVERTERS, Builder, FrontendError, UnsupportedOpsError, pick_converter
 from .validate import check_tensor_types, validate_model
 
