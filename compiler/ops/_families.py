@@ -1,3 +1,4 @@
 """Imports every op family module (each registers its ops on import)."""
 
 from . import elementwise, nn, reduce, transform  # noqa: F401
+from . import image, norm, recurrent  # noqa: F401,E402  (NN/transformer/recurrent ops)

@@ -1,0 +1,144 @@
+"""Normalisations and extra activations as tensor expressions.
+
+LayerNormalization and GroupNormalization are one kernel each: a mean reduction, a variance
+reduction over the centred input, and the normalising epilogue. The two statistics are read at
+broadcast indices, so the scheduler keeps each as its own small stage (one row of statistics per
+reduction row) inside the same kernel: three passes over a row, no extra graph-level buffers.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import te
+from ..expr import call, cmp, const, maximum, minimum, select
+from .common import broadcast_load
+from .registry import register_compute, register_schedule
+
+
+def _f(x, v):
+    return const(v, x.dtype)
+
+
+@register_compute("LayerNormalization")
+def layer_norm(inputs, attrs, out_types):
+    x, scale = inputs[0], inputs[1]
+    bias = inputs[2] if len(inputs) > 2 else None
+    ax = attrs["axis"]
+    lead, tail = x.shape[:ax], x.shape[ax:]
+    count = math.prod(tail)
+    inv = const(1.0 / count, x.dtype)
+    r1 = [te.reduce_axis(e, f"r{k}") for k, e in enumerate(tail)]
+    mean = te.compute(lead, lambda *i: te.sum(x[tuple(i) + tuple(r1)], axis=r1) * inv,
+                      name="ln_mean")
+    r2 = [te.reduce_axis(e, f"r{k}") for k, e in enumerate(tail)]
+
+    def var(*i):
+        d = x[tuple(i) + tuple(r2)] - mean[i]
+        return te.sum(d * d, axis=r2) * inv
+    var_t = te.compute(lead, var, name="ln_var")
+    eps = const(attrs["epsilon"], x.dtype)
+
+    def f(*i):
+        head, rest = i[:ax], i[ax:]
+        y = (x[i] - mean[head]) / call("sqrt", var_t[head] + eps)
+        y = y * broadcast_load(scale, tail, rest)
+        if bias is not None:
+            y = y + broadcast_load(bias, tail, rest)
+        return y
+    return [te.compute(x.shape, f, name="layernorm", tag="norm")]
+
+
+@register_compute("GroupNormalization")
+def group_norm(inputs, attrs, out_types):
+    x, scale, bias = inputs
+    n, c = x.shape[:2]
+    sp = x.shape[2:]
+    g = attrs["groups"]
+    cg = c // g
+    inv = const(1.0 / (cg * math.prod(sp)), x.dtype)
+
+    def raxes():
+        return [te.reduce_axis(cg, "rc")] + [te.reduce_axis(e, f"rs{k}") for k, e in enumerate(sp)]
+
+    r1 = raxes()
+    mean = te.compute((n, g), lambda b, k: te.sum(x[(b, k * cg + r1[0]) + tuple(r1[1:])], axis=r1)
+                      * inv, name="gn_mean")
+    r2 = raxes()
+
+    def var(b, k):
+        d = x[(b, k * cg + r2[0]) + tuple(r2[1:])] - mean[b, k]
+        return te.sum(d * d, axis=r2) * inv
+    var_t = te.compute((n, g), var, name="gn_var")
+    eps = const(attrs["epsilon"], x.dtype)
+
+    def f(b, ch, *rest):
+        k = ch // cg if cg > 1 else ch
+        y = (x[(b, ch) + rest] - mean[b, k]) / call("sqrt", var_t[b, k] + eps)
+        return y * scale[ch] + bias[ch]
+    return [te.compute(x.shape, f, name="groupnorm", tag="norm")]
+
+
+def _norm_schedule(sch, stage, target, cfg=None):
+    from .generic import schedule_default
+    for st in sch.root_stages():
+        schedule_default(st, target)
+
+
+register_schedule("LayerNormalization")(_norm_schedule)
+register_schedule("GroupNormalization")(_norm_schedule)
+
+
+def _gelu(x, a):
+    half, one = _f(x, 0.5), _f(x, 1.0)
+    if a["approximate"] == "tanh":
+        inner = _f(x, math.sqrt(2 / math.pi)) * (x + _f(x, 0.044715) * x * x * x)
+        return half * x * (one + call("tanh", inner))
+    return half * x * (one + call("erf", x * _f(x, 1 / math.sqrt(2))))
+
+
+def _softplus(x):
+    return maximum(x, _f(x, 0)) + call("log", _f(x, 1) + call("exp", -call("fabs", x)))
+
+
+def _expm1_neg(x, scale):
+    """exp(min(x, 0) * scale) - 1: the negative branch of Elu-like activations, never
+    overflowing in the arm that is not selected."""
+    return call("exp", minimum(x, _f(x, 0)) * _f(x, scale)) - _f(x, 1)
+
+
+ACTIVATIONS = {
+    "Gelu": _gelu,
+    "Selu": lambda x, a: _f(x, a["gamma"]) * select(
+        cmp("gt", x, _f(x, 0)), x, _f(x, a["alpha"]) * _expm1_neg(x, 1.0)),
+    "Celu": lambda x, a: maximum(x, _f(x, 0)) + minimum(
+        _f(x, 0), _f(x, a["alpha"]) * _expm1_neg(x, 1.0 / a["alpha"])),
+    "Mish": lambda x, a: x * call("tanh", _softplus(x)),
+    "Softsign": lambda x, a: x / (_f(x, 1) + call("fabs", x)),
+    "ThresholdedRelu": lambda x, a: select(cmp("gt", x, _f(x, a["alpha"])), x, _f(x, 0)),
+}
+
+
+def _act(op):
+    fn = ACTIVATIONS[op]
+
+    def compute(inputs, attrs, out_types):
+        (x,) = inputs
+        return [te.compute(x.shape, lambda *i: fn(x[i], attrs), name=op.lower(),
+                           tag="elemwise")]
+    return compute
+
+
+for _op in ACTIVATIONS:
+    register_compute(_op)(_act(_op))
+
+
+@register_compute("PRelu")
+def prelu(inputs, attrs, out_types):
+    x, s = inputs
+    shape = x.shape
+
+    def f(*i):
+        v = x[i]
+        return select(cmp("lt", v, _f(v, 0)), v * broadcast_load(s, shape, i), v)
+    return [te.compute(shape, f, name="prelu", tag="elemwise")]

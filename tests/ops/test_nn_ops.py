@@ -1,0 +1,88 @@
+"""Transformer/NN/recurrent op table vs onnxruntime, in the style of test_ops_table.py (same
+row format and helpers): every row compiles a one-node (or small) ONNX model with tilecc and
+compares all outputs with onnxruntime at rtol 1e-4 / atol 1e-5 unless the row says why not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import helper
+
+from tests.models.harness import compile_and_run, ort_run
+from tests.ops.test_ops_table import C, Case, P, W, X, assert_outputs_match
+
+CASES: list[Case] = []
+
+
+def row(op: str, desc: str, inputs, attrs: dict | None = None, **kw) -> None:
+    CASES.append(Case(f"{op}-{desc}", op, tuple(inputs), attrs or {}, **kw))
+
+
+def graph_row(desc: str, inputs, nodes: list, outputs, **kw) -> None:
+    CASES.append(Case(f"graph-{desc}", nodes[0][0], tuple(inputs), nodes=nodes,
+                      outputs=tuple(outputs), **kw))
+
+
+# -- normalisations -------------------------------------------------------------------------
+row("LayerNormalization", "last-axis-bias", [X(2, 5, 16), W(16), W(16)])
+row("LayerNormalization", "no-bias", [X(3, 32), W(32)])
+row("LayerNormalization", "axis1-3d", [X(2, 4, 6), W(4, 6), W(4, 6)], {"axis": 1})
+row("LayerNormalization", "axis-2-eps", [X(2, 3, 4, 5), W(4, 5)], {"axis": -2, "epsilon": 1e-3})
+row("LayerNormalization", "wide-768", [X(1, 4, 768, scale=3.0), W(768), W(768)],
+    atol=2e-5, reason="768-long float32 mean/variance sums in a different order")
+row("InstanceNormalization", "4d", [X(2, 3, 5, 6), W(3), W(3)])
+row("InstanceNormalization", "3d-eps", [X(2, 4, 7), W(4), W(4)], {"epsilon": 1e-2})
+row("GroupNormalization", "opset21-per-channel", [X(2, 6, 4, 5), W(6), W(6)],
+    {"num_groups": 3}, opset=21)
+row("GroupNormalization", "opset21-groups1", [X(1, 4, 3, 3), W(4), W(4)], {"num_groups": 1},
+    opset=21)
+row("GroupNormalization", "opset18-per-group", [X(2, 6, 4, 5), W(2), W(2)], {"num_groups": 2},
+    opset=18)
+
+# -- activations ----------------------------------------------------------------------------
+row("Gelu", "none", [X(2, 3, 17, scale=3.0)], opset=20)
+row("Gelu", "tanh", [X(4, 33, scale=3.0)], {"approximate": "tanh"}, opset=20)
+row("PRelu", "per-channel", [X(2, 3, 4, 5), W(3, 1, 1)])
+row("PRelu", "scalar-slope", [X(2, 7), C([0.2], "float32")])
+row("PRelu", "full-slope", [X(3, 4), W(3, 4)])
+row("PRelu", "last-axis", [X(2, 3, 6), W(6)])
+row("Selu", "default", [X(3, 4, 5)])
+row("Selu", "attrs", [X(20)], {"alpha": 2.0, "gamma": 0.5})
+row("Celu", "default", [X(3, 11)])
+row("Celu", "alpha2", [X(3, 11)], {"alpha": 2.0})
+row("Mish", "3d", [X(2, 3, 9, scale=3.0)], opset=18)
+row("Softsign", "2d", [X(5, 6)])
+row("ThresholdedRelu", "default", [X(4, 9)], exact=True)
+row("ThresholdedRelu", "alpha0.3", [X(4, 9)], {"alpha": 0.3}, exact=True)
+row("Elu", "alpha", [X(4, 9)], {"alpha": 0.7})
+
+# -- data movement --------------------------------------------------------------------------
+row("DepthToSpace", "DCR", [X(1, 8, 3, 4)], {"blocksize": 2}, exact=True)
+row("DepthToSpace", "CRD", [X(2, 18, 2, 3)], {"blocksize": 3, "mode": "CRD"}, exact=True)
+row("SpaceToDepth", "b2", [X(1, 3, 4, 6)], {"blocksize": 2}, exact=True)
+row("SpaceToDepth", "b3", [X(2, 2, 6, 3)], {"blocksize": 3}, exact=True)
+
+# -- Einsum ---------------------------------------------------------------------------------
+row("Einsum", "matmul", [X(3, 4), X(4, 5)], {"equation": "ij,jk->ik"})
+row("Einsum", "batched", [X(2, 3, 4), X(2, 4, 5)], {"equation": "bij,bjk->bik"})
+row("Einsum", "attention-scores", [X(1, 2, 6, 8), X(1, 2, 5, 8)],
+    {"equation": "bhqd,bhkd->bhqk"})
+row("Einsum", "attention-context", [X(1, 2, 6, 5), X(1, 2, 5, 8)],
+    {"equation": "bhqk,bhkd->bqhd"})
+row("Einsum", "transpose", [X(2, 3, 4)], {"equation": "ijk->kij"}, exact=True)
+row("Einsum", "reduce-sum", [X(2, 3, 4)], {"equation": "ijk->j"})
+row("Einsum", "implicit-output", [X(3, 4), X(4, 5)], {"equation": "ij,jk"})
+row("Einsum", "outer", [X(3), X(4)], {"equation": "i,j->ij"})
+row("Einsum", "dot", [X(7), X(7)], {"equation": "i,i->"})
+row("Einsum", "ellipsis", [X(2, 3, 4, 5), X(2, 3, 5, 6)], {"equation": "...ij,...jk->...ik"})
+row("Einsum", "reduce-in-operand", [X(3, 4, 2), X(4, 5)], {"equation": "ijx,jk->ik"})
+
+assert len({c.id for c in CASES}) == len(CASES), "duplicate case ids"
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
+def test_nn_op(case: Case, tmp_path) -> None:
+    feeds, model = case.feeds_and_model()
+    ref = ort_run(model, feeds)
+    got = compile_and_run(model, feeds, tmp_path)
+    assert_outputs_match(got, ref, case)
