@@ -147,6 +147,11 @@ def build_schedule(node: Node, graph: Graph, target, configs=None, cfg_override=
 
 def make_kernel(node: Node, graph: Graph, target, name: str, configs=None
                 ) -> tuple[PrimFunc, KernelInfo]:
+    from .topi.extern import get_extern
+
+    extern = get_extern(node.attrs["anchor"])
+    if extern is not None:  # loop IR written by hand (recurrences): no TE schedule
+        return extern(node, graph, target, name), KernelInfo()
     sch, args, info, _ = build_schedule(node, graph, target, configs)
     return lower(sch, args, name), info
 

@@ -217,3 +217,74 @@ def Einsum(b, ins, n_out, *, equation):
     prod_term = "".join(batch + left + right)
     prod = _reshape(b, prod, tuple(dims[ch] for ch in prod_term))
     return [_transpose_to(b, prod, prod_term, out)]
+
+
+# ---- recurrent ------------------------------------------------------------------------
+
+
+def _recurrent(b: Builder, op: str, ins, n_out, hidden_size, direction, activations,
+               activation_alpha, activation_beta, clip, layout, extra: dict):
+    from tilecc.ops.recurrent import GATES
+
+    from tilecc.topi.recurrent import ACTIVATIONS, DEFAULT_ACTS
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise b.error(f"direction {direction!r} is not forward, reverse or bidirectional")
+    ndir = 2 if direction == "bidirectional" else 1
+    if layout:
+        raise b.error("layout=1 (batch-major) is not supported; export with layout=0 "
+                      "(time-major, the default)")
+    x = ins[0]
+    t, batch, _ = b.shape(x)
+    w = ins[1]
+    hid = int(hidden_size) if hidden_size else b.shape(w)[1] // GATES[op]
+    dtype = b.type(x).dtype
+
+    def opt(i, shape):
+        if len(ins) > i and ins[i]:
+            return ins[i]
+        return b.add_const(np.zeros(shape, dtype), "rnn_zeros")
+    if len(ins) > 4 and ins[4]:
+        lens = b.const(ins[4])
+        if lens is None or not (np.asarray(lens) == t).all():
+            raise b.error("sequence_lens must be absent or a constant equal to the sequence "
+                          f"length {t} for every batch entry; variable lengths are not "
+                          "supported")
+    names = tuple(activations) if activations else DEFAULT_ACTS[op] * ndir
+    if len(names) != len(DEFAULT_ACTS[op]) * ndir:
+        raise b.error(f"{len(names)} activations given, {op} needs "
+                      f"{len(DEFAULT_ACTS[op]) * ndir} for direction {direction!r}")
+    for a in names:
+        if a not in ACTIVATIONS:
+            raise b.error(f"activation {a!r} is not supported; supported: {sorted(ACTIVATIONS)}")
+    inputs = [x, w, ins[2], opt(3, (ndir, 2 * GATES[op] * hid)), opt(5, (ndir, batch, hid))]
+    if op == "LSTM":
+        inputs += [opt(6, (ndir, batch, hid)), opt(7, (ndir, 3 * hid))]
+    attrs = {"hidden_size": hid, "direction": direction, "activations": names,
+             "activation_alpha": tuple(float(v) for v in activation_alpha or ()),
+             "activation_beta": tuple(float(v) for v in activation_beta or ()),
+             "clip": float(clip) if clip is not None else float("inf"), **extra}
+    outs = b.emit(op, inputs, attrs, n_out=3 if op == "LSTM" else 2)
+    return outs[:max(n_out, 1)]
+
+
+@converter("LSTM", 7, 14)
+def LSTM(b, ins, n_out, *, hidden_size=None, direction="forward", activations=None,
+         activation_alpha=None, activation_beta=None, clip=None, input_forget=0, layout=0):
+    return _recurrent(b, "LSTM", ins, n_out, hidden_size, direction, activations,
+                      activation_alpha, activation_beta, clip, layout,
+                      {"input_forget": int(input_forget)})
+
+
+@converter("GRU", 7, 14)
+def GRU(b, ins, n_out, *, hidden_size=None, direction="forward", activations=None,
+        activation_alpha=None, activation_beta=None, clip=None, linear_before_reset=0, layout=0):
+    return _recurrent(b, "GRU", ins, n_out, hidden_size, direction, activations,
+                      activation_alpha, activation_beta, clip, layout,
+                      {"linear_before_reset": int(linear_before_reset)})
+
+
+@converter("RNN", 7, 14)
+def RNN(b, ins, n_out, *, hidden_size=None, direction="forward", activations=None,
+        activation_alpha=None, activation_beta=None, clip=None, layout=0):
+    return _recurrent(b, "RNN", ins, n_out, hidden_size, direction, activations,
+                      activation_alpha, activation_beta, clip, layout, {})

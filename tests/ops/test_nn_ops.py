@@ -77,6 +77,50 @@ row("Einsum", "dot", [X(7), X(7)], {"equation": "i,i->"})
 row("Einsum", "ellipsis", [X(2, 3, 4, 5), X(2, 3, 5, 6)], {"equation": "...ij,...jk->...ik"})
 row("Einsum", "reduce-in-operand", [X(3, 4, 2), X(4, 5)], {"equation": "ijx,jk->ik"})
 
+# -- recurrent (one kernel each: the time loop is an extern loop-IR kernel) -------------------
+# Shapes: X (T, B, I), hidden H; W (D, G*H, I), R (D, G*H, H), B (D, 2*G*H).
+
+
+def _rnn_inputs(g: int, d: int, t=5, b=2, i=3, h=4, bias=True, init=False, cell=False,
+                lens=False, peep=False):
+    ins = [X(t, b, i), W(d, g * h, i), W(d, g * h, h)]
+    ins.append(W(d, 2 * g * h) if bias else None)
+    if init or lens or cell or peep:
+        ins.append(C([t] * b, "int32") if lens else None)
+        ins.append(X(d, b, h) if init else None)
+    if cell or peep:
+        ins.append(X(d, b, h) if cell else None)
+    if peep:
+        ins.append(W(d, 3 * h))
+    while ins and ins[-1] is None:
+        ins.pop()
+    return ins
+
+
+for _d, _dir in ((1, "forward"), (1, "reverse"), (2, "bidirectional")):
+    row("LSTM", _dir, _rnn_inputs(4, _d), {"hidden_size": 4, "direction": _dir}, n_out=3)
+    row("GRU", _dir, _rnn_inputs(3, _d), {"hidden_size": 4, "direction": _dir}, n_out=2)
+    row("RNN", _dir, _rnn_inputs(1, _d), {"hidden_size": 4, "direction": _dir}, n_out=2)
+row("LSTM", "init-states-peepholes-lens", _rnn_inputs(4, 1, init=True, cell=True, lens=True,
+                                                       peep=True), {"hidden_size": 4}, n_out=3)
+row("LSTM", "bidir-init-no-bias", _rnn_inputs(4, 2, bias=False, init=True, cell=True),
+    {"hidden_size": 4, "direction": "bidirectional"}, n_out=3)
+row("LSTM", "clip-input_forget", _rnn_inputs(4, 1), {"hidden_size": 4, "clip": 0.5,
+                                                     "input_forget": 1}, n_out=3)
+row("LSTM", "only-Y", _rnn_inputs(4, 1, t=7, b=1, i=8, h=16), {"hidden_size": 16})
+row("LSTM", "activations", _rnn_inputs(4, 1), {"hidden_size": 4, "activations": [
+    "HardSigmoid", "Tanh", "Relu"]}, n_out=3)
+row("GRU", "linear_before_reset", _rnn_inputs(3, 1, init=True), {"hidden_size": 4,
+                                                                 "linear_before_reset": 1},
+    n_out=2)
+row("GRU", "bidir-lbr-init", _rnn_inputs(3, 2, init=True),
+    {"hidden_size": 4, "direction": "bidirectional", "linear_before_reset": 1}, n_out=2)
+row("GRU", "no-bias-lens", _rnn_inputs(3, 1, bias=False, lens=True), {"hidden_size": 4},
+    n_out=2)
+row("RNN", "relu-init", _rnn_inputs(1, 1, init=True), {"hidden_size": 4,
+                                                       "activations": ["Relu"]}, n_out=2)
+row("RNN", "larger", _rnn_inputs(1, 1, t=10, b=3, i=16, h=32), {"hidden_size": 32}, n_out=2)
+
 assert len({c.id for c in CASES}) == len(CASES), "duplicate case ids"
 
 
