@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .onnx_builder import Builder, converter
-from .onnx_converters import _axis, _ints, _reshape
+from .onnx_converters import _axis, _reshape
 
 # ---- normalisations and activations ---------------------------------------------------
 
@@ -225,7 +225,6 @@ def Einsum(b, ins, n_out, *, equation):
 def _recurrent(b: Builder, op: str, ins, n_out, hidden_size, direction, activations,
                activation_alpha, activation_beta, clip, layout, extra: dict):
     from tilecc.ops.recurrent import GATES
-
     from tilecc.topi.recurrent import ACTIVATIONS, DEFAULT_ACTS
     if direction not in ("forward", "reverse", "bidirectional"):
         raise b.error(f"direction {direction!r} is not forward, reverse or bidirectional")

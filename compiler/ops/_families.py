@@ -1,4 +1,3 @@
 """Imports every op family module (each registers its ops on import)."""
 
-from . import elementwise, nn, reduce, transform  # noqa: F401
-from . import image, norm, recurrent  # noqa: F401,E402  (NN/transformer/recurrent ops)
+from . import elementwise, image, nn, norm, recurrent, reduce, transform  # noqa: F401

@@ -160,7 +160,7 @@ def rnn_kernel(node, graph, target, name: str) -> PrimFunc:
         f = acts[d]
         state = [(yh, h0)] + ([(outs[2], ins[5])] if op == "LSTM" else [])
         for sb, ib in state:
-            body.append(_loop("b", B, lambda b, sb=sb, ib=ib: _loop(
+            body.append(_loop("b", B, lambda b, sb=sb, ib=ib, d=d: _loop(
                 "h", H, lambda h: st(sb, (d, b, h), ld(ib, d, b, h)))))
 
         def step(t, d=d, reverse=reverse, f=f):

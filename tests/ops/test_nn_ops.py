@@ -4,12 +4,10 @@ compares all outputs with onnxruntime at rtol 1e-4 / atol 1e-5 unless the row sa
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from onnx import helper
 
 from tests.models.harness import compile_and_run, ort_run
-from tests.ops.test_ops_table import C, Case, P, W, X, assert_outputs_match
+from tests.ops.test_ops_table import C, Case, W, X, assert_outputs_match
 
 CASES: list[Case] = []
 
