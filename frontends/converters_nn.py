@@ -287,3 +287,177 @@ def RNN(b, ins, n_out, *, hidden_size=None, direction="forward", activations=Non
         activation_alpha=None, activation_beta=None, clip=None, layout=0):
     return _recurrent(b, "RNN", ins, n_out, hidden_size, direction, activations,
                       activation_alpha, activation_beta, clip, layout, {})
+
+
+# ---- Resize / Upsample / ConvTranspose ------------------------------------------------
+
+
+def _emit_resize(b: Builder, x: str, scales, sizes, attrs: dict, roi=None) -> str:
+    from tilecc.ops.image import resize_tables
+
+    shape = b.shape(x)
+    r = len(shape)
+    if sizes is not None:
+        out = [int(v) for v in sizes]
+        scales = [o / i for o, i in zip(out, shape)]
+    else:
+        scales = [float(v) for v in scales]
+        if len(scales) != r:
+            raise b.error(f"{len(scales)} scales for an input of rank {r}")
+        out = [int(np.floor(i * s * ((roi[d + r] - roi[d]) if roi is not None and
+                                     attrs["coordinate_transformation_mode"] ==
+                                     "tf_crop_and_resize" else 1.0)))
+               for d, (i, s) in enumerate(zip(shape, scales))]
+    if len(out) != r or any(o <= 0 for o in out):
+        raise b.error(f"output sizes {out} are invalid for input shape {list(shape)}")
+    inputs = [x]
+    for d in range(r):
+        span = (float(roi[d]), float(roi[d + r])) if roi is not None and len(roi) == 2 * r \
+            else (0.0, 1.0)
+        try:
+            idx, w = resize_tables(shape[d], out[d], scales[d], attrs, span)
+        except ValueError as e:
+            raise b.error(str(e)) from None
+        inputs += [b.add_const(idx, "resize_idx"), b.add_const(w, "resize_w")]
+    return b.emit("Resize", inputs, attrs)[0]
+
+
+def _resize_attrs(b, mode, ctm, nearest_mode, cubic_coeff_a, exclude_outside,
+                  extrapolation_value):
+    if mode not in ("nearest", "linear", "cubic"):
+        raise b.error(f"mode {mode!r} is not nearest, linear or cubic")
+    return {"mode": mode, "coordinate_transformation_mode": ctm, "nearest_mode": nearest_mode,
+            "cubic_coeff_a": float(cubic_coeff_a), "exclude_outside": int(exclude_outside),
+            "extrapolation_value": float(extrapolation_value)}
+
+
+@converter("Resize", 10)
+def Resize10(b, ins, n_out, *, mode="nearest"):
+    # Opset 10 Resize is Upsample: asymmetric coordinates, nearest rounds down.
+    attrs = _resize_attrs(b, mode, "asymmetric", "floor", -0.75, 0, 0.0)
+    return [_emit_resize(b, ins[0], _ints_f(b.static(ins[1], "scales")), None, attrs)]
+
+
+def _ints_f(arr) -> list[float]:
+    return [float(v) for v in np.asarray(arr).reshape(-1)]
+
+
+@converter("Resize", 11)
+def Resize(b, ins, n_out, *, mode="nearest", coordinate_transformation_mode="half_pixel",
+           nearest_mode="round_prefer_floor", cubic_coeff_a=-0.75, exclude_outside=0,
+           extrapolation_value=0.0, antialias=0, axes=None, keep_aspect_ratio_policy="stretch"):
+    if antialias:
+        raise b.error("antialias=1 is not supported; resize without antialiasing")
+    x = ins[0]
+    r = len(b.shape(x))
+
+    def opt(i, what):
+        if len(ins) > i and ins[i]:
+            arr = np.asarray(b.static(ins[i], what)).reshape(-1)
+            return arr if arr.size else None
+        return None
+    roi, scales, sizes = opt(1, "roi"), opt(2, "scales"), opt(3, "sizes")
+    if (scales is None) == (sizes is None):
+        raise b.error("exactly one of scales and sizes must be given")
+    ax = [_axis(b, a, r) for a in axes] if axes else list(range(r))
+    if axes:  # opset 18: values for the listed axes only
+        full_s, full_z = [1.0] * r, list(b.shape(x))
+        full_roi = [0.0] * r + [1.0] * r
+        for k, a in enumerate(ax):
+            if scales is not None:
+                full_s[a] = float(scales[k])
+            else:
+                full_z[a] = int(sizes[k])
+            if roi is not None:
+                full_roi[a], full_roi[a + r] = roi[k], roi[k + len(ax)]
+        scales = full_s if scales is not None else None
+        sizes = full_z if sizes is not None else None
+        roi = full_roi if roi is not None else None
+    if sizes is not None and keep_aspect_ratio_policy != "stretch":
+        shape = b.shape(x)
+        ratios = [sizes[a] / shape[a] for a in ax]
+        s = min(ratios) if keep_aspect_ratio_policy == "not_larger" else max(ratios)
+        sizes = list(shape)
+        for a in ax:
+            sizes[a] = int(np.round(s * shape[a]))
+        scales_for = [s if a in ax else 1.0 for a in range(r)]
+        attrs = _resize_attrs(b, mode, coordinate_transformation_mode, nearest_mode,
+                              cubic_coeff_a, exclude_outside, extrapolation_value)
+        return [_emit_resize_scaled(b, x, sizes, scales_for, attrs, roi)]
+    attrs = _resize_attrs(b, mode, coordinate_transformation_mode, nearest_mode, cubic_coeff_a,
+                          exclude_outside, extrapolation_value)
+    return [_emit_resize(b, x, scales, sizes, attrs, roi)]
+
+
+def _emit_resize_scaled(b, x, sizes, scales, attrs, roi):
+    """Resize to `sizes` while the coordinate transform uses `scales` (aspect-kept sizes)."""
+    from tilecc.ops.image import resize_tables
+    shape = b.shape(x)
+    r = len(shape)
+    inputs = [x]
+    for d in range(r):
+        span = (float(roi[d]), float(roi[d + r])) if roi is not None else (0.0, 1.0)
+        idx, w = resize_tables(shape[d], int(sizes[d]), scales[d], attrs, span)
+        inputs += [b.add_const(idx, "resize_idx"), b.add_const(w, "resize_w")]
+    return b.emit("Resize", inputs, attrs)[0]
+
+
+@converter("Upsample", 7, 9)
+def Upsample(b, ins, n_out, *, mode="nearest", scales=None, **_legacy):
+    if len(ins) > 1 and ins[1]:
+        scales = b.static(ins[1], "scales")
+    if scales is None:
+        raise b.error("Upsample needs scales")
+    attrs = _resize_attrs(b, "linear" if mode in ("linear", "bilinear") else mode,
+                          "asymmetric", "floor", -0.75, 0, 0.0)
+    return [_emit_resize(b, ins[0], _ints_f(scales), None, attrs)]
+
+
+@converter("ConvTranspose", 1)
+def ConvTranspose(b, ins, n_out, *, auto_pad="NOTSET", dilations=None, group=1,
+                  kernel_shape=None, output_padding=None, output_shape=None, pads=None,
+                  strides=None):
+    x, w = ins[0], ins[1]
+    bias = ins[2] if len(ins) > 2 and ins[2] else None
+    xs, ws = b.shape(x), b.shape(w)
+    nsp = len(xs) - 2
+    if nsp not in (1, 2):
+        raise b.error(f"only 1-D and 2-D ConvTranspose is supported, got input {list(xs)}")
+    kernel = list(kernel_shape or ws[2:])
+    strides = list(strides or [1] * nsp)
+    dilations = list(dilations or [1] * nsp)
+    opad = list(output_padding or [0] * nsp)
+    if output_shape is not None:
+        output_shape = list(output_shape)[-nsp:]
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        want = output_shape or [xs[2 + k] * strides[k] for k in range(nsp)]
+        begins, ends = [], []
+        for k in range(nsp):
+            total = strides[k] * (xs[2 + k] - 1) + opad[k] + (kernel[k] - 1) * dilations[k] \
+                + 1 - want[k]
+            if total < 0:
+                # A larger requested output grows output_padding (extra rows at the end).
+                opad[k] -= total
+                total = 0
+            # onnxruntime puts the odd extra pad at the end for SAME_UPPER / explicit
+            # output_shape and at the beginning for SAME_LOWER.
+            small = total // 2
+            begin = total - small if auto_pad == "SAME_LOWER" else small
+            begins.append(begin)
+            ends.append(total - begin)
+        pads = begins + ends
+    elif auto_pad == "VALID" or not pads:
+        pads = [0] * (2 * nsp)
+    pads = list(pads)
+    if nsp == 1:
+        x4 = _reshape(b, x, xs[:2] + (1,) + xs[2:])
+        w4 = _reshape(b, w, ws[:2] + (1,) + ws[2:])
+        attrs = {"strides": (1, strides[0]), "dilations": (1, dilations[0]),
+                 "pads": (0, pads[0], 0, pads[1]), "output_padding": (0, opad[0]),
+                 "group": int(group)}
+        y = b.emit("ConvTranspose", [x4, w4] + ([bias] if bias else []), attrs)[0]
+        ys = b.shape(y)
+        return [_reshape(b, y, ys[:2] + ys[3:])]
+    attrs = {"strides": tuple(strides), "dilations": tuple(dilations), "pads": tuple(pads),
+             "output_padding": tuple(opad), "group": int(group)}
+    return b.emit("ConvTranspose", [x, w] + ([bias] if bias else []), attrs)

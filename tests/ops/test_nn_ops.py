@@ -75,6 +75,62 @@ row("Einsum", "dot", [X(7), X(7)], {"equation": "i,i->"})
 row("Einsum", "ellipsis", [X(2, 3, 4, 5), X(2, 3, 5, 6)], {"equation": "...ij,...jk->...ik"})
 row("Einsum", "reduce-in-operand", [X(3, 4, 2), X(4, 5)], {"equation": "ijx,jk->ik"})
 
+# -- Resize / Upsample ------------------------------------------------------------------------
+_F = "float32"
+for _ctm in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+             "tf_half_pixel_for_nn"):
+    for _nm in ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"):
+        row("Resize", f"nearest-{_ctm}-{_nm}-up", [X(1, 2, 4, 5), None,
+                                                   C([1, 1, 1.5, 2.4], _F)],
+            {"mode": "nearest", "coordinate_transformation_mode": _ctm, "nearest_mode": _nm},
+            exact=True, opset=13)
+    row("Resize", f"linear-{_ctm}-down", [X(1, 2, 7, 9), None, C([1, 1, 0.6, 0.5], _F)],
+        {"mode": "linear", "coordinate_transformation_mode": _ctm}, opset=13)
+    row("Resize", f"cubic-{_ctm}-sizes", [X(1, 2, 5, 6), None, None, C([1, 2, 9, 11])],
+        {"mode": "cubic", "coordinate_transformation_mode": _ctm}, opset=13)
+row("Resize", "nearest-sizes-down", [X(2, 3, 8, 8), None, None, C([2, 3, 3, 5])], opset=13,
+    exact=True)
+row("Resize", "linear-up2-opset11", [X(1, 3, 4, 4), C([], _F), C([1, 1, 2, 2], _F)],
+    {"mode": "linear"}, opset=11)
+row("Resize", "cubic-A-0.5-exclude", [X(1, 1, 6, 7), None, C([1, 1, 1.7, 0.8], _F)],
+    {"mode": "cubic", "cubic_coeff_a": -0.5, "exclude_outside": 1}, opset=13)
+row("Resize", "tf_crop_and_resize", [X(1, 1, 6, 6), C([0, 0, 0.2, 0.1, 1, 1, 0.9, 1.3], _F),
+                                     None, C([1, 1, 4, 5])],
+    {"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize",
+     "extrapolation_value": -3.0}, opset=13)
+row("Resize", "opset10-nearest", [X(1, 2, 3, 4), C([1, 1, 2, 1.5], _F)], opset=10, exact=True)
+row("Resize", "opset10-linear", [X(1, 2, 3, 4), C([1, 1, 2, 1.5], _F)], {"mode": "linear"},
+    opset=10)
+row("Resize", "opset18-axes", [X(1, 2, 5, 6), None, C([1.5, 0.5], _F)],
+    {"mode": "linear", "axes": [2, 3]}, opset=18)
+row("Resize", "opset18-keep-aspect", [X(1, 2, 5, 6), None, None, C([8, 8])],
+    {"mode": "nearest", "axes": [2, 3], "keep_aspect_ratio_policy": "not_larger"}, opset=18,
+    exact=True)
+row("Resize", "opset19-half_pixel_symmetric", [X(1, 2, 5, 6), None, C([1, 1, 1.6, 0.7], _F)],
+    {"mode": "linear", "coordinate_transformation_mode": "half_pixel_symmetric"}, opset=19)
+row("Resize", "3d-nearest", [X(2, 5, 7), None, C([1, 2.0, 0.5], _F)], opset=13, exact=True)
+row("Upsample", "opset9-nearest", [X(1, 2, 3, 3), C([1, 1, 2, 3], _F)], opset=9, exact=True)
+row("Upsample", "opset7-linear", [X(1, 2, 3, 3)], {"mode": "linear", "scales": [1.0, 1.0, 2.0, 2.0]},
+    opset=7)
+
+# -- ConvTranspose ------------------------------------------------------------------------------
+row("ConvTranspose", "basic", [X(1, 3, 5, 5), W(3, 4, 3, 3)])
+row("ConvTranspose", "stride2-pads-bias", [X(1, 4, 5, 6), W(4, 2, 3, 3), W(2)],
+    {"strides": [2, 2], "pads": [1, 1, 1, 1]})
+row("ConvTranspose", "output_padding", [X(2, 2, 4, 4), W(2, 3, 3, 3)],
+    {"strides": [2, 3], "output_padding": [1, 2]})
+row("ConvTranspose", "groups-dilation", [X(1, 4, 5, 5), W(4, 3, 3, 3), W(6)],
+    {"group": 2, "dilations": [2, 2], "pads": [1, 2, 0, 1]})
+row("ConvTranspose", "depthwise-k4s2", [X(1, 3, 6, 6), W(3, 1, 4, 4)],
+    {"group": 3, "strides": [2, 2], "pads": [1, 1, 1, 1]})
+row("ConvTranspose", "output_shape", [X(1, 2, 4, 4), W(2, 2, 3, 3)],
+    {"strides": [2, 2], "output_shape": [10, 9]})
+row("ConvTranspose", "auto_pad-SAME_UPPER", [X(1, 2, 4, 5), W(2, 2, 3, 3)],
+    {"strides": [2, 2], "auto_pad": "SAME_UPPER"})
+row("ConvTranspose", "auto_pad-SAME_LOWER", [X(1, 2, 4, 5), W(2, 2, 4, 4)],
+    {"strides": [2, 2], "auto_pad": "SAME_LOWER"})
+row("ConvTranspose", "1d", [X(1, 3, 7), W(3, 2, 3), W(2)], {"strides": [2], "pads": [1, 0]})
+
 # -- recurrent (one kernel each: the time loop is an extern loop-IR kernel) -------------------
 # Shapes: X (T, B, I), hidden H; W (D, G*H, I), R (D, G*H, H), B (D, 2*G*H).
 
