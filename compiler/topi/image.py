@@ -49,7 +49,7 @@ def resize(inputs, attrs, out_types):
 def conv_transpose(inputs, attrs, out_types):
     x, w = inputs[0], inputs[1]
     bias = inputs[2] if len(inputs) > 2 else None
-    n, c, h, wd = x.shape
+    _, c, h, wd = x.shape
     _, mg, kh, kw = w.shape
     g = attrs["group"]
     cg = c // g
