@@ -461,3 +461,108 @@ def ConvTranspose(b, ins, n_out, *, auto_pad="NOTSET", dilations=None, group=1,
     attrs = {"strides": tuple(strides), "dilations": tuple(dilations), "pads": tuple(pads),
              "output_padding": tuple(opad), "group": int(group)}
     return b.emit("ConvTranspose", [x, w] + ([bias] if bias else []), attrs)
+
+
+# ---- control flow ---------------------------------------------------------------------
+
+MAX_UNROLL = 4096  # Loop iterations tilecc unrolls before asking for a smaller trip count
+
+
+def _inline_graph(b: Builder, body, bindings: dict[str, str]) -> list[str]:
+    """Convert the nodes of subgraph `body` in place; returns the graph values of its outputs.
+    `bindings` maps the subgraph's input names to graph values; other names resolve in the
+    enclosing scopes (b.env)."""
+    from onnx import numpy_helper
+
+    from .onnx import DEFAULT_DOMAINS, _attrs
+    from .onnx_builder import pick_converter
+
+    outer_env, outer_where, outer_name = b.env, b.where, b.node_name
+    env = dict(outer_env)
+    env.update(bindings)
+    for t in body.initializer:
+        env[t.name] = b.add_const(numpy_helper.to_array(t), t.name)
+    b.env = env
+    try:
+        for k, node in enumerate(body.node):
+            label = repr(node.name) if node.name else f"#{k}"
+            b.where = f"{outer_where}, subgraph {body.name!r} node {label} ({node.op_type})"
+            fn = pick_converter(node.op_type, b.opset) if node.domain in DEFAULT_DOMAINS \
+                else None
+            if fn is None:
+                raise b.error(f"op {node.op_type} (opset {b.opset}) has no converter")
+            ins = []
+            for x in node.input:
+                if x and x not in env:
+                    raise b.error(f"input {x!r} is not defined in the subgraph or an "
+                                  "enclosing scope")
+                ins.append(env[x] if x else "")
+            b.node_name = node.name
+            outs = fn(b, ins, len(node.output), **_attrs(node))
+            for name, v in zip(node.output, outs):
+                if name:
+                    env[name] = v
+        missing = [o.name for o in body.output if o.name not in env]
+        if missing:
+            raise b.error(f"subgraph outputs {missing} are not produced")
+        return [env[o.name] for o in body.output]
+    finally:
+        b.env, b.where, b.node_name = outer_env, outer_where, outer_name
+
+
+@converter("If", 1)
+def If(b, ins, n_out, *, then_branch, else_branch):
+    cond = b.const(ins[0])
+    if cond is None:
+        raise b.error("the condition is computed at run time; tilecc compiles static graphs "
+                      "and inlines If only when its condition folds to a constant (fix the "
+                      "input shapes with --input-shape or export without the branch)")
+    taken = then_branch if bool(np.asarray(cond).reshape(-1)[0]) else else_branch
+    outs = _inline_graph(b, taken, {})
+    return outs[:n_out]
+
+
+@converter("Loop", 1)
+def Loop(b, ins, n_out, *, body):
+    trip = int(np.asarray(b.static(ins[0], "M (trip count)")).reshape(-1)[0]) \
+        if ins and ins[0] else None
+    cond = True
+    if len(ins) > 1 and ins[1]:
+        c = b.const(ins[1])
+        if c is None:
+            raise b.error("the loop condition is computed at run time; only loops with a "
+                          "constant trip count and no data-dependent termination unroll")
+        cond = bool(np.asarray(c).reshape(-1)[0])
+    carried = list(ins[2:])
+    n_carried = len(carried)
+    limit = MAX_UNROLL if trip is None else trip
+    if trip is not None and trip > MAX_UNROLL:
+        raise b.error(f"trip count {trip} exceeds the unroll limit {MAX_UNROLL}")
+    names = [i.name for i in body.input]
+    scans: list[list[str]] = []
+    it = 0
+    while cond and it < limit:
+        binds = {names[0]: b.add_const(np.array(it, np.int64), "iter"),
+                 names[1]: b.add_const(np.array(cond), "cond")}
+        binds.update(zip(names[2:], carried))
+        outs = _inline_graph(b, body, binds)
+        c = b.const(outs[0])
+        if c is None:
+            raise b.error("the loop body computes its continue-condition at run time "
+                          "(data-dependent termination); tilecc unrolls only loops whose "
+                          "condition folds to a constant")
+        cond = bool(np.asarray(c).reshape(-1)[0])
+        carried = outs[1:1 + n_carried]
+        scans.append(outs[1 + n_carried:])
+        it += 1
+    if trip is None and cond:
+        raise b.error(f"the loop did not stop within {MAX_UNROLL} iterations")
+    n_scan = len(body.output) - 1 - n_carried
+    results = list(carried)
+    for k in range(n_scan):
+        if not scans:
+            raise b.error("scan outputs of a loop that runs zero times have no static shape")
+        parts = [_reshape(b, s[k], (1,) + b.shape(s[k])) for s in scans]
+        results.append(parts[0] if len(parts) == 1 else
+                       b.emit("Concat", parts, {"axis": 0})[0])
+    return results[:n_out]

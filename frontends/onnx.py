@@ -136,6 +136,7 @@ def from_onnx(model: str | Path | onnx.ModelProto,
     reserved = {o for n in g.node for o in n.output} | {o.name for o in g.output}
     b = Builder(graph, opset, reserved)
     env = {name: name for name in graph.types}  # ONNX value name -> graph value name
+    b.env = env  # If/Loop bodies (converters_nn.py) resolve outer-scope names through it
     for i, node in enumerate(g.node):
         fn = pick_converter(node.op_type, opset)
         b.where = f"node {_node_label(node, i)} ({node.op_type})"

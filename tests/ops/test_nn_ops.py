@@ -4,7 +4,9 @@ compares all outputs with onnxruntime at rtol 1e-4 / atol 1e-5 unless the row sa
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from onnx import helper
 
 from tests.models.harness import compile_and_run, ort_run
 from tests.ops.test_ops_table import C, Case, W, X, assert_outputs_match
@@ -184,3 +186,91 @@ def test_nn_op(case: Case, tmp_path) -> None:
     ref = ort_run(model, feeds)
     got = compile_and_run(model, feeds, tmp_path)
     assert_outputs_match(got, ref, case)
+
+
+# -- control flow: If with a constant condition is inlined, Loop with a constant trip count is
+# unrolled (both in the frontend); anything data-dependent is a clear import error. -----------
+
+def _model(nodes, inputs, outputs, inits=(), opset=17):
+    import onnx
+    g = helper.make_graph(nodes, "cf", inputs, outputs, initializer=list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = helper.find_min_ir_version_for(list(m.opset_import))
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
+def _vi(name, shape, elem=1):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def _if_model(cond_nodes, extra_inputs=()):
+    then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [],
+                               [_vi("t", [2, 3])])
+    else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"]),
+                                helper.make_node("Exp", ["e"], ["e2"])], "else", [],
+                               [_vi("e2", [2, 3])])
+    nodes = cond_nodes + [helper.make_node("If", ["cond"], ["y"], then_branch=then_g,
+                                           else_branch=else_g)]
+    return _model(nodes, [_vi("x", [2, 3]), *extra_inputs], [_vi("y", [2, 3])])
+
+
+def _shape_cond(k):
+    """cond = bool(Shape(x)[0] - k): folds to a constant at import."""
+    from onnx import numpy_helper
+    return [helper.make_node("Shape", ["x"], ["s"]),
+            helper.make_node("Constant", [], ["i0"], value=numpy_helper.from_array(
+                np.array(0, np.int64))),
+            helper.make_node("Gather", ["s", "i0"], ["d0"], axis=0),
+            helper.make_node("Constant", [], ["k"], value=numpy_helper.from_array(
+                np.array(k, np.int64))),
+            helper.make_node("Sub", ["d0", "k"], ["diff"]),
+            helper.make_node("Cast", ["diff"], ["cond"], to=9)]
+
+
+def _loop_model(trip, cond_out_nodes=None):
+    from onnx import numpy_helper
+    body_nodes = [helper.make_node("Mul", ["y_in", "two"], ["y2"]),
+                  helper.make_node("Add", ["y2", "x"], ["y_out"]),
+                  helper.make_node("Cast", ["i"], ["i_f"], to=1),
+                  helper.make_node("Add", ["y_out", "i_f"], ["scan"])]
+    body_nodes += cond_out_nodes or [helper.make_node("Identity", ["c_in"], ["c_out"])]
+    body = helper.make_graph(
+        body_nodes, "body", [_vi("i", [], 7), _vi("c_in", [], 9), _vi("y_in", [2, 3])],
+        [_vi("c_out", [], 9), _vi("y_out", [2, 3]), _vi("scan", [2, 3])],
+        initializer=[numpy_helper.from_array(np.array(2.0, np.float32), "two")])
+    inits = [numpy_helper.from_array(np.array(trip, np.int64), "M"),
+             numpy_helper.from_array(np.array(True), "c0")]
+    nodes = [helper.make_node("Loop", ["M", "c0", "x"], ["y", "scans"], body=body)]
+    return _model(nodes, [_vi("x", [2, 3])], [_vi("y", [2, 3]), _vi("scans", [trip, 2, 3])],
+                  inits)
+
+
+@pytest.mark.parametrize("k,desc", [(0, "then"), (2, "else")])
+def test_if_constant_condition_inlined(k, desc, tmp_path):
+    model = _if_model(_shape_cond(k))
+    feeds = {"x": np.random.default_rng(3).standard_normal((2, 3)).astype(np.float32)}
+    ref = ort_run(model, feeds)
+    got = compile_and_run(model, feeds, tmp_path)
+    np.testing.assert_allclose(got["y"], ref["y"], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("trip", [1, 4])
+def test_loop_constant_trip_count_unrolled(trip, tmp_path):
+    model = _loop_model(trip)
+    feeds = {"x": np.random.default_rng(4).standard_normal((2, 3)).astype(np.float32)}
+    ref = ort_run(model, feeds)
+    got = compile_and_run(model, feeds, tmp_path)
+    for name in ("y", "scans"):
+        np.testing.assert_allclose(got[name], ref[name], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_control_flow_runtime_conditions_are_clear_errors():
+    from tilecc.frontends.onnx import FrontendError, from_onnx
+    model = _if_model([], [_vi("cond", [], 9)])
+    with pytest.raises(FrontendError, match="condition is computed at run time"):
+        from_onnx(model)
+    dyn = _loop_model(3, [helper.make_node("ReduceMax", ["y_out"], ["c_f"], keepdims=0),
+                          helper.make_node("Cast", ["c_f"], ["c_out"], to=9)])
+    with pytest.raises(FrontendError, match="data-dependent termination"):
+        from_onnx(dyn)
