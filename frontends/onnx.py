@@ -14,8 +14,7 @@ import onnx
 from onnx import helper, numpy_helper
 from tilecc.graph import Graph, TensorType
 
-from . import onnx_converters  # noqa: F401  (registers the converters)
-from . import converters_nn  # noqa: F401  (transformer, NN, recurrent, control flow)
+from . import converters_nn, onnx_converters  # noqa: F401  (registers the converters)
 from .onnx_builder import CONVERTERS, Builder, FrontendError, UnsupportedOpsError, pick_converter
 
 __all__ = ["CONVERTERS", "FrontendError", "UnsupportedOpsError", "from_onnx"]
