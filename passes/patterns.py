@@ -71,7 +71,7 @@ def match_layernorm(g: Graph, m1: Node, ctx: _Ctx):
         return None
     sub = subs[0]
     d = sub.outputs[0]
-    users = ctx.consumers.get(d, [])
+    users = list({id(u): u for u in ctx.consumers.get(d, [])}.values())  # Mul(d, d) twice
     if d in ctx.outputs or len(users) != 2:
         return None
     sq = next((u for u in users if (u.op == "Pow" and u.inputs[0] == d
