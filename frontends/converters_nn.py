@@ -477,6 +477,7 @@ def _inline_graph(b: Builder, body, bindings: dict[str, str]) -> list[str]:
     from .onnx import DEFAULT_DOMAINS, _attrs
     from .onnx_builder import pick_converter
 
+    _check_subgraph_supported(b, body)
     outer_env, outer_where, outer_name = b.env, b.where, b.node_name
     env = dict(outer_env)
     env.update(bindings)
@@ -508,6 +509,32 @@ def _inline_graph(b: Builder, body, bindings: dict[str, str]) -> list[str]:
         return [env[o.name] for o in body.output]
     finally:
         b.env, b.where, b.node_name = outer_env, outer_where, outer_name
+
+
+def _check_subgraph_supported(b: Builder, body) -> None:
+    """Every unsupported op of the subgraph (and its nested subgraphs), reported at once."""
+    from onnx import AttributeProto
+
+    from .onnx import DEFAULT_DOMAINS
+    from .onnx_builder import UnsupportedOpsError, pick_converter
+
+    missing: dict[str, list[str]] = {}
+
+    def visit(g):
+        for k, node in enumerate(g.node):
+            if node.domain not in DEFAULT_DOMAINS or pick_converter(node.op_type,
+                                                                    b.opset) is None:
+                key = node.op_type if node.domain in DEFAULT_DOMAINS \
+                    else f"{node.domain}.{node.op_type}"
+                missing.setdefault(key, []).append(
+                    f"{node.name!r} in subgraph {g.name!r}" if node.name
+                    else f"#{k} in subgraph {g.name!r}")
+            for a in node.attribute:
+                if a.type == AttributeProto.GRAPH:
+                    visit(a.g)
+    visit(body)
+    if missing:
+        raise UnsupportedOpsError(missing, b.opset)
 
 
 @converter("If", 1)

@@ -5,11 +5,13 @@ with zeros): LSTM X, W, R, B, initial_h, initial_c, P; GRU and RNN X, W, R, B, i
 Attrs: hidden_size, direction ("forward" | "reverse" | "bidirectional"), activations (names,
 per direction), activation_alpha/activation_beta (one per activation), clip (float, inf when
 absent); GRU linear_before_reset; LSTM input_forget. Outputs: Y (T, D, B, H), Y_h (D, B, H)
-and, for LSTM, Y_c (D, B, H). There is no numpy fold: the time loop runs only in the compiled
-kernel (compiler/topi/recurrent.py); tests compare it with onnxruntime.
+and, for LSTM, Y_c (D, B, H). The numpy fold below is the reference semantics (float64); the
+compiled kernel is compiler/topi/recurrent.py.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from ..graph import TensorType
 from ._util import expect_inputs, expect_rank
@@ -44,5 +46,77 @@ def _infer(op):
     return infer
 
 
+def _np_act(name: str, a: float | None, b: float | None):
+    defaults = {"HardSigmoid": (0.2, 0.5), "LeakyRelu": (0.01, 0.0), "Affine": (1.0, 0.0),
+                "ScaledTanh": (1.0, 1.0), "Elu": (1.0, 0.0)}
+    da, db = defaults.get(name, (0.0, 0.0))
+    a, b = (da if a is None else a), (db if b is None else b)
+    return {
+        "Sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+        "Tanh": np.tanh,
+        "Relu": lambda x: np.maximum(x, 0),
+        "HardSigmoid": lambda x: np.clip(a * x + b, 0, 1),
+        "LeakyRelu": lambda x: np.where(x < 0, a * x, x),
+        "Affine": lambda x: a * x + b,
+        "ScaledTanh": lambda x: a * np.tanh(b * x),
+        "Softsign": lambda x: x / (1 + np.abs(x)),
+        "Elu": lambda x: np.where(x < 0, a * (np.exp(np.minimum(x, 0)) - 1), x),
+    }[name]
+
+
+def _fold(op):
+    def fold(arrays, attrs):
+        x, w, r, bias, h0 = (a.astype(np.float64) for a in arrays[:5])
+        t_len, hid, g = x.shape[0], attrs["hidden_size"], GATES[op]
+        ndir = h0.shape[0]
+        n = {"LSTM": 3, "GRU": 2, "RNN": 1}[op]
+        al, be = list(attrs["activation_alpha"]), list(attrs["activation_beta"])
+        clip = attrs["clip"]
+
+        def cl(v):
+            return np.clip(v, -clip, clip)
+        y = np.zeros((t_len, ndir) + h0.shape[1:])
+        hs, cs = h0.copy(), arrays[5].astype(np.float64).copy() if op == "LSTM" else None
+        for d in range(ndir):
+            f = [_np_act(attrs["activations"][d * n + k],
+                         al[d * n + k] if d * n + k < len(al) else None,
+                         be[d * n + k] if d * n + k < len(be) else None) for k in range(n)]
+            wb, rb = bias[d, :g * hid], bias[d, g * hid:]
+            h = hs[d]
+            c = cs[d] if cs is not None else None
+            steps = range(t_len - 1, -1, -1) if attrs["direction"] == "reverse" or d == 1 \
+                else range(t_len)
+            for t in steps:
+                gx, gh = x[t] @ w[d].T + wb, h @ r[d].T + rb
+                if op == "RNN":
+                    h = f[0](cl(gx + gh))
+                elif op == "GRU":
+                    z = f[0](cl(gx[:, :hid] + gh[:, :hid]))
+                    rr = f[0](cl(gx[:, hid:2 * hid] + gh[:, hid:2 * hid]))
+                    if attrs["linear_before_reset"]:
+                        hh = f[1](cl(gx[:, 2 * hid:] + rr * gh[:, 2 * hid:]))
+                    else:
+                        hh = f[1](cl(gx[:, 2 * hid:] + (rr * h) @ r[d, 2 * hid:].T
+                                     + rb[2 * hid:]))
+                    h = (1 - z) * hh + z * h
+                else:
+                    p = arrays[6][d].astype(np.float64)
+                    gs = gx + gh
+                    i = f[0](cl(gs[:, :hid] + p[:hid] * c))
+                    fg = 1 - i if attrs["input_forget"] else f[0](
+                        cl(gs[:, 2 * hid:3 * hid] + p[2 * hid:] * c))
+                    c = fg * c + i * f[1](cl(gs[:, 3 * hid:]))
+                    o = f[0](cl(gs[:, hid:2 * hid] + p[hid:2 * hid] * c))
+                    h = o * f[2](c)
+                y[t, d] = h
+            hs[d] = h
+            if cs is not None:
+                cs[d] = c
+        dt = arrays[0].dtype
+        outs = [y.astype(dt), hs.astype(dt)]
+        return outs + [cs.astype(dt)] if op == "LSTM" else outs
+    return fold
+
+
 for _op in GATES:
-    register_op(_op, _infer(_op))
+    register_op(_op, _infer(_op), _fold(_op))

@@ -177,6 +177,18 @@ row("RNN", "relu-init", _rnn_inputs(1, 1, init=True), {"hidden_size": 4,
                                                        "activations": ["Relu"]}, n_out=2)
 row("RNN", "larger", _rnn_inputs(1, 1, t=10, b=3, i=16, h=32), {"hidden_size": 32}, n_out=2)
 
+# All inputs constant: the frontend folds the op with its numpy reference (ops/recurrent.py).
+row("LSTM", "folded-peepholes-bidir", [W(4, 2, 3), W(2, 16, 3), W(2, 16, 4), W(2, 32), None,
+                                       W(2, 2, 4), W(2, 2, 4), W(2, 12)],
+    {"hidden_size": 4, "direction": "bidirectional"}, n_out=3)
+row("GRU", "folded-reverse", [W(4, 2, 3), W(1, 12, 3), W(1, 12, 4), W(1, 24)],
+    {"hidden_size": 4, "direction": "reverse"}, n_out=2)
+row("GRU", "folded-lbr", [W(4, 2, 3), W(1, 12, 3), W(1, 12, 4), W(1, 24)],
+    {"hidden_size": 4, "linear_before_reset": 1, "clip": 0.7}, n_out=2)
+row("RNN", "folded-affine", [W(4, 2, 3), W(1, 4, 3), W(1, 4, 4)],
+    {"hidden_size": 4, "activations": ["Affine"], "activation_alpha": [0.5],
+     "activation_beta": [0.1]}, n_out=2)
+
 assert len({c.id for c in CASES}) == len(CASES), "duplicate case ids"
 
 
@@ -191,12 +203,13 @@ def test_nn_op(case: Case, tmp_path) -> None:
 # -- control flow: If with a constant condition is inlined, Loop with a constant trip count is
 # unrolled (both in the frontend); anything data-dependent is a clear import error. -----------
 
-def _model(nodes, inputs, outputs, inits=(), opset=17):
+def _model(nodes, inputs, outputs, inits=(), opset=17, check=True):
     import onnx
     g = helper.make_graph(nodes, "cf", inputs, outputs, initializer=list(inits))
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     m.ir_version = helper.find_min_ir_version_for(list(m.opset_import))
-    onnx.checker.check_model(m, full_check=True)
+    if check:  # models with unsupported ops in branches cannot be shape-checked
+        onnx.checker.check_model(m, full_check=True)
     return m
 
 
@@ -274,3 +287,21 @@ def test_control_flow_runtime_conditions_are_clear_errors():
                           helper.make_node("Cast", ["c_f"], ["c_out"], to=9)])
     with pytest.raises(FrontendError, match="data-dependent termination"):
         from_onnx(dyn)
+
+
+def test_unsupported_ops_in_a_subgraph_listed_at_once():
+    from tilecc.frontends.onnx import UnsupportedOpsError, from_onnx
+    then_g = helper.make_graph([helper.make_node("NonZero", ["x"], ["t0"], name="nz"),
+                                helper.make_node("Unique", ["x"], ["t"], name="uq")], "then",
+                               [], [_vi("t", None)])
+    else_g = helper.make_graph([helper.make_node("Relu", ["x"], ["e"])], "else", [],
+                               [_vi("e", [2, 3])])
+    from onnx import numpy_helper
+    model = _model([helper.make_node("If", ["c"], ["y"], then_branch=then_g,
+                                     else_branch=else_g)],
+                   [_vi("x", [2, 3])], [_vi("y", None)],
+                   [numpy_helper.from_array(np.array(True), "c")], check=False)
+    with pytest.raises(UnsupportedOpsError) as ei:
+        from_onnx(model)
+    assert {"NonZero", "Unique"} <= set(ei.value.unsupported), str(ei.value)
+    assert "'nz' in subgraph 'then'" in str(ei.value)
