@@ -452,15 +452,49 @@ def ConvTranspose(b, ins, n_out, *, auto_pad="NOTSET", dilations=None, group=1,
     if nsp == 1:
         x4 = _reshape(b, x, xs[:2] + (1,) + xs[2:])
         w4 = _reshape(b, w, ws[:2] + (1,) + ws[2:])
-        attrs = {"strides": (1, strides[0]), "dilations": (1, dilations[0]),
-                 "pads": (0, pads[0], 0, pads[1]), "output_padding": (0, opad[0]),
-                 "group": int(group)}
-        y = b.emit("ConvTranspose", [x4, w4] + ([bias] if bias else []), attrs)[0]
+        y = _conv_transpose_2d(b, x4, w4, bias, (1, strides[0]), (1, dilations[0]),
+                               (0, pads[0], 0, pads[1]), (0, opad[0]), int(group))
         ys = b.shape(y)
         return [_reshape(b, y, ys[:2] + ys[3:])]
-    attrs = {"strides": tuple(strides), "dilations": tuple(dilations), "pads": tuple(pads),
-             "output_padding": tuple(opad), "group": int(group)}
-    return b.emit("ConvTranspose", [x, w] + ([bias] if bias else []), attrs)
+    return [_conv_transpose_2d(b, x, w, bias, strides, dilations, pads, opad, int(group))]
+
+
+def _conv_transpose_2d(b: Builder, x, w, bias, strides, dilations, pads, opad, group) -> str:
+    """ConvTranspose as the Conv it is: insert (stride - 1) zeros between input pixels, pad by
+    dilation * (kernel - 1) minus the transposed pads (cropping where that is negative), and
+    convolve with the kernel flipped and its in/out channels swapped per group. The Conv then
+    runs on the optimised Conv template; the weight rewrite folds for constant weights."""
+    n, c, h, wd = b.shape(x)
+    cw, mg, kh, kw = b.shape(w)
+    if cw != c or c % group:
+        raise b.error(f"W has {cw} input channels, X has {c} (group {group})")
+    (sh, sw), (dh, dw) = strides, dilations
+    if sh > 1 or sw > 1:
+        # (N, C, H, 1, W, 1) padded to (N, C, H, sh, W, sw) puts the zeros after each pixel.
+        t = _reshape(b, x, (n, c, h, 1, wd, 1))
+        t = b.emit("Pad", [t], {"pads": (0, 0, 0, 0, 0, 0, 0, 0, 0, sh - 1, 0, sw - 1),
+                                "mode": "constant", "value": 0.0})[0]
+        t = _reshape(b, t, (n, c, h * sh, wd * sw))
+        x = b.emit("Slice", [t], {"starts": (0, 0, 0, 0),
+                                  "ends": (n, c, (h - 1) * sh + 1, (wd - 1) * sw + 1),
+                                  "steps": (1, 1, 1, 1)})[0]
+    cg = c // group
+    wt = _reshape(b, w, (group, cg, mg, kh, kw))
+    wt = b.emit("Transpose", [wt], {"perm": (0, 2, 1, 3, 4)})[0]
+    wt = _reshape(b, wt, (group * mg, cg, kh, kw))
+    wt = b.emit("Slice", [wt], {"starts": (0, 0, kh - 1, kw - 1), "ends": (group * mg, cg, -1, -1),
+                                "steps": (1, 1, -1, -1)})[0]
+    begin = [dh * (kh - 1) - pads[0], dw * (kw - 1) - pads[1]]
+    end = [dh * (kh - 1) - pads[2] + opad[0], dw * (kw - 1) - pads[3] + opad[1]]
+    if min(begin + end) < 0:  # transposed pads larger than the kernel reach: crop instead
+        xs = b.shape(x)
+        starts = (0, 0, max(0, -begin[0]), max(0, -begin[1]))
+        ends = (xs[0], xs[1], xs[2] - max(0, -end[0]), xs[3] - max(0, -end[1]))
+        x = b.emit("Slice", [x], {"starts": starts, "ends": ends, "steps": (1, 1, 1, 1)})[0]
+        begin, end = [max(0, v) for v in begin], [max(0, v) for v in end]
+    attrs = {"strides": (1, 1), "dilations": (dh, dw), "pads": (begin[0], begin[1], end[0], end[1]),
+             "group": group}
+    return b.emit("Conv", [x, wt] + ([bias] if bias else []), attrs)[0]
 
 
 # ---- control flow ---------------------------------------------------------------------

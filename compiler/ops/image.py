@@ -1,5 +1,5 @@
-"""Image-style ops: Resize (all ONNX interpolation modes, as per-axis tap tables) and
-ConvTranspose (2-D).
+"""Image-style ops: Resize (all ONNX interpolation modes, as per-axis tap tables).
+ConvTranspose has no op of its own: the frontend rewrites it to zero insertion + Conv.
 
 Resize's canonical form carries its sampling pattern as constant inputs the frontend computes
 once: for every axis d, `idx_d` (O_d, K_d) int64 source indices and `w_d` (O_d, K_d) weights,
@@ -17,7 +17,7 @@ import itertools
 import numpy as np
 
 from ..graph import TensorType
-from ._util import expect_inputs, expect_rank, same_dtype
+from ._util import expect_inputs
 from .registry import register_op
 
 # ---- Resize ---------------------------------------------------------------------------
@@ -145,62 +145,3 @@ def resize_tables(in_len: int, out_len: int, scale: float, attrs: dict,
     if outside is not None:
         idx = np.where(outside[:, None], -1, idx)
     return idx.astype(np.int64), w
-
-
-# ---- ConvTranspose --------------------------------------------------------------------
-
-
-def _convt_infer(types, attrs):
-    expect_inputs("ConvTranspose", types, 2, 3)
-    x, w = types[0], types[1]
-    expect_rank("ConvTranspose", x, 4, "X")
-    expect_rank("ConvTranspose", w, 4, "W")
-    same_dtype("ConvTranspose", types)
-    n, c, h, wd = x.shape
-    cw, mg, kh, kw = w.shape
-    g = attrs["group"]
-    if cw != c or c % g:
-        raise ValueError(f"ConvTranspose: W has {cw} input channels, X has {c} (group {g})")
-    if len(types) == 3 and types[2].shape != (mg * g,):
-        raise ValueError(f"ConvTranspose: bias shape {list(types[2].shape)} must be [{mg * g}]")
-    return [TensorType((n, mg * g) + convt_out_hw((h, wd), (kh, kw), attrs), x.dtype)]
-
-
-def convt_out_hw(in_hw, kernel, attrs) -> tuple[int, int]:
-    out = []
-    for k in range(2):
-        s, d, op = attrs["strides"][k], attrs["dilations"][k], attrs["output_padding"][k]
-        total = s * (in_hw[k] - 1) + op + (kernel[k] - 1) * d + 1
-        o = total - attrs["pads"][k] - attrs["pads"][k + 2]
-        if o <= 0:
-            raise ValueError(f"ConvTranspose: pads leave an empty output on axis {k}")
-        out.append(o)
-    return tuple(out)
-
-
-def _convt_fold(arrays, attrs):
-    x, w = arrays[0], arrays[1]
-    n, c, h, wd = x.shape
-    _, mg, kh, kw = w.shape
-    g = attrs["group"]
-    (sh, sw), (dh, dw) = attrs["strides"], attrs["dilations"]
-    full_h = sh * (h - 1) + attrs["output_padding"][0] + (kh - 1) * dh + 1
-    full_w = sw * (wd - 1) + attrs["output_padding"][1] + (kw - 1) * dw + 1
-    y = np.zeros((n, mg * g, full_h, full_w))
-    cg = c // g
-    for gi in range(g):
-        xs = x[:, gi * cg:(gi + 1) * cg].astype(np.float64)
-        ws = w[gi * cg:(gi + 1) * cg].astype(np.float64)
-        for i in range(kh):
-            for j in range(kw):
-                contrib = np.einsum("nchw,cm->nmhw", xs, ws[:, :, i, j])
-                y[:, gi * mg:(gi + 1) * mg, i * dh:i * dh + sh * (h - 1) + 1:sh,
-                  j * dw:j * dw + sw * (wd - 1) + 1:sw] += contrib
-    pt, pl, pb, pr = attrs["pads"]
-    y = y[:, :, pt:full_h - pb, pl:full_w - pr]
-    if len(arrays) > 2:
-        y = y + arrays[2].reshape(1, -1, 1, 1)
-    return [y.astype(x.dtype)]
-
-
-register_op("ConvTranspose", _convt_infer, _convt_fold)

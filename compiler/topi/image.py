@@ -1,10 +1,10 @@
-"""Resize (tap tables, see compiler/ops/image.py) and ConvTranspose as tensor expressions."""
+"""Resize (tap tables, see compiler/ops/image.py) as a tensor expression."""
 
 from __future__ import annotations
 
 from .. import te
 from ..expr import all_of, cast, cmp, const, select
-from .common import clamp, in_range
+from .common import clamp
 from .registry import register_compute
 
 
@@ -43,33 +43,3 @@ def resize(inputs, attrs, out_types):
         return y
 
     return [te.compute(out_types[0].shape, f, name="resize", tag="resize")]
-
-
-@register_compute("ConvTranspose")
-def conv_transpose(inputs, attrs, out_types):
-    x, w = inputs[0], inputs[1]
-    bias = inputs[2] if len(inputs) > 2 else None
-    _, c, h, wd = x.shape
-    _, mg, kh, kw = w.shape
-    g = attrs["group"]
-    cg = c // g
-    (sh, sw), (dh, dw) = attrs["strides"], attrs["dilations"]
-    pt, pl = attrs["pads"][0], attrs["pads"][1]
-    rc, ry, rx = te.reduce_axis(cg, "rc"), te.reduce_axis(kh, "ry"), te.reduce_axis(kw, "rx")
-
-    def f(b, m, oh, ow):
-        ch = (m // mg) * cg + rc if g > 1 else rc
-        # Output row oh takes input row ih where ih * sh + ry * dh = oh + pt.
-        th, tw = oh + pt - ry * dh, ow + pl - rx * dw
-        ih, iw = th // sh, tw // sw
-        ok = [in_range(ih, 0, h), in_range(iw, 0, wd)]
-        if sh > 1:
-            ok.append(cmp("eq", th % sh, const(0)))
-        if sw > 1:
-            ok.append(cmp("eq", tw % sw, const(0)))
-        v = x[b, ch, clamp(ih, 0, h - 1), clamp(iw, 0, wd - 1)] * w[ch, m % mg if g > 1 else m,
-                                                                    ry, rx]
-        s = te.sum(select(all_of(*ok), v, const(0.0, x.dtype)), axis=[rc, ry, rx])
-        return s + bias[m] if bias is not None else s
-
-    return [te.compute(out_types[0].shape, f, name="convtranspose", tag="convtranspose")]

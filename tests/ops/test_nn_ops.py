@@ -131,6 +131,10 @@ row("ConvTranspose", "auto_pad-SAME_UPPER", [X(1, 2, 4, 5), W(2, 2, 3, 3)],
     {"strides": [2, 2], "auto_pad": "SAME_UPPER"})
 row("ConvTranspose", "auto_pad-SAME_LOWER", [X(1, 2, 4, 5), W(2, 2, 4, 4)],
     {"strides": [2, 2], "auto_pad": "SAME_LOWER"})
+row("ConvTranspose", "pads-beyond-kernel-crop", [X(1, 2, 6, 6), W(2, 3, 3, 3)],
+    {"strides": [2, 2], "pads": [3, 2, 3, 4]})
+row("ConvTranspose", "unet-up-32ch", [X(1, 32, 16, 16), W(32, 16, 4, 4), W(16)],
+    {"strides": [2, 2], "pads": [1, 1, 1, 1]}, atol=1e-4, reason="512-term sums")
 row("ConvTranspose", "1d", [X(1, 3, 7), W(3, 2, 3), W(2)], {"strides": [2], "pads": [1, 0]})
 
 # -- recurrent (one kernel each: the time loop is an extern loop-IR kernel) -------------------
