@@ -41,6 +41,7 @@ row("GroupNormalization", "opset18-per-group", [X(2, 6, 4, 5), W(2), W(2)], {"nu
 
 # -- activations ----------------------------------------------------------------------------
 row("Gelu", "none", [X(2, 3, 17, scale=3.0)], opset=20)
+row("Gelu", "none-wide-range", [X(3, 1000, scale=8.0)], opset=20)
 row("Gelu", "tanh", [X(4, 33, scale=3.0)], {"approximate": "tanh"}, opset=20)
 row("PRelu", "per-channel", [X(2, 3, 4, 5), W(3, 1, 1)])
 row("PRelu", "scalar-slope", [X(2, 7), C([0.2], "float32")])
