@@ -20,28 +20,54 @@ def _f(x, v):
     return const(v, x.dtype)
 
 
+LANES = 16  # partial sums per row: one AVX-512 fp32 vector, two AVX2/NEON-pair vectors
+
+
+def _row_stat(x, lead, tail, name, term, epilogue=lambda v: v):
+    """epilogue(sum over the tail of term(x element, lead index) / count), per lead index.
+
+    When the last tail dim splits into LANES columns, the sum runs in two stages: LANES partial
+    sums per row (their loads are contiguous along the row, so the stage vectorises over the
+    lanes) and then a 16-term sum per row. Otherwise it is one plain reduction."""
+    count = math.prod(tail)
+    inv = const(1.0 / count, x.dtype)
+    last = tail[-1]
+    if last % LANES or last == LANES:
+        r = [te.reduce_axis(e, f"r{k}") for k, e in enumerate(tail)]
+        return te.compute(lead, lambda *i: epilogue(
+            te.sum(term(x[tuple(i) + tuple(r)], i), axis=r) * inv), name=name)
+    r = [te.reduce_axis(e, f"r{k}") for k, e in enumerate(tail[:-1])]
+    rk = te.reduce_axis(last // LANES, "rk")
+
+    def part(*i):
+        head, lane = i[:-1], i[-1]
+        v = x[tuple(head) + tuple(r) + (rk * LANES + lane,)]
+        return te.sum(term(v, head), axis=r + [rk])
+    partial = te.compute(lead + (LANES,), part, name=f"{name}_part")
+    rl = te.reduce_axis(LANES, "rl")
+    return te.compute(lead, lambda *i: epilogue(te.sum(partial[tuple(i) + (rl,)], axis=rl) * inv),
+                      name=name)
+
+
 @register_compute("LayerNormalization")
 def layer_norm(inputs, attrs, out_types):
     x, scale = inputs[0], inputs[1]
     bias = inputs[2] if len(inputs) > 2 else None
     ax = attrs["axis"]
     lead, tail = x.shape[:ax], x.shape[ax:]
-    count = math.prod(tail)
-    inv = const(1.0 / count, x.dtype)
-    r1 = [te.reduce_axis(e, f"r{k}") for k, e in enumerate(tail)]
-    mean = te.compute(lead, lambda *i: te.sum(x[tuple(i) + tuple(r1)], axis=r1) * inv,
-                      name="ln_mean")
-    r2 = [te.reduce_axis(e, f"r{k}") for k, e in enumerate(tail)]
+    mean = _row_stat(x, lead, tail, "ln_mean", lambda v, i: v)
 
-    def var(*i):
-        d = x[tuple(i) + tuple(r2)] - mean[i]
-        return te.sum(d * d, axis=r2) * inv
-    var_t = te.compute(lead, var, name="ln_var")
+    def centred_sq(v, i):
+        d = v - mean[tuple(i)]
+        return d * d
     eps = const(attrs["epsilon"], x.dtype)
+    # 1 / sqrt(var + eps) once per row, in the variance reduction's epilogue.
+    rstd = _row_stat(x, lead, tail, "ln_rstd", centred_sq,
+                     lambda v: const(1.0, x.dtype) / call("sqrt", v + eps))
 
     def f(*i):
         head, rest = i[:ax], i[ax:]
-        y = (x[i] - mean[head]) / call("sqrt", var_t[head] + eps)
+        y = (x[i] - mean[head]) * rstd[head]
         y = y * broadcast_load(scale, tail, rest)
         if bias is not None:
             y = y + broadcast_load(bias, tail, rest)
