@@ -255,7 +255,8 @@ def _recurrent(b: Builder, op: str, ins, n_out, hidden_size, direction, activati
     for a in names:
         if a not in ACTIVATIONS:
             raise b.error(f"activation {a!r} is not supported; supported: {sorted(ACTIVATIONS)}")
-    inputs = [x, w, ins[2], opt(3, (ndir, 2 * GATES[op] * hid)), opt(5, (ndir, batch, hid))]
+    wt, rt = (b.emit("Transpose", [v], {"perm": (0, 2, 1)})[0] for v in (w, ins[2]))
+    inputs = [x, wt, rt, opt(3, (ndir, 2 * GATES[op] * hid)), opt(5, (ndir, batch, hid))]
     if op == "LSTM":
         inputs += [opt(6, (ndir, batch, hid)), opt(7, (ndir, 3 * hid))]
     attrs = {"hidden_size": hid, "direction": direction, "activations": names,

@@ -2,6 +2,8 @@
 
 Inputs are always all present (the frontend fills absent biases, initial states and peepholes
 with zeros): LSTM X, W, R, B, initial_h, initial_c, P; GRU and RNN X, W, R, B, initial_h.
+W and R are ONNX's weights transposed, (D, I, G*H) and (D, H, G*H), so the kernel's gate loop
+reads them contiguously (the frontend's Transpose folds for constant weights).
 Attrs: hidden_size, direction ("forward" | "reverse" | "bidirectional"), activations (names,
 per direction), activation_alpha/activation_beta (one per activation), clip (float, inf when
 absent); GRU linear_before_reset; LSTM input_forget. Outputs: Y (T, D, B, H), Y_h (D, B, H)
@@ -30,7 +32,7 @@ def _infer(op):
         hid = attrs["hidden_size"]
         d = 2 if attrs["direction"] == "bidirectional" else 1
         g = GATES[op]
-        want = {"W": (w, (d, g * hid, inp)), "R": (r, (d, g * hid, hid)),
+        want = {"W": (w, (d, inp, g * hid)), "R": (r, (d, hid, g * hid)),
                 "B": (b, (d, 2 * g * hid)), "initial_h": (h0, (d, batch, hid))}
         if op == "LSTM":
             want["initial_c"] = (types[5], (d, batch, hid))
@@ -87,7 +89,7 @@ def _fold(op):
             steps = range(t_len - 1, -1, -1) if attrs["direction"] == "reverse" or d == 1 \
                 else range(t_len)
             for t in steps:
-                gx, gh = x[t] @ w[d].T + wb, h @ r[d].T + rb
+                gx, gh = x[t] @ w[d] + wb, h @ r[d] + rb
                 if op == "RNN":
                     h = f[0](cl(gx + gh))
                 elif op == "GRU":
@@ -96,7 +98,7 @@ def _fold(op):
                     if attrs["linear_before_reset"]:
                         hh = f[1](cl(gx[:, 2 * hid:] + rr * gh[:, 2 * hid:]))
                     else:
-                        hh = f[1](cl(gx[:, 2 * hid:] + (rr * h) @ r[d, 2 * hid:].T
+                        hh = f[1](cl(gx[:, 2 * hid:] + (rr * h) @ r[d, :, 2 * hid:]
                                      + rb[2 * hid:]))
                     h = (1 - z) * hh + z * h
                 else:

@@ -1,10 +1,15 @@
 """LSTM, GRU and RNN as hand-written loop IR (an extern kernel, see extern.py).
 
-One kernel runs the whole sequence: for each direction, the state starts from initial_h/c and
-every time step does its matrix-vector products (X_t W^T and H R^T, per batch row and gate)
-into scratch gate buffers, then the gate update writes the new state and Y[t]. The state lives
-in the Y_h / Y_c buffers themselves, which hold the final state when the loop ends. Outputs the
-model does not use become scratch buffers.
+One kernel runs the whole sequence. Per direction: the input projection of every time step
+(X_t W + Wb, all t at once) goes into a scratch buffer before the time loop; then each step
+computes the recurrent projection H R + Rb into a gate buffer and applies the gate update,
+which writes Y[t] and the new state. The state lives in the Y_h / Y_c buffers themselves, so
+they hold the final state when the loop ends; outputs the model does not use become scratch.
+
+Matrix-vector products run gate-columns-innermost: W and R arrive transposed (I, G*H) and
+(H, G*H), so a vector of `lanes` gate accumulators is updated from contiguous weight rows
+while the input element is broadcast. The gate update is vectorised over hidden units the
+same way.
 """
 
 from __future__ import annotations
@@ -30,15 +35,32 @@ ACTIVATIONS = {
 }
 DEFAULT_ACTS = {"LSTM": ("Sigmoid", "Tanh", "Tanh"), "GRU": ("Sigmoid", "Tanh"),
                 "RNN": ("Tanh",)}
+MAX_LANES = 16
 
 
 def _c(x, v):
     return const(v, x.dtype)
 
 
-def _loop(name: str, extent: int, body_fn):
+def _lanes(n: int) -> int:
+    for v in (MAX_LANES, 8, 4):
+        if n % v == 0:
+            return v
+    return 1
+
+
+def _loop(name: str, extent: int, body_fn, kind: str = "serial"):
     v = Var(fresh(name))
-    return For(v, extent, "serial", body_fn(v))
+    return For(v, extent, kind, body_fn(v))
+
+
+def _cols(name: str, n: int, body_fn):
+    """for j in 0..n, as (outer serial) x (inner vectorised) loops; body_fn(j, lane, lanes)."""
+    vl = _lanes(n)
+    if vl == 1:
+        return _loop(name, n, lambda j: body_fn(j, const(0), 1))
+    return _loop(name + "o", n // vl, lambda jo: _loop(
+        name + "i", vl, lambda ji: body_fn(jo * vl + ji, ji, vl), "vectorize"))
 
 
 def _activations(op: str, attrs: dict, ndir: int):
@@ -59,21 +81,30 @@ def _activations(op: str, attrs: dict, ndir: int):
     return out
 
 
+def _flat(b, idx):
+    flat = const(0)
+    for dim, i in zip(b.shape, idx):
+        flat = flat * dim + i
+    return flat
+
+
+def ld(b, *idx):
+    return Load(b, _flat(b, idx))
+
+
+def st(b, idx, value):
+    return Store(b, _flat(b, idx), value)
+
+
 @register_extern("LSTM", "GRU", "RNN")
 def rnn_kernel(node, graph, target, name: str) -> PrimFunc:
     (m,) = node.attrs["nodes"]
     op, attrs = m.op, m.attrs
     params, buf = [], {}
-    for k, v in enumerate(node.inputs):
+    for k, v in enumerate(list(node.inputs) + list(node.outputs)):
         t = graph.types[v]
-        b = Buffer(f"arg{k}", t.shape, t.dtype)
-        params.append(b)
-        buf[v] = b
-    for k, v in enumerate(node.outputs):
-        t = graph.types[v]
-        b = Buffer(f"arg{len(node.inputs) + k}", t.shape, t.dtype)
-        params.append(b)
-        buf[v] = b
+        buf[v] = Buffer(f"arg{k}", t.shape, t.dtype)
+        params.append(buf[v])
     scratch = []
 
     def tmp(shape, dtype):
@@ -87,104 +118,101 @@ def rnn_kernel(node, graph, target, name: str) -> PrimFunc:
     x, w, r, bias, h0 = ins[:5]
     T, B, I = x.shape
     D, H = h0.shape[0], attrs["hidden_size"]
-    G = w.shape[1] // H
+    GH = w.shape[2]
     dt = x.dtype
     y, yh = outs[0], outs[1]
-    gx, gh = tmp((B, G * H), dt), tmp((B, G * H), dt)
+    gx, gh = tmp((T, B, GH), dt), tmp((B, GH), dt)
     rh = tmp((B, H), dt) if op == "GRU" and not attrs["linear_before_reset"] else None
-    acc = Buffer(fresh("acc"), (1,), dt, "local")
-    cell = Buffer(fresh("cell"), (1,), dt, "local")
+    acc = Buffer(fresh("acc"), (MAX_LANES,), dt, "local")
+    cell = Buffer(fresh("cell"), (MAX_LANES,), dt, "local")
     clip = attrs["clip"]
     acts = _activations(op, attrs, D)
 
-    def ld(b, *idx):
-        flat = const(0)
-        for dim, i in zip(b.shape, idx):
-            flat = flat * dim + i
-        return Load(b, flat)
+    def gemv(out, out_idx, col0, ncols, init, n, vec, mat, d):
+        """out[out_idx(j)] = init(col0 + j) + sum_k vec(k) * mat[d, k, col0 + j], j < ncols."""
+        # One tile of `vl` accumulators stays live across the k loop; each statement of the
+        # tile is its own vectorised lane loop (codegen vectorises loops over stores only).
+        vl = _lanes(ncols)
 
-    def st(b, idx, value):
-        flat = const(0)
-        for dim, i in zip(b.shape, idx):
-            flat = flat * dim + i
-        return Store(b, flat, value)
-
-    def dot(out_store, init, n, term):
-        """acc = init + sum_k term(k); out_store(acc)"""
-        a0 = const(0)
-        return seq(Store(acc, a0, init),
-                   _loop("k", n, lambda k: Store(acc, a0, Load(acc, a0) + term(k))),
-                   out_store(Load(acc, a0)))
+        def tile(jo):
+            def lanes(fn):
+                return _loop("gi", vl, lambda ji: fn(jo * vl + ji, ji), "vectorize")
+            return seq(lanes(lambda j, ji: Store(acc, ji, init(col0 + j))),
+                       _loop("k", n, lambda k: lanes(lambda j, ji: Store(
+                           acc, ji, Load(acc, ji) + vec(k) * ld(mat, d, k, col0 + j)))),
+                       lanes(lambda j, ji: st(out, out_idx(j), Load(acc, ji))))
+        return _loop("go", ncols // vl, tile)
 
     def clipped(v):
         if clip == float("inf"):
             return v
         return maximum(minimum(v, const(clip, dt)), const(-clip, dt))
 
-    def gate(b, h, k):
-        return ld(gx, b, h + k * H) + ld(gh, b, h + k * H)
+    def gate(t, b, h, k):
+        return ld(gx, t, b, h + k * H) + ld(gh, b, h + k * H)
 
-    def _update(b, h, tt, d, f):
+    def update(b, h, lane, tt, d, f):
         hprev = ld(yh, d, b, h)
         if op == "RNN":
-            hn = f[0](clipped(gate(b, h, 0)))
+            hn = f[0](clipped(gate(tt, b, h, 0)))
             return seq(st(y, (tt, d, b, h), hn), st(yh, (d, b, h), hn))
         if op == "GRU":
-            z = f[0](clipped(gate(b, h, 0)))
+            z = f[0](clipped(gate(tt, b, h, 0)))
             if rh is None:  # linear_before_reset: r * (R_h h + Rb_h)
-                rr = f[0](clipped(gate(b, h, 1)))
-                cand = f[1](clipped(ld(gx, b, h + 2 * H) + rr * ld(gh, b, h + 2 * H)))
+                rr = f[0](clipped(gate(tt, b, h, 1)))
+                cand = f[1](clipped(ld(gx, tt, b, h + 2 * H) + rr * ld(gh, b, h + 2 * H)))
             else:
-                cand = f[1](clipped(gate(b, h, 2)))
+                cand = f[1](clipped(gate(tt, b, h, 2)))
             hn = (const(1.0, dt) - z) * cand + z * hprev
             return seq(st(y, (tt, d, b, h), hn), st(yh, (d, b, h), hn))
         yc, p = outs[2], ins[6]
         cprev = ld(yc, d, b, h)
-        i = f[0](clipped(gate(b, h, 0) + ld(p, d, h) * cprev))
+        i = f[0](clipped(gate(tt, b, h, 0) + ld(p, d, h) * cprev))
         if attrs["input_forget"]:
             fg = const(1.0, dt) - i
         else:
-            fg = f[0](clipped(gate(b, h, 2) + ld(p, d, h + 2 * H) * cprev))
-        c = f[1](clipped(gate(b, h, 3)))
-        # The new cell value goes through a local first: stores below overwrite the state
+            fg = f[0](clipped(gate(tt, b, h, 2) + ld(p, d, h + 2 * H) * cprev))
+        c = f[1](clipped(gate(tt, b, h, 3)))
+        # The new cell value goes through a local first: the stores below overwrite the state
         # buffers the expressions read.
-        cn = Load(cell, const(0))
-        o = f[0](clipped(gate(b, h, 1) + ld(p, d, h + H) * cn))
+        cn = Load(cell, lane)
+        o = f[0](clipped(gate(tt, b, h, 1) + ld(p, d, h + H) * cn))
         hn = o * f[2](cn)
-        return seq(Store(cell, const(0), fg * cprev + i * c), st(yc, (d, b, h), cn),
+        return seq(Store(cell, lane, fg * cprev + i * c), st(yc, (d, b, h), cn),
                    st(y, (tt, d, b, h), hn), st(yh, (d, b, h), hn))
 
     body = []
     for d in range(D):
-        reverse = attrs["direction"] == "reverse" or (d == 1)
+        reverse = attrs["direction"] == "reverse" or d == 1
         f = acts[d]
         state = [(yh, h0)] + ([(outs[2], ins[5])] if op == "LSTM" else [])
         for sb, ib in state:
-            body.append(_loop("b", B, lambda b, sb=sb, ib=ib, d=d: _loop(
-                "h", H, lambda h: st(sb, (d, b, h), ld(ib, d, b, h)))))
+            body.append(_loop("b", B, lambda b, sb=sb, ib=ib, d=d: _cols(
+                "h", H, lambda h, lane, vl: st(sb, (d, b, h), ld(ib, d, b, h)))))
+        # Input projection of all time steps at once: gx[t, b] = x[t, b] W + Wb.
+        body.append(_loop("t", T, lambda t, d=d: _loop("b", B, lambda b: gemv(
+            gx, lambda j: (t, b, j), 0, GH, lambda g: ld(bias, d, g), I,
+            lambda k: ld(x, t, b, k), w, d))))
 
         def step(t, d=d, reverse=reverse, f=f):
             tt = (const(T - 1) - t) if reverse else t
-            parts = [
-                # gx = W x_t + Wb ; gh = R h + Rb   (per batch row, per gate unit)
-                _loop("b", B, lambda b: _loop("g", G * H, lambda g: seq(
-                    dot(lambda a: st(gx, (b, g), a), ld(bias, d, g), I,
-                        lambda k: ld(x, tt, b, k) * ld(w, d, g, k)),
-                    dot(lambda a: st(gh, (b, g), a), ld(bias, d, g + G * H), H,
-                        lambda k: ld(yh, d, b, k) * ld(r, d, g, k)))))]
+            parts = [_loop("b", B, lambda b: gemv(
+                gh, lambda j: (b, j), 0, GH, lambda g: ld(bias, d, g + GH), H,
+                lambda k: ld(yh, d, b, k), r, d))]
             if rh is not None:
                 # GRU, linear_before_reset=0: the candidate uses R_h (r * h), so r first.
-                def r_gate(b, j):
-                    return f[0](clipped(ld(gx, b, j + H) + ld(gh, b, j + H)))
-                parts.append(_loop("b", B, lambda b: _loop("h", H, lambda j: st(
-                    rh, (b, j), r_gate(b, j) * ld(yh, d, b, j)))))
-                parts.append(_loop("b", B, lambda b: _loop("h", H, lambda h: dot(
-                    lambda a: st(gh, (b, h + 2 * H), a), ld(bias, d, h + 5 * H), H,
-                    lambda k: ld(rh, b, k) * ld(r, d, h + 2 * H, k)))))
-            parts.append(_loop("b", B, lambda b: _loop("h", H, lambda h: _update(
-                b, h, tt, d, f))))
+                def r_times_h(b, j):
+                    return f[0](clipped(gate(tt, b, j, 1))) * ld(yh, d, b, j)
+                parts.append(_loop("b", B, lambda b: _cols(
+                    "h", H, lambda j, lane, vl: st(rh, (b, j), r_times_h(b, j)))))
+                parts.append(_loop("b", B, lambda b: gemv(
+                    gh, lambda j: (b, 2 * H + j), 2 * H, H, lambda g: ld(bias, d, g + GH), H,
+                    lambda k: ld(rh, b, k), r, d)))
+            parts.append(_loop("b", B, lambda b: _cols(
+                "h", H, lambda h, lane, vl: update(b, h, lane, tt, d, f))))
             return seq(*parts)
 
         body.append(_loop("t", T, step))
 
-    return PrimFunc(name, params + scratch, Allocate(acc, Allocate(cell, seq(*body))), {"scratch": scratch})
+    return PrimFunc(name, params + scratch, Allocate(acc, Allocate(cell, seq(*body))),
+                    {"scratch": scratch})

@@ -180,6 +180,11 @@ row("GRU", "no-bias-lens", _rnn_inputs(3, 1, bias=False, lens=True), {"hidden_si
     n_out=2)
 row("RNN", "relu-init", _rnn_inputs(1, 1, init=True), {"hidden_size": 4,
                                                        "activations": ["Relu"]}, n_out=2)
+row("LSTM", "odd-hidden-5", _rnn_inputs(4, 2, h=5, init=True, cell=True),
+    {"hidden_size": 5, "direction": "bidirectional"}, n_out=3)
+row("GRU", "odd-hidden-3", _rnn_inputs(3, 1, h=3, i=5), {"hidden_size": 3}, n_out=2)
+row("GRU", "hidden-32-batch3", _rnn_inputs(3, 1, t=6, b=3, i=16, h=32), {"hidden_size": 32},
+    n_out=2)
 row("RNN", "larger", _rnn_inputs(1, 1, t=10, b=3, i=16, h=32), {"hidden_size": 32}, n_out=2)
 
 # All inputs constant: the frontend folds the op with its numpy reference (ops/recurrent.py).
