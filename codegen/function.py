@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from llvmlite import ir
+
 from tilecc.loopir import PrimFunc
 from tilecc.schedule import Schedule, lower
 

@@ -87,3 +87,96 @@ def link_shared(objects: list[Path], out: Path, target) -> Path:
     ]
     _run(cmd, "linking the model library")
     return out
+
+
+_BARE_CFLAGS = ["-O2", "-std=gnu11", "-ffreestanding", "-fno-builtin",
+                "-fno-tree-loop-distribute-patterns", "-fno-stack-protector", "-fPIC"]
+
+
+def link_bare_metal(objects: list[Path], out: Path, target) -> Path:
+    """Combine model objects with the freestanding routines (runtime/c/tilecc_baremetal.c)
+    into one relocatable object (`ld -r`) with no undefined symbols."""
+    out = Path(out)
+    cc = _compiler_for(target)
+    src = runtime_source_dir() / "tilecc_baremetal.c"
+    with tempfile.TemporaryDirectory(prefix="tilecc-bm-") as tmp:
+        rt = Path(tmp) / "tilecc_baremetal.o"
+        _run([cc, *_BARE_CFLAGS, "-c", str(src), "-o", str(rt)],
+             "compiling the bare-metal runtime")
+        _run([cc, "-r", "-nostdlib", "-o", str(out), *map(str, objects), str(rt)],
+             "combining the bare-metal object")
+    undefined = undefined_symbols(out.read_bytes())
+    if undefined:
+        raise LinkError(f"bare-metal object {out.name} still needs {', '.join(undefined)}; "
+                        "a kernel uses a function without a freestanding implementation")
+    return out
+
+
+# ---- ELF reading (section sizes, undefined symbols) without target binutils
+
+def _elf_sections(data: bytes) -> list[dict]:
+    import struct
+
+    if data[:4] != b"\x7fELF":
+        raise LinkError("not an ELF object")
+    is64, little = data[4] == 2, data[5] == 1
+    e = "<" if little else ">"
+    if is64:
+        shoff, = struct.unpack_from(e + "Q", data, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 0x3A)
+        fmt, fields = e + "IIQQQQIIQQ", ("name", "type", "flags", "addr", "offset", "size",
+                                         "link", "info", "align", "entsize")
+    else:
+        shoff, = struct.unpack_from(e + "I", data, 0x20)
+        shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 0x2E)
+        fmt, fields = e + "IIIIIIIIII", ("name", "type", "flags", "addr", "offset", "size",
+                                         "link", "info", "align", "entsize")
+    secs = [dict(zip(fields, struct.unpack_from(fmt, data, shoff + k * shentsize)))
+            for k in range(shnum)]
+    strtab = secs[shstrndx]
+    for s in secs:
+        start = strtab["offset"] + s["name"]
+        s["name"] = data[start:data.index(b"\0", start)].decode()
+        s["is64"], s["endian"] = is64, e
+    return secs
+
+
+def section_sizes(data: bytes) -> dict[str, int]:
+    """Bytes per kind of allocated section of an ELF object: text, rodata, data, bss."""
+    out = {"text": 0, "rodata": 0, "data": 0, "bss": 0}
+    for s in _elf_sections(data):
+        if not s["flags"] & 0x2:  # SHF_ALLOC
+            continue
+        n = s["name"]
+        if n.startswith(".text"):
+            out["text"] += s["size"]
+        elif n.startswith((".rodata", ".srodata")):
+            out["rodata"] += s["size"]
+        elif n.startswith((".bss", ".sbss", ".tbss")):
+            out["bss"] += s["size"]
+        else:
+            out["data"] += s["size"]
+    return out
+
+
+def undefined_symbols(data: bytes) -> list[str]:
+    """Names of undefined global symbols in an ELF relocatable object."""
+    import struct
+
+    secs = _elf_sections(data)
+    names = []
+    for s in secs:
+        if s["type"] != 2:  # SHT_SYMTAB
+            continue
+        strtab = secs[s["link"]]
+        is64, e = s["is64"], s["endian"]
+        entsize = 24 if is64 else 16
+        for off in range(s["offset"] + entsize, s["offset"] + s["size"], entsize):
+            if is64:
+                name, info, _, shndx = struct.unpack_from(e + "IBBH", data, off)
+            else:
+                name, _, _, info, _, shndx = struct.unpack_from(e + "IIIBBH", data, off)
+            if shndx == 0 and info >> 4 != 0:  # SHN_UNDEF, not STB_LOCAL
+                start = strtab["offset"] + name
+                names.append(data[start:data.index(b"\0", start)].decode())
+    return sorted({n for n in names if n})

@@ -13,6 +13,7 @@ import math
 import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
+
 from tilecc.expr import (
     Bin,
     Call,
@@ -29,6 +30,8 @@ from tilecc.expr import (
     substitute,
 )
 from tilecc.loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Store
+
+from . import mathfns
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64, F16 = ir.FloatType(), ir.DoubleType(), ir.HalfType()
@@ -86,6 +89,7 @@ class FunctionEmitter:
         self.env: dict[Var, ir.Value] = {}
         self.bufs: dict[Buffer, ir.Value] = {}
         self.vvar: Var | None = None
+        self.mask = None  # vector of i1: lanes of a partial (tail) vector that are live
         self.lanes = 1
 
     def finish(self, ret):
@@ -215,6 +219,8 @@ class FunctionEmitter:
         return Val(self.b.not_(a.v), a.vec)
 
     def ev_Select(self, e: Select) -> Val:
+        if isinstance(e.a, Load):
+            return self._guarded_load(e)
         c, a, b = self.ev(e.cond), self.ev(e.a), self.ev(e.b)
         if c.vec or a.vec or b.vec:
             cv = self.bcast(c, "bool")
@@ -270,6 +276,9 @@ class FunctionEmitter:
         args = [self.ev(a) for a in e.args]
         vec = any(a.vec for a in args)
         vals = [self.bcast(a, e.dtype) for a in args] if vec else [a.v for a in args]
+        inline = mathfns.emit_call(self.cg, self.b, e.fn, vals)  # libm-free, stays vector
+        if inline is not None:
+            return Val(inline, vec)
         if e.fn in INTRINSICS:
             return Val(self._intrinsic(INTRINSICS[e.fn], vals), vec)
         if e.fn in LIBM:
@@ -315,17 +324,56 @@ class FunctionEmitter:
         if mode == "contig":
             base = self.ev(substitute(e.index, {self.vvar: const(0)})).v
             vt = ir.VectorType(MEM_TYPES[dt], self.lanes)
-            v = self.b.load(self._addr(buf, base), typ=vt, align=esize)
+            if self.mask is not None:
+                v = self._masked_load(self._addr(buf, base), vt, esize, self.mask,
+                                      ir.Constant(vt, ir.Undefined))
+            else:
+                v = self.b.load(self._addr(buf, base), typ=vt, align=esize)
             return Val(self._from_mem(v, dt), True)
-        if mode == "strided":
+        if mode == "strided" and self.mask is None:
             return Val(self._from_mem(self._strided_load(e, esize), dt), True)
         idx = self.bcast(self.ev(e.index), "int64")
+        if self.mask is not None:  # dead lanes read element 0, which every buffer has
+            idx = self.b.select(self.mask, idx, ir.Constant(idx.type, [0] * self.lanes))
         out = ir.Constant(ir.VectorType(MEM_TYPES[dt], self.lanes), ir.Undefined)
         for lane in range(self.lanes):
             li = self.b.extract_element(idx, I32(lane))
             x = self.b.load(self._addr(buf, li), typ=MEM_TYPES[dt], align=esize)
             out = self.b.insert_element(out, x, I32(lane))
         return Val(self._from_mem(out, dt), True)
+
+    def _guarded_load(self, e: Select) -> Val:
+        """`cond ? buf[idx] : other` where idx may be out of bounds when cond is false (padding):
+        lanes that are off never touch memory (masked vector load), scalar and gathered lanes
+        read element 0 instead, which every buffer has."""
+        load, dt = e.a, e.a.dtype
+        c, other = self.ev(e.cond), self.ev(e.b)
+        esize = np.dtype(dt).itemsize
+        if self._lane_mode(load.index) == "contig" and (c.vec or other.vec):
+            base = self.ev(substitute(load.index, {self.vvar: const(0)})).v
+            vt = ir.VectorType(MEM_TYPES[dt], self.lanes)
+            mask = self.bcast(c, "bool")
+            if self.mask is not None:
+                mask = self.b.and_(mask, self.mask)
+            passthru = self.bcast(other, dt)
+            if dt == "bool":
+                passthru = self._to_mem(passthru, dt, True)
+            v = self._masked_load(self._addr(load.buffer, base), vt, esize, mask, passthru)
+            return Val(self._from_mem(v, dt), True)
+        from tilecc.expr import select as mk_select
+        safe = Load(load.buffer, mk_select(e.cond, load.index, const(0)))
+        x = self.ev(safe)
+        if c.vec or x.vec or other.vec:
+            cv = self.bcast(c, "bool")
+            return Val(self.b.select(cv, self.bcast(x, dt), self.bcast(other, dt)), True)
+        return Val(self.b.select(c.v, x.v, other.v))
+
+    def _masked_load(self, ptr, vt, esize, mask, passthru):
+        fname = f"llvm.masked.load.v{vt.count}{vt.element.intrinsic_name}.p0"
+        fn = self.cg.module.globals.get(fname)
+        if fn is None:
+            fn = ir.Function(self.cg.module, ir.FunctionType(vt, [PTR, I32, mask.type, vt]), fname)
+        return self.b.call(fn, [ptr, I32(esize), mask, passthru])
 
     def _strided_load(self, e: Load, esize: int):
         """Stride-s lanes: one masked contiguous load of s*L elements (the mask stops at the
@@ -372,12 +420,26 @@ class FunctionEmitter:
         v = self._to_mem(self.bcast(val, dt), dt, True)
         if mode == "contig":
             base = self.ev(substitute(s.index, {self.vvar: const(0)})).v
-            self.b.store(v, self._addr(buf, base), align=esize)
+            if self.mask is None:
+                self.b.store(v, self._addr(buf, base), align=esize)
+            else:
+                fname = f"llvm.masked.store.v{self.lanes}{v.type.element.intrinsic_name}.p0"
+                fn = self.cg.module.globals.get(fname)
+                if fn is None:
+                    fn = ir.Function(self.cg.module, ir.FunctionType(
+                        ir.VoidType(), [v.type, PTR, I32, self.mask.type]), fname)
+                self.b.call(fn, [v, self._addr(buf, base), I32(esize), self.mask])
             return
         idx = self.bcast(self.ev(s.index), "int64")
+        sink = None
+        if self.mask is not None:
+            sink = self.alloca(MEM_TYPES[dt], align=esize)  # where dead lanes write
         for lane in range(self.lanes):
             li = self.b.extract_element(idx, I32(lane))
-            self.b.store(self.b.extract_element(v, I32(lane)), self._addr(buf, li), align=esize)
+            addr = self._addr(buf, li)
+            if sink is not None:
+                addr = self.b.select(self.b.extract_element(self.mask, I32(lane)), addr, sink)
+            self.b.store(self.b.extract_element(v, I32(lane)), addr, align=esize)
 
     def emit_IfThenElse(self, s: IfThenElse):
         c = self.ev(s.cond)
@@ -388,7 +450,14 @@ class FunctionEmitter:
                 with then:
                     self.emit(s.then)
                 with other:
-                    self._scalar_lanes(s)
+                    if s.other is None and self.mask is None:
+                        # A partial vector (loop tail): the same vector code with masked
+                        # memory accesses.
+                        self.mask = c.v
+                        self.emit(s.then)
+                        self.mask = None
+                    else:
+                        self._scalar_lanes(s)
             return
         if s.other is None:
             with self.b.if_then(c.v):

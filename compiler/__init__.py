@@ -38,22 +38,29 @@ if TYPE_CHECKING:
 
 def compile(model: Any, target: Any = "host", input_shapes: dict | None = None,
             opt_level: int = 2, tuning_logs: Any = None, name: str = "tilecc_model",
-            print_ir_after: Any = None) -> Artifact:
+            print_ir_after: Any = None, default_logs: bool = True,
+            precision: str = "fp32") -> Artifact:
     """Compile an ONNX model (path, bytes or ModelProto) for `target` into an Artifact.
 
     input_shapes: {input name: shape} for inputs with symbolic dimensions.
     tuning_logs: tuning-log path(s) whose best configs override the schedule defaults.
     name: the C symbol prefix of the generated functions (<name>_run, ...).
     print_ir_after: pass name(s) after which the graph is printed.
+    default_logs: also use TILECC_TUNING_LOGS and the logs shipped with tilecc.
+    precision: "fp16" stores weights and activations as half (OpenCL targets; math stays fp32).
     """
+    from tilecc.autotune.provider import TuningLogConfigs
     from tilecc.build import build
 
+    configs = TuningLogConfigs(tuning_logs or (), use_default_logs=default_logs)
     return build(model, target=target, input_shapes=input_shapes, opt_level=opt_level,
-                 tuning_logs=tuning_logs, name=name, print_ir_after=print_ir_after)
+                 tuning_logs=tuning_logs, name=name, print_ir_after=print_ir_after,
+                 configs=configs, precision=precision)
 
 
 def load(path: Any, num_threads: int | None = None) -> Module:
-    """Load a saved CPU artifact (model.tar) for running on this machine."""
+    """Load a saved artifact (model.tar) for running on this machine: CPU artifacts through
+    their native library, OpenCL artifacts through the OpenCL executor (pyopencl)."""
     from tilecc.runtime.module import load as _load
 
     return _load(path, num_threads=num_threads)

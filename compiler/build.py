@@ -71,13 +71,14 @@ class KernelInfo:
     template: str | None = None
     config: dict | None = None
     source: str = "default"
+    space: dict | None = None  # the template's knob space for this workload
 
 
 class DefaultConfigs:
     """Config provider with no logs: every template derives its default from the target.
     A tuning-log provider (tilecc.autotune) implements the same `lookup`."""
 
-    def lookup(self, workload: str, template: str, version: int, target):
+    def lookup(self, workload: str, template: str, version: int, target, space=None):
         return None, "default"
 
 
@@ -98,6 +99,16 @@ def workload_key(anchor: Node, graph: Graph, template) -> str:
                        "inputs": [[list(graph.types[i].shape), graph.types[i].dtype]
                                   for i in anchor.inputs if i],
                        "layout": "NCHW"}, sort_keys=True, separators=(",", ":"))
+
+
+def _check_config(cfg: dict | None, space: dict, template: str) -> None:
+    """A config names only this template's knobs, with values from this workload's space."""
+    for k, v in (cfg or {}).items():
+        if k not in space:
+            raise ValueError(f"{template}: unknown knob {k!r} (knobs: {sorted(space)})")
+        if v not in space[k]:
+            raise ValueError(f"{template}: knob {k}={v!r} is not valid here "
+                             f"(choices: {space[k]})")
 
 
 def build_schedule(node: Node, graph: Graph, target, configs=None, cfg_override=None):
@@ -128,15 +139,18 @@ def build_schedule(node: Node, graph: Graph, target, configs=None, cfg_override=
         tpl = get_schedule(anchor[0].op, target.family)
         if t is not None and tpl is not None:
             stage = sch[t]
+            stage.anchor_op = anchor[1].op
             cfg = cfg_override
             if tpl.knobs is not None:
                 info.workload = workload_key(anchor[0], graph, tpl)
                 info.template = tpl.name
+                info.space = tpl.space(stage, target)
                 if cfg is None and configs is not None:
                     cfg, info.source = configs.lookup(info.workload, tpl.name, tpl.version,
-                                                      target)
+                                                      target, space=info.space)
                 elif cfg is not None:
                     info.source = "given"
+                _check_config(cfg, info.space, tpl.name)
                 info.config = cfg
             tpl.apply(sch, stage, target, cfg)
     for st in sch.root_stages():
@@ -164,7 +178,8 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
     from tilecc.passes.memory import pack_params, plan_memory
 
     fused = fuse_ops(graph)
-    cg = ModuleCodegen(target, name)
+    # Bare metal: no threads, so parallel loops stay serial (no tilecc_parallel_for calls).
+    cg = ModuleCodegen(target, name, allow_parallel=not getattr(target, "bare_metal", False))
     in_pos = {v: k for k, v in enumerate(graph.inputs)}
     out_pos = {v: k for k, v in enumerate(graph.outputs)}
 
@@ -255,8 +270,8 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
                          llvm_ir if debug_ir else "", loop_ir)
 
 
-def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=None
-                  ) -> tuple[Graph, list[str]]:
+def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=None,
+                  target=None) -> tuple[Graph, list[str]]:
     """Import and optimise a model; returns the graph ready for fusion and its output names."""
     if isinstance(model, Graph):
         graph = model
@@ -267,14 +282,14 @@ def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=N
     graph = run_passes(graph, opt_level=opt_level, print_ir_after=set(print_ir_after or ()),
                        out=sys.stderr)
     from tilecc.passes.layout import pack_weights
-    graph = pack_weights(graph)
+    graph = pack_weights(graph, target)
     out_names = list(graph.outputs)
     return prepare_outputs(graph), out_names
 
 
 def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_logs=None,
           name: str = "tilecc_model", print_ir_after=None, debug_ir: bool = False,
-          configs=None):
+          configs=None, precision: str = "fp32"):
     """Compile an ONNX model (path, bytes or ModelProto) or a Graph into an Artifact.
 
     `configs` is a config provider (see DefaultConfigs); `tuning_logs` is handled by the
@@ -282,7 +297,13 @@ def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_lo
     from tilecc.targets import get_target
 
     tgt = get_target(target)
-    graph, out_names = prepare_graph(model, input_shapes, opt_level, print_ir_after)
+    graph, out_names = prepare_graph(model, input_shapes, opt_level, print_ir_after, tgt)
+    if tgt.kind == "opencl":
+        from tilecc.codegen.opencl import compile_opencl, package_opencl
+        return package_opencl(compile_opencl(graph, tgt, name, out_names, precision, configs,
+                                             debug_ir))
+    if precision != "fp32":
+        raise ValueError(f"precision {precision!r} is only supported for OpenCL targets")
     cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir, configs)
     return package(cm)
 
@@ -295,6 +316,8 @@ def package(cm: CompiledModel):
     from tilecc.codegen.link import link_shared
     from tilecc.runtime.artifact import Artifact
 
+    if getattr(cm.target, "bare_metal", False):
+        return _package_bare_metal(cm)
     with tempfile.TemporaryDirectory(prefix="tilecc_build_") as tmp:
         obj = Path(tmp) / "model.o"
         obj.write_bytes(cm.object_code)
@@ -303,6 +326,29 @@ def package(cm: CompiledModel):
                            params=cm.params, workspace_size=cm.workspace_size, library=lib,
                            arena=cm.arena, kernels=cm.kernels,
                            extra_files={"lib/model.o": cm.object_code})
+
+
+def _package_bare_metal(cm: CompiledModel):
+    """lib/model.o (model + freestanding memcpy/memset, no undefined symbols) and the header;
+    no shared library. model.json["memory"] is the footprint report."""
+    import tempfile
+    from pathlib import Path
+
+    from tilecc.codegen.link import link_bare_metal, section_sizes
+    from tilecc.runtime.artifact import Artifact
+
+    with tempfile.TemporaryDirectory(prefix="tilecc_build_") as tmp:
+        (Path(tmp) / "kernels.o").write_bytes(cm.object_code)
+        obj = link_bare_metal([Path(tmp) / "kernels.o"], Path(tmp) / "model.o",
+                              cm.target).read_bytes()
+    sec = section_sizes(obj)
+    memory = {"code_bytes": sec["text"] + sec["rodata"], "text_bytes": sec["text"],
+              "rodata_bytes": sec["rodata"], "data_bytes": sec["data"] + sec["bss"],
+              "weights_bytes": len(cm.params), "arena_bytes": cm.workspace_size}
+    return Artifact.create(name=cm.name, target=cm.target, inputs=cm.inputs, outputs=cm.outputs,
+                           params=cm.params, workspace_size=cm.workspace_size, library=None,
+                           arena=cm.arena, kernels=cm.kernels, memory=memory,
+                           extra_files={"lib/model.o": obj})
 
 
 __all__ = ["CompiledModel", "TensorType", "build", "compile_graph"]

@@ -110,7 +110,8 @@ class Not(Expr):
 
 @dataclass(eq=False, frozen=True)
 class Select(Expr):
-    """cond ? a : b. Both arms are evaluated: loads inside them must be in bounds."""
+    """cond ? a : b. Both arms are evaluated, so loads inside them must be in bounds, with one
+    exception: a Load that is itself the true arm is read only where cond holds (padding)."""
 
     cond: Expr
     a: Expr

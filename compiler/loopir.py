@@ -38,7 +38,7 @@ class Stmt:
 class For(Stmt):
     var: Var
     extent: int
-    kind: str  # serial | parallel | vectorize | unroll
+    kind: str  # serial | parallel | vectorize | unroll | blockIdx.{x,y,z} | threadIdx.{x,y,z}
     body: Stmt
 
 

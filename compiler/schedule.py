@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from . import te
+from .arith import simplify_index
 from .expr import (
     Const,
     Expr,
@@ -33,11 +34,14 @@ from .expr import (
     rebuild,
     substitute,
 )
-from .loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Store, flat_index, seq
+from .loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Store, flat_index, seq
 
 
 class ScheduleError(Exception):
     pass
+
+
+THREAD_TAGS = tuple(f"{k}.{d}" for k in ("blockIdx", "threadIdx") for d in "xyz")
 
 
 class Stage:
@@ -50,6 +54,7 @@ class Stage:
         self.annot: dict[te.IterVar, str] = {}
         self.body: Expr | None = None  # resolved body (inlines substituted), set by Schedule
         self.reduce: te.Reduce | None = None
+        self.anchor_op = tensor.op  # the op whose template schedules this stage (after fusion)
 
     @property
     def axes(self) -> list[te.IterVar]:
@@ -99,6 +104,19 @@ class Stage:
 
     def parallel(self, iv):
         self.annot[iv] = "parallel"
+
+    def bind(self, iv, tag: str):
+        """Map a loop onto the GPU launch grid: tag "blockIdx.{x,y,z}" (work-group id) or
+        "threadIdx.{x,y,z}" (id within the work-group). Only the OpenCL codegen gives these
+        loops meaning; it requires them outermost and each tag once per stage. The CPU codegen
+        runs a bound loop as a plain serial loop (same result, no GPU semantics)."""
+        if tag not in THREAD_TAGS:
+            raise ScheduleError(f"bind: unknown thread tag {tag!r}; use one of {THREAD_TAGS}")
+        if iv not in self.leaf or iv.kind != "spatial":
+            raise ScheduleError(f"bind: {iv} is not a spatial leaf loop of {self.op.name}")
+        if tag in self.annot.values():
+            raise ScheduleError(f"bind: {tag} is already bound in {self.op.name}")
+        self.annot[iv] = tag
 
     def compute_inline(self):
         if self.op.reduce is not None:
@@ -308,6 +326,25 @@ def _replace_reduce(body: Expr, red: te.Reduce, acc: Buffer, t_index: Expr) -> E
     return go(body)
 
 
+def simplify_stmt(s, ranges: dict | None = None):
+    """Simplify every index and condition under the ranges of the enclosing loops."""
+    ranges = dict(ranges or {})
+    if isinstance(s, For):
+        inner = dict(ranges)
+        inner[s.var] = (0, s.extent - 1)
+        return For(s.var, s.extent, s.kind, simplify_stmt(s.body, inner))
+    if isinstance(s, Seq):
+        return Seq([simplify_stmt(x, ranges) for x in s.stmts])
+    if isinstance(s, Allocate):
+        return Allocate(s.buffer, simplify_stmt(s.body, ranges))
+    if isinstance(s, IfThenElse):
+        return IfThenElse(simplify_index(s.cond, ranges), simplify_stmt(s.then, ranges),
+                          None if s.other is None else simplify_stmt(s.other, ranges))
+    if isinstance(s, Store):
+        return Store(s.buffer, simplify_index(s.index, ranges), simplify_index(s.value, ranges))
+    return s
+
+
 def lower(sch: Schedule, args: list[te.Tensor], name: str) -> PrimFunc:
     """Lower a schedule to one kernel. `args` are the kernel's tensors (inputs then outputs);
     other materialised intermediates become extra scratch parameters (attrs['scratch'])."""
@@ -327,5 +364,5 @@ def lower(sch: Schedule, args: list[te.Tensor], name: str) -> PrimFunc:
     for t in te.post_order(sch.outputs):
         if isinstance(t.op, te.PlaceholderOp) and t not in buffers:
             raise ScheduleError(f"kernel {name}: input {t.name} is not among its arguments")
-    body = seq(*[lower_stage(st, buffers) for st in sch.root_stages()])
+    body = simplify_stmt(seq(*[lower_stage(st, buffers) for st in sch.root_stages()]))
     return PrimFunc(name, params, body, {"scratch": scratch})

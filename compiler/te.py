@@ -131,11 +131,13 @@ class PlaceholderOp:
 
 
 class ComputeOp:
-    def __init__(self, name: str, axes: list[IterVar], body: Expr, tag: str = ""):
+    def __init__(self, name: str, axes: list[IterVar], body: Expr, tag: str = "",
+                 attrs: dict | None = None):
         self.name = name
         self.axes = axes
         self.body = body
         self.tag = tag
+        self.attrs = dict(attrs or {})  # facts schedules need (e.g. a packed weight layout)
         self.inputs = input_tensors(body)
 
     @property
@@ -148,14 +150,14 @@ def placeholder(shape, dtype: str = "float32", name: str = "data") -> Tensor:
     return Tensor(op, shape, dtype, name)
 
 
-def compute(shape, fcompute, name: str = "compute", tag: str = "", dtype: str | None = None
-            ) -> Tensor:
+def compute(shape, fcompute, name: str = "compute", tag: str = "", dtype: str | None = None,
+            attrs: dict | None = None) -> Tensor:
     shape = tuple(int(s) for s in shape)
     axes = [IterVar(Var(fresh(f"{_short(name)}_i{k}_")), s) for k, s in enumerate(shape)]
     body = wrap(fcompute(*axes))
     if dtype is not None:
         body = cast(dtype, body)
-    op = ComputeOp(name, axes, body, tag)
+    op = ComputeOp(name, axes, body, tag, attrs)
     return Tensor(op, shape, body.dtype, name)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
 from tilecc.graph import Graph, TensorType
 
 from . import converters_nn, onnx_converters  # noqa: F401  (registers the converters)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from tilecc.graph import Graph, Node, TensorType
 from tilecc.ops.registry import get_op
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from tilecc.graph import Graph, GraphError
 from tilecc.ops.registry import get_op
 

@@ -32,7 +32,9 @@ def fuse_ops(graph: Graph) -> Graph:
             best = -1
             for i in n.inputs:
                 g = group_of.get(i)
-                if g is None or i in outputs or len(consumers.get(i, [])) != 1:
+                if g is None or i in outputs:
+                    continue
+                if len(consumers.get(i, [])) != 1 and not _closed_diamond(i, consumers, graph):
                     continue
                 if groups[g][-1].outputs[0] != i or len(groups[g][-1].outputs) != 1:
                     continue
@@ -70,6 +72,15 @@ def fuse_ops(graph: Graph) -> Graph:
     out = graph.copy()
     out.nodes = nodes
     return out
+
+
+def _closed_diamond(value: str, consumers: dict, graph: Graph) -> bool:
+    """All readers of `value` are elementwise and read only it, constants and each other's
+    outputs (x * sigmoid(x)): they can all join the producer's group, so `value` stays inside."""
+    readers = consumers.get(value, [])
+    made = {o for c in readers for o in c.outputs}
+    return all(c.op in ELEMWISE and all(i == value or i in graph.consts or i in made
+                                        for i in c.inputs if i) for c in readers)
 
 
 def _anchor(members: list[Node]) -> str:

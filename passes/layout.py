@@ -1,18 +1,49 @@
-"""Weight layout: re-pack constant weights at compile time into the layout kernels read best."""
+"""Weight layout: re-pack constant weights at compile time into the layout kernels read best.
+
+Runs last, after shape inference is final: packed weights no longer follow ONNX's shape rules,
+so the node's attrs say how they are laid out (`weight_block`, `transB`).
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
 from tilecc.graph import Graph
 
 
-def pack_weights(graph: Graph) -> Graph:
-    """Gemm with a constant transposed B gets B stored (K, N): the kernel's vector loads along
-    N are then contiguous instead of strided."""
+def conv_weight_block(oc: int, group: int, lanes: int) -> int:
+    """Output channels per packed weight vector: the widest of lanes, lanes/2, ... dividing OC
+    (0: not packed; grouped and depthwise convolutions keep OIHW)."""
+    if group != 1:
+        return 0
+    b = lanes
+    while b >= 4:
+        if oc % b == 0:
+            return b
+        b //= 2
+    return 0
+
+
+def pack_weights(graph: Graph, target=None) -> Graph:
+    """Gemm with a constant transposed B gets B stored (K, N), so vector loads along N are
+    contiguous. Conv with constant OIHW weights gets (OC/b, IC, KH, KW, b) with b from the
+    target's vector width, so b output channels are one vector load."""
     g = graph.copy()
+    lanes = target.lanes(4) if target is not None and target.kind == "cpu" else 0
     for k, n in enumerate(g.nodes):
         if n.op == "Gemm" and n.attrs.get("transB") and n.inputs[1] in g.consts:
             bt = g.add_const(n.inputs[1] + "_kn", np.ascontiguousarray(g.consts[n.inputs[1]].T))
             g.nodes[k] = n.replace(inputs=(n.inputs[0], bt) + n.inputs[2:],
                                    attrs=dict(n.attrs, transB=0))
+        elif n.op == "Conv" and lanes and n.inputs[1] in g.consts \
+                and not n.attrs.get("weight_block"):
+            w = g.consts[n.inputs[1]]
+            b = conv_weight_block(w.shape[0], n.attrs["group"], lanes)
+            if not b:
+                continue
+            oc, ic, kh, kw = w.shape
+            packed = w.reshape(oc // b, b, ic, kh, kw).transpose(0, 2, 3, 4, 1)
+            wp = g.add_const(f"{n.inputs[1]}_o{b}", np.ascontiguousarray(packed))
+            g.nodes[k] = n.replace(inputs=(n.inputs[0], wp) + n.inputs[2:],
+                                   attrs=dict(n.attrs, weight_block=b))
     return g

@@ -4,6 +4,7 @@ producing Conv/Gemm, lower what is left of BatchNormalization to Mul+Add, tidy R
 from __future__ import annotations
 
 import numpy as np
+
 from tilecc.graph import Graph, Node
 from tilecc.ops.nn import bn_scale_shift
 

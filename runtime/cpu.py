@@ -32,7 +32,8 @@ def check_host_can_run(target: dict) -> None:
     want, have = _arch(triple.split("-")[0]), _arch(platform.machine())
     if triple and want != have:
         raise ArtifactError(f"artifact is built for {triple}, this machine is {have}; run it "
-                            "there or under qemu with the C runner (tilecc.runtime.crunner)")
+                            "there, or here under qemu-user: `tilecc run MODEL.tar --emulate` "
+                            "(Python: tilecc.runtime.crunner.EmulatedModule)")
 
 
 def _cleanup() -> None:

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+
 from tilecc.errors import ArtifactError, LinkError
 from tilecc.runtime.artifact import HEADER_PATH, LIB_PATH
 
@@ -67,3 +68,67 @@ def run_c_runner(exe: str | os.PathLike, artifact_dir: str | os.PathLike, metada
         raise RuntimeError(f"C runner exited with {proc.returncode}: {proc.stderr.strip()}")
     return {spec["name"]: np.fromfile(p, dtype=spec["dtype"]).reshape(spec["shape"])
             for spec, p in zip(metadata["outputs"], out_paths)}
+
+
+class EmulatedModule:
+    """Runs a Linux artifact built for another CPU under qemu-user, through the C runner
+    cross-compiled with the target's gcc. `run` has the same contract as Module.run (but
+    every call starts a process: this is for checking results, not for speed)."""
+
+    def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
+        import tempfile
+
+        from tilecc.runtime.artifact import ArtifactReader, extract_artifact
+        from tilecc.targets import Target
+
+        with ArtifactReader(path) as reader:
+            self.metadata = dict(reader.metadata)
+        tdict = self.metadata.get("target") or {}
+        target = Target.from_dict(tdict)
+        if getattr(target, "bare_metal", False):
+            raise ArtifactError(f"{path}: a bare-metal artifact has no Linux library to "
+                                "emulate; link lib/model.o into your firmware")
+        self.prefix = target.emulator()
+        if not self.prefix:
+            raise ArtifactError(f"{path}: no emulator known for target {target.name!r} "
+                                f"({target.triple})")
+        if shutil.which(self.prefix[0]) is None:
+            raise LinkError(f"{self.prefix[0]!r} not found; install qemu-user "
+                            "(apt-get install qemu-user)")
+        self._tmp = tempfile.TemporaryDirectory(prefix="tilecc-emu-")
+        self.dir = extract_artifact(path, Path(self._tmp.name) / "artifact")
+        self.exe = build_c_runner(self.dir, Path(self._tmp.name) / "tilecc_runner",
+                                  cc=target.linker)
+        self.num_threads = num_threads
+        self._runs = 0
+
+    @property
+    def input_info(self) -> list[dict]:
+        return [dict(s) for s in self.metadata["inputs"]]
+
+    @property
+    def output_info(self) -> list[dict]:
+        return [dict(s) for s in self.metadata["outputs"]]
+
+    def run(self, inputs: dict) -> dict[str, np.ndarray]:
+        from tilecc.errors import InputError
+
+        specs = {s["name"]: s for s in self.metadata["inputs"]}
+        for k in inputs:
+            if k not in specs:
+                raise InputError(f"unknown input {k!r}; the model's inputs are {list(specs)}")
+        for name, spec in specs.items():
+            if name not in inputs:
+                raise InputError(f"missing input {name!r}")
+            arr = np.asarray(inputs[name])
+            if arr.dtype != np.dtype(spec["dtype"]) or list(arr.shape) != spec["shape"]:
+                raise InputError(f"input {name!r}: expected {spec['dtype']}{spec['shape']}, "
+                                 f"got {arr.dtype.name}{list(arr.shape)}")
+        self._runs += 1
+        env = {"TILECC_NUM_THREADS": str(self.num_threads)} if self.num_threads else None
+        return run_c_runner(self.exe, self.dir, self.metadata, inputs,
+                            Path(self._tmp.name) / f"run{self._runs}", prefix=self.prefix,
+                            env=env)
+
+    def close(self) -> None:
+        self._tmp.cleanup()

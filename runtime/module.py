@@ -7,6 +7,7 @@ import os
 import threading
 
 import numpy as np
+
 from tilecc.errors import ArtifactError, InputError, ModelRunError
 from tilecc.runtime.artifact import (
     LIB_PATH,
@@ -117,7 +118,13 @@ class Module:
 
 
 def load(path: str | os.PathLike, num_threads: int | None = None) -> Module:
-    """Load a CPU artifact (model.tar) for this machine."""
+    """Load an artifact (model.tar) for this machine; OpenCL artifacts go to the OpenCL
+    executor (tilecc.runtime.opencl), so the API and CLI are the same for both."""
+    with ArtifactReader(path) as reader:
+        kind = (reader.metadata.get("target") or {}).get("kind", "cpu")
+    if kind == "opencl":
+        from tilecc.runtime.opencl import load as load_opencl
+        return load_opencl(path)
     with ArtifactReader(path) as reader:
         meta = {k: v for k, v in reader.metadata.items() if k != "files"}
         meta["files"] = dict(reader.metadata["files"])

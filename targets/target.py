@@ -1,4 +1,18 @@
-"""Target presets. Schedules read machine parameters from here, never from the host."""
+"""Target presets. Schedules read machine parameters from here, never from the host.
+
+A Target is plain data: the LLVM triple/cpu/features, the machine parameters schedules use
+(`vector_bits`, `cores`, caches), the schedule `family`, and the tools that turn an object
+into something runnable for it (`linker`, a gcc-style driver also used as the C compiler;
+`qemu`, the user-mode emulator command that runs its Linux binaries on another host;
+`sysroot`, the directory qemu uses as the target's `/`; `objdump`).
+
+RISC-V vectors: kernels use fixed-length LLVM vectors of `vector_bits` (the same explicit
+vector types as every other target), and the `+zvl<N>b` feature tells LLVM the hardware VLEN
+is at least N bits, so the RVV backend lowers them to `vle32.v`/`vfmacc.vv` with
+`vsetivli` at that length. The code runs on any core whose VLEN >= N (it does not adapt to a
+wider VLEN at run time: that is what scalable vectors would buy, at the cost of a second
+vectorisation path in the code generator). `qemu` for RVV presets sets the emulated VLEN.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +34,15 @@ class Target:
     l2_bytes: int = 1024 * 1024
     linker: str = "cc"
     family: str = "generic"  # schedule family: "x86", "arm", "riscv", "generic"
+    # Cross-target data (empty for the host): see the module docstring.
+    abi: str = ""  # e.g. "lp64d", "aapcs-vfp"
+    float_abi: str = ""  # "hard" or "soft" on 32-bit ARM
+    sysroot: str = ""  # qemu -L: the target's libc and loader (Debian: /usr/<triple>)
+    qemu: tuple[str, ...] = ()  # emulator command, e.g. ("qemu-aarch64",)
+    objdump: str = "objdump"
+    description: str = ""
+    # Bare metal: one object, no libc/libm/threads, single-threaded kernels.
+    bare_metal: bool = False
 
     @property
     def key(self) -> str:
@@ -30,11 +53,24 @@ class Target:
         return max(1, self.vector_bits // (8 * dtype_bytes))
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["qemu"] = list(self.qemu)
+        return d
 
     @staticmethod
     def from_dict(d: dict) -> Target:
+        names = {f.name for f in dataclasses.fields(Target)}
+        d = {k: v for k, v in d.items() if k in names}
+        if "qemu" in d:
+            d["qemu"] = tuple(d["qemu"])
         return Target(**d)
+
+    def emulator(self) -> list[str]:
+        """The command prefix that runs this target's Linux binaries here, e.g.
+        ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]; [] if none is known."""
+        if not self.qemu:
+            return []
+        return [*self.qemu, *(["-L", self.sysroot] if self.sysroot else [])]
 
 
 def _host() -> Target:
@@ -57,13 +93,64 @@ def _host() -> Target:
     return Target("host", "cpu", triple, cpu, flags, bits, os.cpu_count() or 1, family=family)
 
 
-PRESETS: dict[str, Target] = {
-    "x86-64-avx512": Target("x86-64-avx512", "cpu", "x86_64-unknown-linux-gnu", "skylake-avx512",
-                            "+avx512f,+avx512bw,+avx512dq,+avx512vl,+avx2,+fma,+f16c", 512, 2,
-                            l2_bytes=1024 * 1024, family="x86"),
-    "x86-64-avx2": Target("x86-64-avx2", "cpu", "x86_64-unknown-linux-gnu", "haswell",
-                          "+avx2,+fma,+f16c", 256, 4, l2_bytes=256 * 1024, family="x86"),
-}
+KIB, MIB = 1024, 1024 * 1024
+_A64 = {"kind": "cpu", "triple": "aarch64-unknown-linux-gnu", "vector_bits": 128,
+        "family": "arm", "linker": "aarch64-linux-gnu-gcc", "abi": "lp64",
+        "sysroot": "/usr/aarch64-linux-gnu", "qemu": ("qemu-aarch64",),
+        "objdump": "aarch64-linux-gnu-objdump"}
+_A32 = {"kind": "cpu", "triple": "armv7a-unknown-linux-gnueabihf", "vector_bits": 128,
+        "family": "arm", "linker": "arm-linux-gnueabihf-gcc", "abi": "aapcs-vfp",
+        "float_abi": "hard", "sysroot": "/usr/arm-linux-gnueabihf", "qemu": ("qemu-arm",),
+        "objdump": "arm-linux-gnueabihf-objdump"}
+_RV = {"kind": "cpu", "triple": "riscv64-unknown-linux-gnu", "family": "riscv",
+       "linker": "riscv64-linux-gnu-gcc", "abi": "lp64d", "sysroot": "/usr/riscv64-linux-gnu",
+       "objdump": "riscv64-linux-gnu-objdump"}
+_RV64GC = "+64bit,+m,+a,+f,+d,+c"
+
+
+def _rvv_qemu(vlen: int) -> tuple[str, ...]:
+    return ("qemu-riscv64", "-cpu", f"rv64,v=true,vext_spec=v1.0,vlen={vlen},elen=64")
+
+
+_LIST = [
+    Target("x86-64-avx512", "cpu", "x86_64-unknown-linux-gnu", "skylake-avx512",
+           "+avx512f,+avx512bw,+avx512dq,+avx512vl,+avx2,+fma,+f16c", 512, 2,
+           l2_bytes=1024 * 1024, family="x86"),
+    Target("x86-64-avx2", "cpu", "x86_64-unknown-linux-gnu", "haswell",
+           "+avx2,+fma,+f16c", 256, 4, l2_bytes=256 * 1024, family="x86"),
+    # ---- ARM
+    Target("aarch64", cpu="generic", features="+neon,+fp-armv8", cores=4, l1_bytes=32 * KIB,
+           l2_bytes=512 * KIB, description="generic ARMv8-A with NEON", **_A64),
+    Target("cortex-a53", cpu="cortex-a53", features="+neon,+fp-armv8,+crc", cores=4,
+           l1_bytes=32 * KIB, l2_bytes=512 * KIB, description="ARMv8-A in-order (Pi 3)",
+           **_A64),
+    Target("cortex-a76", cpu="cortex-a76", features="+neon,+fp-armv8,+dotprod,+fullfp16",
+           cores=4, l1_bytes=64 * KIB, l2_bytes=512 * KIB,
+           description="ARMv8.2-A with dotprod and fp16", **_A64),
+    Target("cortex-a7", cpu="cortex-a7", features="+neon,+vfp4,+d32", cores=4,
+           l1_bytes=32 * KIB, l2_bytes=512 * KIB,
+           description="ARMv7-A, NEON + VFPv4, hard-float ABI", **_A32),
+    Target("raspberry-pi-4", cpu="cortex-a72", features="+neon,+fp-armv8,+crc", cores=4,
+           l1_bytes=32 * KIB, l2_bytes=1 * MIB, description="BCM2711, 4x Cortex-A72",
+           **_A64),
+    Target("raspberry-pi-5", cpu="cortex-a76", features="+neon,+fp-armv8,+dotprod,+fullfp16",
+           cores=4, l1_bytes=64 * KIB, l2_bytes=512 * KIB,
+           description="BCM2712, 4x Cortex-A76", **_A64),
+    Target("rk3588", cpu="cortex-a76", features="+neon,+fp-armv8,+dotprod,+fullfp16",
+           cores=8, l1_bytes=64 * KIB, l2_bytes=512 * KIB,
+           description="Rockchip RK3588, 4x A76 + 4x A55 (tuned for the A76 cluster)", **_A64),
+    # ---- RISC-V
+    Target("riscv64", cpu="generic-rv64", features=_RV64GC, vector_bits=64, cores=4,
+           l1_bytes=32 * KIB, l2_bytes=2 * MIB, qemu=("qemu-riscv64",),
+           description="RV64GC, no vector unit (scalar FP; 64-bit = one GPR)", **_RV),
+    Target("riscv64-rvv", cpu="generic-rv64", features=_RV64GC + ",+v,+zvl128b",
+           vector_bits=128, cores=4, l1_bytes=32 * KIB, l2_bytes=2 * MIB,
+           qemu=_rvv_qemu(128), description="RV64GCV, fixed VLEN >= 128", **_RV),
+    Target("spacemit-k1", cpu="generic-rv64", features=_RV64GC + ",+v,+zvl256b",
+           vector_bits=256, cores=8, l1_bytes=32 * KIB, l2_bytes=512 * KIB,
+           qemu=_rvv_qemu(256), description="SpacemiT K1 (X60, RVA22+V), VLEN 256", **_RV),
+]
+PRESETS: dict[str, Target] = {t.name: t for t in _LIST}
 
 
 def get_target(name: str | Target) -> Target:
@@ -75,3 +162,17 @@ def get_target(name: str | Target) -> Target:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown target {name!r}; `tilecc targets` lists the presets") from None
+
+
+def is_host(target: Target) -> bool:
+    """True when binaries for `target` run natively on this machine."""
+    import platform
+
+    from tilecc.runtime.cpu import _arch
+
+    return _arch(target.triple.split("-")[0]) == _arch(platform.machine())
+
+
+from .opencl import OPENCL_PRESETS
+
+PRESETS.update(OPENCL_PRESETS)

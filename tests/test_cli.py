@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from tilecc.cli import main
 
 _spec = importlib.util.spec_from_file_location(

@@ -1,3 +1,3 @@
 """Imports every TE op family module so their registrations run."""
 
-from . import elementwise, image, nn, norm, recurrent, reduce, transform  # noqa: F401
+from . import elementwise, gpu, image, nn, norm, recurrent, reduce, transform  # noqa: F401

@@ -23,8 +23,8 @@ def pad_nchw(x: te.Tensor, pads, value: float, extra=(0, 0), name="pad") -> te.T
     def f(n, c, h, w):
         hh, ww = h - t, w - lft
         cond = all_of(in_range(hh, 0, H), in_range(ww, 0, W))
-        return select(cond, x[n, c, clamp(hh, 0, H - 1), clamp(ww, 0, W - 1)],
-                      const(value, x.dtype))
+        # The load sits directly under the select: codegen guards it (masked/safe address).
+        return select(cond, x[n, c, hh, ww], const(value, x.dtype))
 
     return te.compute((N, C, Hp, Wp), f, name=name, tag="pad")
 
@@ -45,12 +45,19 @@ def _materialize_pads(sch, target):
 
 @register_compute("Conv")
 def conv2d(inputs, attrs, out_types):
+    """NCHW convolution. With attrs["weight_block"] = b the weights come packed as
+    (OC/b, IC, KH, KW, b) (passes/layout.py), so b output channels are one contiguous vector."""
     x, w = inputs[0], inputs[1]
     bias = inputs[2] if len(inputs) > 2 else None
     sh, sw = attrs["strides"]
     dh, dw = attrs["dilations"]
     G = attrs["group"]
-    OC, ICg, KH, KW = w.shape
+    ob = attrs.get("weight_block", 0)
+    if ob:
+        ICg, KH, KW = w.shape[1:4]
+        OC = w.shape[0] * ob
+    else:
+        OC, ICg, KH, KW = w.shape
     N, _, OH, OW = out_types[0].shape
     OCg = OC // G
     xp = pad_nchw(x, attrs["pads"], 0.0)
@@ -58,30 +65,110 @@ def conv2d(inputs, attrs, out_types):
 
     def f(n, oc, oh, ow):
         c = (oc // OCg) * ICg + rc if G > 1 else rc
-        acc = te.sum(xp[n, c, oh * sh + ry * dh, ow * sw + rx * dw] * w[oc, rc, ry, rx],
-                     axis=[rc, ry, rx])
+        wv = w[oc // ob, rc, ry, rx, oc % ob] if ob else w[oc, rc, ry, rx]
+        acc = te.sum(xp[n, c, oh * sh + ry * dh, ow * sw + rx * dw] * wv, axis=[rc, ry, rx])
         return acc + bias[oc] if bias is not None else acc
 
-    return [te.compute((N, OC, OH, OW), f, name="conv2d", tag="conv2d")]
+    pointwise = (KH, KW) == (1, 1) and (sh, sw) == (1, 1) and not any(attrs["pads"]) and G == 1
+    return [te.compute((N, OC, OH, OW), f, name="conv2d", tag="conv2d",
+                       attrs={"weight_block": ob, "pointwise": pointwise})]
 
 
 def _divisors(n: int, cap: int) -> list[int]:
     return [d for d in range(1, min(n, cap) + 1) if n % d == 0]
 
 
+def _conv_variant(stage) -> str:
+    """Which conv template body applies: pointwise (1x1, stride 1, unpadded) convolutions are a
+    GEMM over flattened pixels; packed weights take output channels as vector lanes; grouped
+    and depthwise ones vectorise along output width."""
+    a = stage.anchor_op.attrs
+    if a.get("pointwise"):
+        return "pointwise"
+    return "packed" if a.get("weight_block") else "ow_vector"
+
+
 def _conv_knobs(stage, target):
-    _, oc, _, ow = stage.axes
+    _, oc, oh, ow = stage.axes
     lanes = target.lanes(4)
+    variant = _conv_variant(stage)
+    if variant == "pointwise":
+        return {"oc_block": _divisors(oc.extent, 12), "p_tiles": [1, 2, 3, 4]}
+    if variant == "packed":
+        ob = stage.anchor_op.attrs["weight_block"]
+        return {"oc_tiles": _divisors(oc.extent // ob, 4), "ow_tile": _divisors(ow.extent, 16)}
     vecs = sorted(set(_divisors(ow.extent, 2 * lanes)) | {min(lanes, ow.extent)})
     return {"oc_block": _divisors(oc.extent, 16), "ow_vec": vecs}
 
 
-@register_schedule("Conv", knobs=_conv_knobs)
+@register_schedule("Conv", knobs=_conv_knobs, version=2)
 def schedule_conv2d(sch, stage, target, cfg=None):
-    """Direct convolution: an (oc block x ow vector) accumulator tile held in registers while
-    the reduction runs over input channels and the kernel window.
-    Knobs: oc_block (unrolled output channels), ow_vec (vector width on output width)."""
     _materialize_pads(sch, target)
+    variant = _conv_variant(stage)
+    if variant == "pointwise":
+        _schedule_conv_pointwise(stage, target, cfg)
+    elif variant == "packed":
+        _schedule_conv_packed(stage, target, cfg)
+    else:
+        _schedule_conv_ow_vector(stage, target, cfg)
+
+
+def _schedule_conv_pointwise(stage, target, cfg):
+    """1x1 convolution as GEMM over flattened pixels (contiguous in NCHW): vectors of pixels,
+    an (oc_block x p_tiles vectors) accumulator tile, weights broadcast; the pixel tail runs as
+    a masked vector. Knobs: oc_block, p_tiles."""
+    n, oc, oh, ow = stage.axes
+    (rc, ry, rx) = stage.reduce_axes
+    lanes = target.lanes(4)
+    cfg = dict(cfg or {})
+    p = stage.fuse(oh, ow)
+    vf = min(lanes, p.extent)
+    p_tiles = cfg.get("p_tiles") or max(1, min(4, -(-p.extent // vf) // 2 or 1))
+    budget = 24 if target.vector_bits >= 512 else 12
+    oc_block = cfg.get("oc_block") or _largest_divisor(oc.extent, max(1, budget // p_tiles), 8)
+    po, pi = stage.split(p, vf)
+    poo, pt = stage.split(po, p_tiles)
+    oco, oci = stage.split(oc, oc_block)
+    stage.reorder(n, oco, poo, rc, ry, rx, oci, pt, pi)
+    stage.unroll(oci)
+    stage.unroll(pt)
+    stage.vectorize(pi)
+    work = n.extent * oc.extent * p.extent * rc.extent
+    if target.cores > 1 and work >= MIN_PARALLEL_WORK:
+        stage.parallel(_fuse_all(stage, [n, oco, poo]))
+
+
+def _schedule_conv_packed(stage, target, cfg):
+    """Output channels as vector lanes (packed weights load as one vector), an (oc_tiles x
+    ow_tile) block of accumulators in registers, input pixels broadcast: per reduction step
+    oc_tiles vector loads + ow_tile broadcasts feed oc_tiles*ow_tile FMAs.
+    Knobs: oc_tiles (vectors of output channels), ow_tile (output columns)."""
+    n, oc, oh, ow = stage.axes
+    rc, ry, rx = stage.reduce_axes
+    ob = stage.anchor_op.attrs["weight_block"]
+    cfg = dict(cfg or {})
+    regs = 28 if target.vector_bits >= 512 else 14
+    oc_tiles = cfg.get("oc_tiles") or (2 if (oc.extent // ob) % 2 == 0 and ow.extent >= 4
+                                       else 1)
+    ow_tile = cfg.get("ow_tile") or _largest_divisor(ow.extent, max(1, regs // oc_tiles // 2),
+                                                     max(1, regs // oc_tiles // 2))
+    oco, ocv = stage.split(oc, ob)
+    ocoo, oct_ = stage.split(oco, oc_tiles)
+    owo, owi = stage.split(ow, ow_tile)
+    stage.reorder(n, ocoo, oh, owo, rc, ry, rx, oct_, owi, ocv)
+    stage.unroll(oct_)
+    stage.unroll(owi)
+    stage.vectorize(ocv)
+    work = n.extent * oc.extent * oh.extent * ow.extent * rc.extent * ry.extent * rx.extent
+    if target.cores > 1 and work >= MIN_PARALLEL_WORK:
+        stage.parallel(_fuse_all(stage, [n, ocoo, oh]))
+
+
+def _schedule_conv_ow_vector(stage, target, cfg):
+    """Direct convolution vectorised along output width: an (oc block x ow vector) accumulator
+    tile held in registers while the reduction runs over input channels and the kernel window.
+    Used for depthwise and grouped convolutions.
+    Knobs: oc_block (unrolled output channels), ow_vec (vector width on output width)."""
     n, oc, oh, ow = stage.axes
     rc, ry, rx = stage.reduce_axes
     lanes = target.lanes(4)

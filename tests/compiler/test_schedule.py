@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tilecc import te
 from tilecc.codegen.function import aligned_empty, build_function
 from tilecc.expr import call, maximum, select
@@ -135,3 +136,18 @@ def test_schedule_errors_are_clear():
         sch[b].fuse(i, ji)
     with pytest.raises(ScheduleError, match="not a leaf"):
         sch[b].split(j, 2)
+
+
+def test_index_simplifier_removes_split_and_fuse_arithmetic():
+    from tilecc.arith import simplify_index
+    from tilecc.expr import Var
+
+    a, v, f = Var("a"), Var("v"), Var("f")
+    ranges = {a: (0, 9), v: (0, 15), f: (0, 99)}
+    e = simplify_index((a * 16 + v) // 16 * 7 + (a * 16 + v) % 16, ranges)
+    assert repr(e) == repr(a * 7 + v)
+    g = simplify_index((f // 10) * 10 + f % 10 + 3, ranges)
+    assert repr(g) == repr(f + 3)
+    # Not provably in range: the division stays.
+    h = simplify_index((a * 16 + v + 1) // 16, ranges)
+    assert "floordiv" in repr(h)

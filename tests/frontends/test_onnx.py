@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+
 from tilecc.frontends.onnx import FrontendError, UnsupportedOpsError, from_onnx
 from tilecc.graph import verify
 from tilecc.passes.fold import fold_constants

@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pytest
+
 from tilecc.graph import Graph, GraphError, Node, TensorType, verify
 from tilecc.ops.registry import get_op
 from tilecc.passes.fold import eliminate_dead_code, fold_constants

@@ -7,6 +7,8 @@ import subprocess
 import tarfile
 
 import pytest
+from toy_artifact import have_cc, toy_artifact
+
 import tilecc
 from tilecc.errors import ArtifactError
 from tilecc.runtime.artifact import (
@@ -17,7 +19,6 @@ from tilecc.runtime.artifact import (
     sha256,
     tensor_spec,
 )
-from toy_artifact import have_cc, toy_artifact
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,13 @@ import subprocess
 
 import numpy as np
 import pytest
+from toy_artifact import FIXTURES, compile_object, have_cc, random_inputs, reference
+
 from tilecc.codegen.link import link_shared
 from tilecc.errors import LinkError
 from tilecc.runtime.artifact import extract_artifact, read_artifact
 from tilecc.runtime.crunner import build_c_runner, run_c_runner
 from tilecc.targets import get_target
-from toy_artifact import FIXTURES, compile_object, have_cc, random_inputs, reference
 
 pytestmark = pytest.mark.skipif(not have_cc(), reason="no C compiler `cc`")
 

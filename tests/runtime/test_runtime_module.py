@@ -4,9 +4,10 @@ import threading
 
 import numpy as np
 import pytest
+from toy_artifact import build_toy, random_inputs, reference
+
 import tilecc
 from tilecc.errors import ArtifactError, InputError, ModelRunError
-from toy_artifact import build_toy, random_inputs, reference
 
 
 def check_tasks(out, n):

@@ -4,8 +4,9 @@ import shutil
 import subprocess
 
 import pytest
-from tilecc.codegen.link import runtime_source_dir
 from toy_artifact import FIXTURES, have_cc
+
+from tilecc.codegen.link import runtime_source_dir
 
 pytestmark = pytest.mark.skipif(not have_cc(), reason="no C compiler `cc`")
 

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+
 from tilecc.codegen.link import link_shared
 from tilecc.runtime.artifact import Artifact, tensor_spec
 from tilecc.targets import get_target

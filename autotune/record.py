@@ -1,0 +1,194 @@
+"""Tuning-log records: JSON lines, one measurement per line.
+
+A record names its target (Target.key), the workload key from the build driver, the device it
+was measured on, the template name and version, the config (an empty config means "the
+template's default"), the measured costs in seconds and an error kind. Files are append-only;
+each append is one locked, fsynced write so several tuners can share one file.
+"""
+
+from __future__ import annotations
+
+import enum
+import fcntl
+import json
+import os
+import platform
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+
+class ErrorKind(str, enum.Enum):
+    """Why a candidate has no usable cost. Only NONE records are ever chosen."""
+
+    NONE = "none"
+    BUILD_ERROR = "build_error"  # schedule/lowering/codegen/link failed
+    BUILD_TIMEOUT = "build_timeout"
+    RUNTIME_ERROR = "runtime_error"  # kernel returned an error code or the runner raised
+    CRASH = "crash"  # the isolated runner died (e.g. SIGSEGV)
+    TIMEOUT = "timeout"  # the run exceeded its time limit
+    WRONG_ANSWER = "wrong_answer"  # output differs from the default config's output
+
+
+def _tool_version() -> str:
+    from tilecc import __version__
+    return __version__
+
+
+@dataclass(frozen=True)
+class Record:
+    target: str
+    workload: str
+    template: str
+    template_version: int
+    config: dict
+    costs: tuple[float, ...] = ()
+    error: ErrorKind = ErrorKind.NONE
+    device: str = field(default_factory=platform.node)
+    timestamp: float = field(default_factory=time.time)
+    tool_version: str = field(default_factory=_tool_version)
+    error_msg: str = ""
+    version: int = SCHEMA_VERSION
+
+    @property
+    def ok(self) -> bool:
+        return self.error == ErrorKind.NONE and bool(self.costs)
+
+    @property
+    def cost(self) -> float:
+        """Median of the measured costs (inf when the candidate failed)."""
+        if not self.ok:
+            return float("inf")
+        c = sorted(self.costs)
+        return c[len(c) // 2]
+
+    @property
+    def config_key(self) -> str:
+        return config_key(self.config)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["costs"] = list(self.costs)
+        d["error"] = self.error.value
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+    @staticmethod
+    def from_json(line: str) -> Record:
+        d = json.loads(line)
+        if not isinstance(d, dict):
+            raise ValueError("not a JSON object")  # noqa: TRY004 - a bad line, not a bad call
+        if d.get("version") != SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema version {d.get('version')!r}")
+        missing = [k for k in ("target", "workload", "template", "template_version", "config")
+                   if k not in d]
+        if missing:
+            raise ValueError(f"missing fields {missing}")
+        if not isinstance(d["config"], dict):
+            raise ValueError("config must be an object")  # noqa: TRY004
+        d["costs"] = tuple(float(c) for c in d.get("costs", ()))
+        d["error"] = ErrorKind(d.get("error", "none"))
+        known = set(Record.__dataclass_fields__)
+        return Record(**{k: v for k, v in d.items() if k in known})
+
+
+def config_key(cfg: dict) -> str:
+    return json.dumps(cfg, sort_keys=True, separators=(",", ":"))
+
+
+def read_records(path: str | os.PathLike, warn: bool = True) -> Iterator[Record]:
+    """Records of a log; a line that does not parse is skipped with a warning naming the file
+    and line number (one bad line from a crashed writer must not cost the other records)."""
+    path = Path(path)
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield Record.from_json(line)
+            except (ValueError, TypeError, KeyError) as e:
+                if warn:
+                    warnings.warn(f"{path}:{lineno}: skipping corrupt tuning-log line ({e})",
+                                  stacklevel=2)
+
+
+def load_logs(paths: Iterable[str | os.PathLike]) -> list[Record]:
+    out: list[Record] = []
+    for p in paths:
+        out.extend(read_records(p))
+    return out
+
+
+def append_records(path: str | os.PathLike, records: Iterable[Record]) -> None:
+    """Append records under an exclusive lock, one write() per line, then fsync: concurrent
+    tuners never interleave lines, and a record that returned is on disk."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            # A previous writer killed mid-line leaves no newline: start on a fresh line so
+            # only that partial line is lost, not ours too.
+            size = os.fstat(fd).st_size
+            if size:
+                with open(path, "rb") as f:
+                    f.seek(size - 1)
+                    if f.read(1) != b"\n":
+                        os.write(fd, b"\n")
+            for r in records:
+                data = (r.to_json() + "\n").encode()
+                n = os.write(fd, data)
+                if n != len(data):
+                    raise OSError(f"{path}: short write ({n} of {len(data)} bytes)")
+            os.fsync(fd)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _identity(r: Record) -> str:
+    return r.to_json()
+
+
+def merge(records: Iterable[Record]) -> list[Record]:
+    """Union of records, dropping exact duplicates (same JSON), order kept."""
+    seen: set[str] = set()
+    out = []
+    for r in records:
+        k = _identity(r)
+        if k not in seen:
+            seen.add(k)
+            out.append(r)
+    return out
+
+
+def best_records(records: Iterable[Record]) -> dict[tuple[str, str], Record]:
+    """The fastest successful record per (target, workload)."""
+    best: dict[tuple[str, str], Record] = {}
+    for r in records:
+        if not r.ok:
+            continue
+        k = (r.target, r.workload)
+        if k not in best or r.cost < best[k].cost:
+            best[k] = r
+    return best
+
+
+def write_records(path: str | os.PathLike, records: Iterable[Record]) -> int:
+    """Write a new log (replacing `path` atomically); returns the number of records."""
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(r.to_json() + "\n")
+            n += 1
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return n

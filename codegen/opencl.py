@@ -1,0 +1,581 @@
+"""Loop IR -> OpenCL C, and the OpenCL build of a whole model (kernels.cl + launch plan).
+
+A kernel skeleton comes from a jinja2 template (codegen/templates); statements and
+expressions are rendered here through a small dialect table (types, builtins, vector loads).
+Loops bound with `Stage.bind` become work-group / work-item ids; `vectorize` loops whose
+accesses are contiguous become floatN arithmetic with vloadN/vstoreN; private accumulator tiles
+(`Allocate`, scope local) become private arrays. With fp16 storage every float buffer is
+`half` in memory (vload_half/vstore_half) while arithmetic stays fp32.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+
+from tilecc.errors import TileccError
+from tilecc.expr import (
+    Bin,
+    Call,
+    Cast,
+    Cmp,
+    Const,
+    Expr,
+    Load,
+    Not,
+    Select,
+    Var,
+    children,
+    const,
+    free_vars,
+    linear_coeff,
+    substitute,
+)
+from tilecc.loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Stmt, Store
+
+# ------------------------------------------------------------------------------ dialect table
+STORAGE = {"float32": "float", "float64": "double", "float16": "half", "int8": "char",
+           "uint8": "uchar", "int16": "short", "uint16": "ushort", "int32": "int",
+           "uint32": "uint", "int64": "long", "uint64": "ulong", "bool": "uchar"}
+# Arithmetic types: half is storage only (fp32 math on every device), bool computes as int.
+ARITH = dict(STORAGE, float16="float", bool="int")
+CALLS = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "erf": "erf",
+         "fabs": "fabs", "floor": "floor", "ceil": "ceil", "round": "rint", "pow": "pow"}
+INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&&", "or": "||"}
+CMPS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+ID_BUILTINS = {"blockIdx": "get_group_id", "threadIdx": "get_local_id"}
+VECTOR_WIDTHS = (2, 3, 4, 8, 16)
+FLOATS = ("float32", "float16")
+
+
+class OpenCLCodegenError(TileccError):
+    exit_code = 70
+
+
+def _is_float(dtype: str) -> bool:
+    return dtype.startswith("float")
+
+
+@cache
+def _templates():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("tilecc.codegen", "templates"),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.get_template("kernel.cl.j2"), env.get_template("module.cl.j2")
+
+
+def _const(c: Const) -> str:
+    v, dt = c.value, c.dtype
+    if dt == "bool":
+        return "1" if v else "0"
+    if _is_float(dt):
+        if math.isnan(v):
+            return "NAN"
+        if math.isinf(v):
+            return "INFINITY" if v > 0 else "(-INFINITY)"
+        if dt == "float64":
+            return f"{v!r}"
+        s = f"{float(np.float32(v))!r}"
+        return f"{s}f" if ("." in s or "e" in s) else f"{s}.0f"
+    v = int(v)
+    if dt == "int64":
+        return "(-9223372036854775807L-1)" if v == -(1 << 63) else f"{v}L"
+    if dt == "uint64":
+        return f"{v}UL"
+    return f"(({ARITH[dt]}){v}L)"
+
+
+@dataclass
+class Launch:
+    kernel: str
+    groups: list[int] = field(default_factory=lambda: [1, 1, 1])
+    local: list[int] = field(default_factory=lambda: [1, 1, 1])
+
+    @property
+    def global_size(self) -> list[int]:
+        return [g * n for g, n in zip(self.groups, self.local)]
+
+
+class KernelEmitter:
+    """Renders one root stage's loop nest (one OpenCL kernel)."""
+
+    def __init__(self, name: str, params: list[Buffer], fp16_storage: bool):
+        self.name = name
+        self.params = params
+        self.fp16 = fp16_storage
+        self.names: dict[int, str] = {}
+        self.used: set[str] = set()
+        self.lines: list[str] = []
+        self.launch = Launch(name)
+        self.depth = 1
+        self.nested = False  # inside a loop/branch: a bound loop here has no meaning
+        self.vvar: Var | None = None
+        self.lanes = 1
+        self.tmp = 0
+
+    # ---------------------------------------------------------------- names and types
+    def ident(self, obj, hint: str) -> str:
+        key = id(obj)
+        if key not in self.names:
+            base = re.sub(r"\W", "_", hint) or "v"
+            name, k = base, 0
+            while name in self.used:
+                k += 1
+                name = f"{base}_{k}"
+            self.used.add(name)
+            self.names[key] = name
+        return self.names[key]
+
+    def half(self, buf: Buffer) -> bool:
+        return buf.scope == "global" and (buf.dtype == "float16"
+                                          or (self.fp16 and buf.dtype == "float32"))
+
+    def ctype(self, buf: Buffer) -> str:
+        return "half" if self.half(buf) else STORAGE[buf.dtype]
+
+    def line(self, text: str):
+        self.lines.append("  " * self.depth + text)
+
+    # ---------------------------------------------------------------- expressions
+    def value(self, e: Expr) -> tuple[str, bool]:
+        """Render `e` (hoisting shared subexpressions into temporaries); (code, is_vector)."""
+        counts: dict[int, int] = {}
+        stack = [e]
+        while stack:
+            x = stack.pop()
+            counts[id(x)] = counts.get(id(x), 0) + 1
+            if counts[id(x)] == 1:
+                stack.extend(children(x))
+        memo: dict[int, tuple[str, bool]] = {}
+
+        def go(x: Expr) -> tuple[str, bool]:
+            r = memo.get(id(x))
+            if r is not None:
+                return r
+            r = self.expr(x, go)
+            if counts.get(id(x), 1) > 1 and not isinstance(x, (Const, Var)):
+                t = f"t{self.tmp}"
+                self.tmp += 1
+                ty = ARITH[x.dtype] + (str(self.lanes) if r[1] else "")
+                self.line(f"const {ty} {t} = {r[0]};")
+                r = (t, r[1])
+            memo[id(x)] = r
+            return r
+
+        return go(e)
+
+    def bcast(self, code_vec: tuple[str, bool], dtype: str, vec: bool) -> str:
+        code, isv = code_vec
+        return f"(({ARITH[dtype]}{self.lanes})({code}))" if vec and not isv else code
+
+    def expr(self, x: Expr, go) -> tuple[str, bool]:
+        if isinstance(x, Const):
+            return _const(x), False
+        if isinstance(x, Var):
+            if x is self.vvar:
+                raise OpenCLCodegenError(f"{self.name}: vector lane index used as a value")
+            if id(x) not in self.names:
+                raise OpenCLCodegenError(f"{self.name}: unbound variable {x.name}")
+            return self.names[id(x)], False
+        if isinstance(x, Load):
+            return self.load(x, go)
+        if isinstance(x, Bin):
+            a, b = go(x.a), go(x.b)
+            vec = a[1] or b[1]
+            sa, sb = self.bcast(a, x.a.dtype, vec), self.bcast(b, x.b.dtype, vec)
+            dt = x.a.dtype
+            if x.op in INFIX and not (x.op == "div" and not _is_float(dt)):
+                return f"({sa} {INFIX[x.op]} {sb})", vec
+            if x.op == "div":  # integer division truncates, like C
+                return f"({sa} / {sb})", vec
+            if x.op in ("min", "max"):
+                fn = ("f" + x.op) if _is_float(dt) else x.op
+                return f"{fn}({sa}, {sb})", vec
+            if _is_float(dt):
+                q = f"floor({sa} / {sb})"
+                return (q, vec) if x.op == "floordiv" else (f"({sa} - {q} * {sb})", vec)
+            fn = "tl_floordiv" if x.op == "floordiv" else "tl_mod"
+            return f"(({ARITH[dt]}){fn}((long)({sa}), (long)({sb})))", vec
+        if isinstance(x, Cmp):
+            a, b = go(x.a), go(x.b)
+            return f"({a[0]} {CMPS[x.op]} {b[0]})", False
+        if isinstance(x, Not):
+            return f"(!{go(x.a)[0]})", False
+        if isinstance(x, Select):
+            c, a, b = go(x.cond), go(x.a), go(x.b)
+            return f"({c[0]} ? {a[0]} : {b[0]})", False
+        if isinstance(x, Cast):
+            a = go(x.x)
+            if x.dtype == "bool":
+                return f"({a[0]} != 0)", False
+            if a[1]:
+                return a  # vector casts are float -> float only (see _vectorizable)
+            return f"(({ARITH[x.dtype]})({a[0]}))", False
+        if isinstance(x, Call):
+            args = [go(a) for a in x.args]
+            vec = any(a[1] for a in args)
+            fn = CALLS.get(x.fn)
+            if fn is None:
+                raise OpenCLCodegenError(f"{self.name}: no OpenCL builtin for {x.fn}")
+            return f"{fn}({', '.join(self.bcast(a, x.dtype, vec) for a in args)})", vec
+        raise OpenCLCodegenError(f"{self.name}: no OpenCL rule for {type(x).__name__}")
+
+    def load(self, x: Load, go) -> tuple[str, bool]:
+        buf = x.buffer
+        name = self.names[id(buf)]
+        if self.vvar is not None and self.vvar in free_vars(x.index):
+            base = go(substitute(x.index, {self.vvar: const(0)}))[0]
+            n = self.lanes
+            if self.half(buf):
+                return f"vload_half{n}(0, {name} + {base})", True
+            return f"vload{n}(0, {name} + {base})", True
+        idx = go(x.index)[0]
+        if self.half(buf):
+            return f"vload_half({idx}, {name})", False
+        return f"{name}[{idx}]", False
+
+    # ---------------------------------------------------------------- statements
+    def stmt(self, s: Stmt):
+        if isinstance(s, Seq):
+            for x in s.stmts:
+                self.stmt(x)
+        elif isinstance(s, For):
+            self.loop(s)
+        elif isinstance(s, Store):
+            self.store(s)
+        elif isinstance(s, IfThenElse):
+            cond = self.value(s.cond)[0]
+            self.block(f"if ({cond}) {{", s.then)
+            if s.other is not None:
+                self.block("else {", s.other)
+        elif isinstance(s, Allocate):
+            b = s.buffer
+            self.line(f"{ARITH[b.dtype]} {self.ident(b, b.name)}[{b.size}];")
+            self.stmt(s.body)
+        else:
+            raise OpenCLCodegenError(f"{self.name}: no OpenCL rule for {type(s).__name__}")
+
+    def block(self, head: str, body: Stmt):
+        self.line(head)
+        saved = self.nested
+        self.nested, self.depth = True, self.depth + 1
+        self.stmt(body)
+        self.nested, self.depth = saved, self.depth - 1
+        self.line("}")
+
+    def loop(self, s: For):
+        if s.extent <= 0:
+            return
+        var = self.ident(s.var, s.var.name)
+        kind, _, dim = s.kind.partition(".")
+        if kind in ID_BUILTINS:
+            if self.nested:
+                raise OpenCLCodegenError(f"{self.name}: loop {s.var.name} bound to {s.kind} "
+                                         "is not outermost; bind only the outer loops")
+            d = "xyz".index(dim)
+            (self.launch.groups if kind == "blockIdx" else self.launch.local)[d] = s.extent
+            self.line(f"const long {var} = (long){ID_BUILTINS[kind]}({d});")
+            self.stmt(s.body)
+            return
+        if s.kind == "vectorize" and self.vvar is None and _vectorizable(s):
+            self.vvar, self.lanes = s.var, s.extent
+            self.stmt(s.body)
+            self.vvar, self.lanes = None, 1
+            return
+        if s.kind in ("unroll", "vectorize"):
+            self.line("#pragma unroll")
+        self.block(f"for (long {var} = 0; {var} < {s.extent}; ++{var}) {{", s.body)
+
+    def store(self, s: Store):
+        buf = s.buffer
+        name = self.names[id(buf)]
+        val, isv = self.value(s.value)
+        if self.vvar is not None:
+            base = self.value(substitute(s.index, {self.vvar: const(0)}))[0]
+            val = self.bcast((val, isv), s.buffer.dtype, True)
+            fn = f"vstore_half{self.lanes}" if self.half(buf) else f"vstore{self.lanes}"
+            self.line(f"{fn}({val}, 0, {name} + {base});")
+            return
+        idx = self.value(s.index)[0]
+        if self.half(buf):
+            self.line(f"vstore_half({val}, {idx}, {name});")
+        else:
+            self.line(f"{name}[{idx}] = ({STORAGE[buf.dtype]})({val});")
+
+    def render(self, body: Stmt) -> str:
+        for b in self.params:
+            self.ident(b, b.name)
+        self.stmt(body)
+        params = [{"name": self.names[id(b)], "ctype": self.ctype(b)} for b in self.params]
+        return _templates()[0].render(name=self.name, params=params, local=self.launch.local,
+                                      body="\n".join(self.lines))
+
+
+def _vectorizable(s: For) -> bool:
+    """A vectorize loop becomes floatN code when every access is contiguous in the lane
+    variable or independent of it, and the body is plain float arithmetic."""
+    v = s.var
+    if s.extent not in VECTOR_WIDTHS:
+        return False
+    stores = s.body.stmts if isinstance(s.body, Seq) else [s.body]
+    for st in stores:
+        if not isinstance(st, Store) or st.buffer.dtype not in FLOATS \
+                or linear_coeff(st.index, v) != 1:
+            return False
+        stack = [st.value]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, Load):
+                if x.buffer.dtype not in FLOATS:
+                    return False
+                c = linear_coeff(x.index, v)
+                if c not in (0, 1) or (c == 0 and v in free_vars(x.index)):
+                    return False
+                continue
+            if isinstance(x, Var) and x is v:
+                return False
+            if isinstance(x, Bin) and (x.op not in ("add", "sub", "mul", "div", "min", "max")
+                                       or x.dtype not in FLOATS):
+                return False
+            if isinstance(x, Cast) and not (_is_float(x.dtype) and _is_float(x.x.dtype)):
+                return False
+            if isinstance(x, (Cmp, Not, Select)):
+                return False
+            if isinstance(x, Call) and x.fn not in CALLS:
+                return False
+            stack.extend(children(x))
+    return True
+
+
+def emit_kernel(name: str, params: list[Buffer], body: Stmt, fp16_storage: bool = False
+                ) -> tuple[str, Launch]:
+    em = KernelEmitter(name, params, fp16_storage)
+    return em.render(body), em.launch
+
+
+def emit_primfunc(pf: PrimFunc, stage_bodies: list[Stmt], fp16_storage: bool = False
+                  ) -> list[tuple[str, Launch]]:
+    """One OpenCL kernel per root stage of a fused kernel: stages depend on each other through
+    global memory, and a kernel launch boundary is the only device-wide barrier."""
+    out = []
+    for j, body in enumerate(stage_bodies):
+        name = pf.name if len(stage_bodies) == 1 else f"{pf.name}_s{j}"
+        out.append(emit_kernel(name, pf.params, body, fp16_storage))
+    return out
+
+
+def render_module(kernels: list[str], name: str, target, fp16_storage: bool) -> str:
+    from tilecc import __version__
+
+    src = "\n".join(kernels)
+    return _templates()[1].render(version=__version__, name=name, target=target.name,
+                                  fp16_storage=fp16_storage, fp64="double" in src,
+                                  kernels=kernels)
+
+
+# ------------------------------------------------------------------------------ model build
+def lower_stages(sch, args, name: str) -> tuple[PrimFunc, list[Stmt]]:
+    """Like schedule.lower, but keeps each root stage's loop nest apart."""
+    from tilecc.schedule import lower_stage
+
+    buffers: dict = {}
+    params: list[Buffer] = []
+    for k, t in enumerate(args):
+        buffers[t] = Buffer(f"arg{k}", t.shape, t.dtype)
+        params.append(buffers[t])
+    scratch = []
+    for st in sch.root_stages():
+        if st.tensor not in buffers:
+            b = Buffer(f"tmp{len(scratch)}", st.tensor.shape, st.tensor.dtype)
+            buffers[st.tensor] = b
+            params.append(b)
+            scratch.append(b)
+    bodies = [lower_stage(st, buffers) for st in sch.root_stages()]
+    return PrimFunc(name, params, Seq(bodies), {"scratch": scratch}), bodies
+
+
+def make_gpu_kernel(node, graph, target, name, configs):
+    """Schedule a fused node for the GPU: the op's "opencl" template, and the GPU default for
+    every other root stage (a CPU template's loops are reset first)."""
+    from tilecc.build import build_schedule
+    from tilecc.topi.gpu import is_bound, schedule_default
+
+    sch, args, info, _ = build_schedule(node, graph, target, configs)
+    for st in sch.root_stages():
+        if not is_bound(st):
+            schedule_default(st, target)
+    pf, bodies = lower_stages(sch, args, name)
+    return pf, bodies, info
+
+
+@dataclass
+class OpenCLModel:
+    name: str
+    target: object
+    source: str
+    plan: dict
+    params: bytes
+    inputs: list[dict]
+    outputs: list[dict]
+    arena: dict
+    kernels: list[dict]
+    loop_ir: list[str] = field(default_factory=list)
+
+
+def compile_opencl(graph, target, name: str, out_names: list[str], precision: str = "fp32",
+                   configs=None, debug_ir: bool = False) -> OpenCLModel:
+    """Fused kernels -> kernels.cl and an ordered launch plan over one device arena."""
+    from tilecc.build import DefaultConfigs, _kernel_key
+    from tilecc.loopir import format_func
+    from tilecc.passes.fuse import fuse_ops
+    from tilecc.passes.memory import pack_params, plan_memory
+
+    if precision not in ("fp32", "fp16"):
+        raise OpenCLCodegenError(f"precision {precision!r}: use fp32 or fp16")
+    fp16 = precision == "fp16"
+    fused = fuse_ops(graph)
+    in_pos = {v: k for k, v in enumerate(graph.inputs)}
+    out_pos = {v: k for k, v in enumerate(graph.outputs)}
+    root: dict[str, str] = {}
+
+    def rootof(v):
+        while v in root:
+            v = root[v]
+        return v
+
+    cache: dict[tuple, tuple] = {}
+    steps, sources, kernels_meta, loop_ir = [], [], [], []
+    for node in fused.nodes:
+        if node.op == "Reshape":  # a view: shares its input's storage
+            root[node.outputs[0]] = node.inputs[0]
+            continue
+        key = _kernel_key(node, fused)
+        if key not in cache:
+            kname = re.sub(r"\W", "_", f"k{len(cache)}_{node.name}")[:60]
+            pf, bodies, kinfo = make_gpu_kernel(node, fused, target, kname,
+                                                configs or DefaultConfigs())
+            if debug_ir:
+                loop_ir.append(format_func(pf))
+            emitted = emit_primfunc(pf, bodies, fp16)
+            sources += [src for src, _ in emitted]
+            cache[key] = (pf, [ln for _, ln in emitted], kinfo)
+        pf, launches, kinfo = cache[key]
+        steps.append((node, pf, launches, [f"__scratch{len(steps)}_{k}"
+                                           for k in range(len(pf.attrs["scratch"]))]))
+        kernels_meta.append({"kernel": pf.name, "launches": [ln.kernel for ln in launches],
+                             "ops": [m.op for m in node.attrs["nodes"]],
+                             "inputs": list(node.inputs), "outputs": list(node.outputs),
+                             "workload": kinfo.workload, "config": kinfo.config,
+                             "config_source": kinfo.source})
+
+    used = []
+    for node, *_ in steps:
+        for i in node.inputs:
+            r = rootof(i)
+            if r in graph.consts and r not in used:
+                used.append(r)
+    consts = graph.consts
+    if fp16:  # weights stored as half too; integer constants keep their type
+        consts = {k: (v.astype(np.float16) if v.dtype == np.float32 else v)
+                  for k, v in graph.consts.items()}
+    params, param_off = pack_params(consts, used)
+
+    sizes: dict[str, int] = {}
+    life: dict[str, list[int]] = {}
+    for s, (node, pf, _, scratch) in enumerate(steps):
+        for o in node.outputs:
+            if o not in out_pos:
+                sizes[o] = fused.types[o].nbytes
+                life.setdefault(o, [s, s])
+        for i in node.inputs:
+            r = rootof(i)
+            if r in life:
+                life[r][1] = max(life[r][1], s)
+        for nm, b in zip(scratch, pf.attrs["scratch"]):
+            sizes[nm] = b.size * np.dtype(b.dtype).itemsize
+            life[nm] = [s, s]
+    offsets, arena_size = plan_memory(sizes, {k: tuple(v) for k, v in life.items()})
+
+    def itemsize(dtype):
+        return 2 if fp16 and dtype == "float32" else np.dtype(STORAGE_NP.get(dtype, dtype)).itemsize
+
+    def binding(v, dtype):
+        r = rootof(v)
+        if r in out_pos:
+            return {"buf": "output", "index": out_pos[r], "offset": 0}
+        if r in in_pos:
+            return {"buf": "input", "index": in_pos[r], "offset": 0}
+        if r in param_off:
+            return {"buf": "params", "index": 0, "offset": param_off[r] // itemsize(dtype)}
+        return {"buf": "arena", "index": 0, "offset": offsets[r] // itemsize(dtype)}
+
+    launches_out = []
+    for node, pf, launches, scratch in steps:
+        names = list(node.inputs) + list(node.outputs)
+        args = [binding(v, b.dtype) for v, b in zip(names, pf.params)]
+        args += [{"buf": "arena", "index": 0, "offset": offsets[nm] // itemsize(b.dtype)}
+                 for nm, b in zip(scratch, pf.attrs["scratch"])]
+        for ln in launches:
+            launches_out.append({"kernel": ln.kernel, "args": args, "global": ln.global_size,
+                                 "local": ln.local})
+
+    def spec(names, ext):
+        out = []
+        for v, e in zip(names, ext):
+            t = graph.types[v]
+            storage = "float16" if fp16 and t.dtype == "float32" else t.dtype
+            out.append({"name": e, "shape": list(t.shape), "dtype": t.dtype, "storage": storage})
+        return out
+
+    inputs, outputs = spec(graph.inputs, graph.inputs), spec(graph.outputs, out_names)
+    plan = {"version": 1, "precision": precision, "arena_bytes": arena_size,
+            "params_bytes": len(params), "inputs": inputs, "outputs": outputs,
+            "launches": launches_out}
+    source = render_module(sources, name, target, fp16)
+    arena = {"arena_bytes": arena_size, "naive_bytes": sum(sizes.values()),
+             "num_kernels": len(steps), "unique_kernels": len(cache),
+             "num_launches": len(launches_out), "params_bytes": len(params)}
+    return OpenCLModel(name, target, source, plan, params, inputs, outputs, arena, kernels_meta,
+                       loop_ir)
+
+
+STORAGE_NP = {"bool": "uint8"}
+
+
+def plan_text(plan: dict) -> str:
+    """plan.json flattened to whitespace-separated lines for the C host runner."""
+    sz = {"float32": 4, "float16": 2, "float64": 8, "int64": 8, "uint64": 8, "int32": 4,
+          "uint32": 4, "int16": 2, "uint16": 2, "int8": 1, "uint8": 1, "bool": 1}
+    lines = ["tilecc-ocl-plan 1", f"arena {plan['arena_bytes']}",
+             f"params {plan['params_bytes']}", f"inputs {len(plan['inputs'])}"]
+    for s in plan["inputs"]:
+        lines.append(f"input {math.prod(s['shape']) * sz[s['storage']]} {s['storage']}")
+    lines.append(f"outputs {len(plan['outputs'])}")
+    for s in plan["outputs"]:
+        lines.append(f"output {math.prod(s['shape']) * sz[s['storage']]} {s['storage']}")
+    lines.append(f"launches {len(plan['launches'])}")
+    for ln in plan["launches"]:
+        lines.append(f"launch {ln['kernel']} {len(ln['args'])} "
+                     + " ".join(map(str, ln["global"])) + " " + " ".join(map(str, ln["local"])))
+        for a in ln["args"]:
+            lines.append(f"arg {a['buf']} {a['index']} {a['offset']}")
+    return "\n".join(lines) + "\n"
+
+
+def package_opencl(cm: OpenCLModel):
+    """kernels.cl + plan.json (+ plan.txt for the C runner) + params.bin; no native library."""
+    from tilecc.runtime.artifact import Artifact
+
+    files = {"kernels.cl": cm.source.encode(),
+             "plan.json": json.dumps(cm.plan, indent=1).encode(),
+             "plan.txt": plan_text(cm.plan).encode()}
+    return Artifact.create(name=cm.name, target=cm.target, inputs=cm.inputs, outputs=cm.outputs,
+                           params=cm.params, workspace_size=cm.plan["arena_bytes"], library=None,
+                           arena=cm.arena, kernels=cm.kernels, extra_files=files,
+                           precision=cm.plan["precision"])
