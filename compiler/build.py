@@ -113,6 +113,13 @@ def _check_config(cfg: dict | None, space: dict, template: str) -> None:
 
 def build_schedule(node: Node, graph: Graph, target, configs=None, cfg_override=None):
     """TE for a fused node, scheduled. Returns (schedule, args, KernelInfo, tuning_stage)."""
+    from .errors import TileccError
+    from .topi.extern import get_extern
+
+    if get_extern(node.attrs["anchor"]) is not None:
+        raise TileccError(f"op {node.attrs['anchor']} has a hand-written loop-IR kernel for "
+                          "CPU targets only (compiler/topi/extern.py), no TE schedule; compile "
+                          "models using it for a CPU target")
     tensors: dict[str, te.Tensor] = {}
     args = []
     for k, i in enumerate(node.inputs):

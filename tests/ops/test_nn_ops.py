@@ -315,3 +315,23 @@ def test_unsupported_ops_in_a_subgraph_listed_at_once():
         from_onnx(model)
     assert {"NonZero", "Unique"} <= set(ei.value.unsupported), str(ei.value)
     assert "'nz' in subgraph 'then'" in str(ei.value)
+
+
+def test_recurrent_ops_are_extern_kernels_without_tuning_tasks():
+    """LSTM compiles through the extern hook (one kernel, no TE schedule): the autotuner finds
+    no task in it, and asking for its TE schedule (GPU path) is a clear TileccError."""
+    from tilecc.autotune.task import extract_tasks
+    from tilecc.build import build_schedule, prepare_graph
+    from tilecc.errors import TileccError
+    from tilecc.passes.fuse import fuse_ops
+    from tilecc.targets import get_target
+
+    case = next(c for c in CASES if c.id == "LSTM-forward")
+    _, model = case.feeds_and_model()
+    assert extract_tasks(model, "host") == []
+    graph, _ = prepare_graph(model)
+    fused = fuse_ops(graph)
+    (node,) = [n for n in fused.nodes if n.attrs.get("anchor") == "LSTM"]
+    assert [m.op for m in node.attrs["nodes"]] == ["LSTM"]
+    with pytest.raises(TileccError, match="CPU targets only"):
+        build_schedule(node, fused, get_target("host"))
