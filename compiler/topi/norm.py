@@ -105,10 +105,19 @@ def group_norm(inputs, attrs, out_types):
     return [te.compute(x.shape, f, name="groupnorm", tag="norm")]
 
 
+# Below this many input elements a normalisation kernel runs serially: its three stages would
+# each wake the thread pool, and for transformer-sized rows (e.g. 128 x 256) those wake-ups
+# cost several times the passes themselves.
+NORM_PARALLEL_MIN = 1 << 18
+
+
 def _norm_schedule(sch, stage, target, cfg=None):
     from .generic import schedule_default
+    serial = math.prod(stage.tensor.shape) < NORM_PARALLEL_MIN
     for st in sch.root_stages():
         schedule_default(st, target)
+        if serial:
+            st.annot = {iv: k for iv, k in st.annot.items() if k != "parallel"}
 
 
 register_schedule("LayerNormalization")(_norm_schedule)

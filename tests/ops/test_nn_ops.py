@@ -30,6 +30,10 @@ row("LayerNormalization", "axis1-3d", [X(2, 4, 6), W(4, 6), W(4, 6)], {"axis": 1
 row("LayerNormalization", "axis-2-eps", [X(2, 3, 4, 5), W(4, 5)], {"axis": -2, "epsilon": 1e-3})
 row("LayerNormalization", "wide-768", [X(1, 4, 768, scale=3.0), W(768), W(768)],
     atol=2e-5, reason="768-long float32 mean/variance sums in a different order")
+row("LayerNormalization", "large-parallel-path", [X(2, 256, 512), W(512), W(512)],
+    atol=2e-5, reason="512-long float32 sums in a different order")
+row("GroupNormalization", "large-parallel-path", [X(1, 32, 96, 96), W(32), W(32)],
+    {"num_groups": 8}, opset=21, atol=2e-5, reason="36,864-long float32 sums per group")
 row("InstanceNormalization", "4d", [X(2, 3, 5, 6), W(3), W(3)])
 row("InstanceNormalization", "3d-eps", [X(2, 4, 7), W(4), W(4)], {"epsilon": 1e-2})
 row("GroupNormalization", "opset21-per-channel", [X(2, 6, 4, 5), W(6), W(6)],
