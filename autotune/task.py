@@ -181,14 +181,15 @@ def extract_tasks(model, target, input_shapes=None, opt_level: int = 2) -> list[
     from tilecc.build import prepare_graph
     from tilecc.passes.fuse import fuse_ops
     from tilecc.targets import get_target
+    from tilecc.topi.extern import get_extern
 
     target = get_target(target)
     graph, _ = prepare_graph(model, input_shapes, opt_level, target=target)
     fused = fuse_ops(graph)
     tasks: dict[str, Task] = {}
     for node in fused.nodes:
-        if node.op == "Reshape":
-            continue
+        if node.op == "Reshape" or get_extern(node.attrs["anchor"]) is not None:
+            continue  # aliases, and hand-written extern kernels (no knobs to tune)
         t = task_from_node(node, fused, target)
         if t is None:
             continue

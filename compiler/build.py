@@ -133,6 +133,13 @@ def _check_config(cfg: dict | None, space: dict, template: str) -> None:
 
 def build_schedule(node: Node, graph: Graph, target, configs=None, cfg_override=None):
     """TE for a fused node, scheduled. Returns (schedule, args, KernelInfo, tuning_stage)."""
+    from .errors import TileccError
+    from .topi.extern import get_extern
+
+    if get_extern(node.attrs["anchor"]) is not None:
+        raise TileccError(f"op {node.attrs['anchor']} has a hand-written loop-IR kernel for "
+                          "CPU targets only (compiler/topi/extern.py), no TE schedule; compile "
+                          "models using it for a CPU target")
     tensors: dict[str, te.Tensor] = {}
     args = []
     for k, i in enumerate(node.inputs):
@@ -181,6 +188,11 @@ def build_schedule(node: Node, graph: Graph, target, configs=None, cfg_override=
 
 def make_kernel(node: Node, graph: Graph, target, name: str, configs=None
                 ) -> tuple[PrimFunc, KernelInfo]:
+    from .topi.extern import get_extern
+
+    extern = get_extern(node.attrs["anchor"])
+    if extern is not None:  # loop IR written by hand (recurrences): no TE schedule
+        return extern(node, graph, target, name), KernelInfo()
     sch, args, info, _ = build_schedule(node, graph, target, configs)
     return lower(sch, args, name), info
 

@@ -17,6 +17,7 @@ from tilecc.graph import Graph, TensorType
 
 from . import (
     converters_general,  # noqa: F401  (registers the general-op converters)
+    converters_nn,  # noqa: F401  (registers the NN/transformer converters)
     onnx_converters,  # noqa: F401  (registers the converters)
 )
 from .onnx_builder import CONVERTERS, Builder, FrontendError, UnsupportedOpsError, pick_converter
@@ -151,6 +152,7 @@ def from_onnx(model: str | Path | onnx.ModelProto,
     reserved = {o for n in g.node for o in n.output} | {o.name for o in g.output}
     b = Builder(graph, opset, reserved)
     env = {name: name for name in graph.types}  # ONNX value name -> graph value name
+    b.env = env  # If/Loop bodies (converters_nn.py) resolve outer-scope names through it
     for i, node in enumerate(g.node):
         fn = pick_converter(node.op_type, opset)
         b.where = f"node {_node_label(node, i)} ({node.op_type})"

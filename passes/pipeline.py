@@ -9,12 +9,14 @@ from typing import TextIO
 from tilecc.graph import Graph, verify
 
 from .fold import eliminate_dead_code, fold_constants
+from .patterns import rewrite_patterns
 from .simplify import fold_batchnorm, fold_scale_shift, simplify_reshapes
 
 Pass = Callable[[Graph], Graph]
 
 PASSES: list[tuple[str, Pass]] = [
     ("fold_constants", fold_constants),
+    ("rewrite_patterns", rewrite_patterns),
     ("fold_batchnorm", fold_batchnorm),
     ("fold_scale_shift", fold_scale_shift),
     ("simplify_reshapes", simplify_reshapes),

@@ -517,3 +517,177 @@ def count_macs(model: onnx.ModelProto) -> int:
             per_out = int(np.prod(w[1:]))  # Conv: cin/group*kh*kw; Gemm (transB=1): K
             total += int(np.prod(out)) * per_out
     return total
+
+
+# -- transformers ---------------------------------------------------------------------------
+# Graphs shaped like Hugging Face / PyTorch exports (opset 17): shape arithmetic through
+# Shape/Gather/Unsqueeze/Concat feeding Reshape, position ids sliced from a buffer, token type
+# ids from ConstantOfShape, the extended attention mask (1 - mask) * -10000, LayerNorm and Gelu
+# decomposed into primitive ops the way torch.onnx spells them.
+
+
+def _build_dynamic(g: GraphBuilder, output: str, output_name: str) -> onnx.ModelProto:
+    """GraphBuilder.build for graphs whose view shapes come from Shape arithmetic: onnx shape
+    inference leaves those dims unknown (0), so only the dims it does know are compared."""
+    g.nodes.append(helper.make_node("Identity", [output], [output_name], name="out"))
+    g.shapes[output_name] = g.shapes[output]
+    graph = helper.make_graph(g.nodes, g.name, g.inputs, [helper.make_tensor_value_info(
+        output_name, TensorProto.FLOAT, g.shape(output))], initializer=g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", g.opset)],
+                              producer_name="tilecc-tests")
+    model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
+    onnx.checker.check_model(model, full_check=True)
+    inferred = onnx.shape_inference.infer_shapes(model, check_type=True)
+    for vi in inferred.graph.value_info:
+        dims = [d.dim_value if d.HasField("dim_value") else None
+                for d in vi.type.tensor_type.shape.dim]
+        want = g.shapes.get(vi.name)
+        if want is not None and dims and len(dims) == len(want) and any(
+                d is not None and d != w for d, w in zip(dims, want)):
+            raise AssertionError(f"{vi.name}: builder shape {want} != {dims}")
+    return model
+
+
+def _int_input(g: GraphBuilder, name: str, shape: Shape) -> str:
+    g.inputs.append(helper.make_tensor_value_info(name, TensorProto.INT64, list(shape)))
+    g.shapes[name] = tuple(shape)
+    return name
+
+
+def _linear(g: GraphBuilder, x: str, nout: int) -> str:
+    nin = g.shape(x)[-1]
+    bound = 1.0 / math.sqrt(nin)
+    w = g.const(g.rng.uniform(-bound, bound, (nin, nout)), "linear_weight")
+    b = g.const(g.rng.uniform(-bound, bound, nout), "linear_bias")
+    y = g.op("MatMul", [x, w], g.shape(x)[:-1] + (nout,))
+    return g.op("Add", [y, b])
+
+
+def _layernorm_decomposed(g: GraphBuilder, x: str, eps: float = 1e-12) -> str:
+    h = g.shape(x)[-1]
+    red = g.shape(x)[:-1] + (1,)
+    mean = g.op("ReduceMean", [x], red, axes=[-1], keepdims=1)
+    d = g.op("Sub", [x, mean])
+    var = g.op("ReduceMean", [g.op("Pow", [d, g.const(2.0, "two")])], red, axes=[-1], keepdims=1)
+    std = g.op("Sqrt", [g.op("Add", [var, g.const(eps, "eps")])])
+    y = g.op("Div", [d, std], g.shape(x))
+    y = g.op("Mul", [y, g.const(g.rng.uniform(0.8, 1.2, h), "ln_gamma")])
+    return g.op("Add", [y, g.const(g.rng.normal(0.0, 0.1, h), "ln_beta")])
+
+
+def _layernorm_op(g: GraphBuilder, x: str, eps: float = 1e-5) -> str:
+    h = g.shape(x)[-1]
+    return g.op("LayerNormalization", [x, g.const(g.rng.uniform(0.8, 1.2, h), "ln_gamma"),
+                                       g.const(g.rng.normal(0.0, 0.1, h), "ln_beta")],
+                axis=-1, epsilon=eps)
+
+
+def _gelu_erf(g: GraphBuilder, x: str) -> str:
+    e = g.op("Erf", [g.op("Div", [x, g.const(1.4142135381698608, "sqrt2")])])
+    y = g.op("Mul", [x, g.op("Add", [e, g.const(1.0, "one")])])
+    return g.op("Mul", [y, g.const(0.5, "half")])
+
+
+def _dim(g: GraphBuilder, x: str, axis: int) -> str:
+    """Shape(x)[axis] as a 1-element int64 tensor, the way exports compute view shapes."""
+    s = g.op("Shape", [x], (len(g.shape(x)),))
+    d = g.op("Gather", [s, g.const(axis, "axis", np.int64)], (), axis=0)
+    return g.op("Unsqueeze", [d, g.const([0], "axes", np.int64)], (1,))
+
+
+def _heads_view(g: GraphBuilder, x: str, heads: int) -> str:
+    """(B, S, H) -> (B, heads, S, H / heads) with the shape built from Shape/Concat."""
+    b, s, h = g.shape(x)
+    shape = g.op("Concat", [_dim(g, x, 0), _dim(g, x, 1), g.const([heads], "heads", np.int64),
+                            g.const([h // heads], "head_dim", np.int64)], (4,), axis=0)
+    y = g.op("Reshape", [x, shape], (b, s, heads, h // heads))
+    return g.op("Transpose", [y], (b, heads, s, h // heads), perm=[0, 2, 1, 3])
+
+
+def _attention(g: GraphBuilder, x: str, heads: int, mask_bias: str) -> str:
+    b, s, h = g.shape(x)
+    dh = h // heads
+    q = _heads_view(g, _linear(g, x, h), heads)
+    k = _heads_view(g, _linear(g, x, h), heads)
+    v = _heads_view(g, _linear(g, x, h), heads)
+    kt = g.op("Transpose", [k], (b, heads, dh, s), perm=[0, 1, 3, 2])
+    scores = g.op("MatMul", [q, kt], (b, heads, s, s))
+    scores = g.op("Div", [scores, g.const(math.sqrt(dh), "scale")])
+    scores = g.op("Add", [scores, mask_bias], (b, heads, s, s))
+    probs = g.op("Softmax", [scores], axis=-1)
+    ctx = g.op("MatMul", [probs, v], (b, heads, s, dh))
+    ctx = g.op("Transpose", [ctx], (b, s, heads, dh), perm=[0, 2, 1, 3])
+    shape = g.op("Concat", [_dim(g, x, 0), _dim(g, x, 1), g.const([h], "hidden", np.int64)],
+                 (3,), axis=0)
+    ctx = g.op("Reshape", [ctx, shape], (b, s, h))
+    return _linear(g, ctx, h)
+
+
+def bert_encoder(layers: int = 2, seq: int = 128, hidden: int = 256, heads: int = 4,
+                 vocab: int = 1000, max_pos: int = 512, seed: int = 0) -> onnx.ModelProto:
+    """BERT encoder (post-LN, erf Gelu, decomposed LayerNorm) with int64 `input_ids` and
+    `attention_mask` of shape (1, seq); output: the last hidden state (1, seq, hidden)."""
+    g = GraphBuilder("bert_encoder", seed)
+    ids = _int_input(g, "input_ids", (1, seq))
+    mask = _int_input(g, "attention_mask", (1, seq))
+    rng = g.rng
+
+    def table(rows):
+        return g.const(rng.normal(0.0, 0.5, (rows, hidden)), "embedding")
+    words = g.op("Gather", [table(vocab), ids], (1, seq, hidden), axis=0)
+    # position_ids = buffer[:, :seq] with seq taken from Shape(input_ids), as HF exports it.
+    pos_buf = g.const(np.arange(max_pos)[None, :], "position_ids", np.int64)
+    pos_ids = g.op("Slice", [pos_buf, g.const([0], "start", np.int64), _dim(g, ids, 1),
+                             g.const([1], "axis", np.int64)], (1, seq))
+    pos = g.op("Gather", [table(max_pos), pos_ids], (1, seq, hidden), axis=0)
+    tt_ids = g.op("ConstantOfShape", [g.op("Shape", [ids], (2,))], (1, seq),
+                  value=numpy_helper.from_array(np.zeros(1, np.int64)))
+    tt = g.op("Gather", [table(2), tt_ids], (1, seq, hidden), axis=0)
+    x = _layernorm_decomposed(g, g.op("Add", [g.op("Add", [words, pos]), tt]))
+    # Extended attention mask: (1 - mask[:, None, None, :]) * -10000.
+    m = g.op("Unsqueeze", [mask, g.const([1, 2], "axes", np.int64)], (1, 1, 1, seq))
+    m = g.op("Cast", [m], to=TensorProto.FLOAT)
+    mask_bias = g.op("Mul", [g.op("Sub", [g.const(1.0, "one"), m], (1, 1, 1, seq)),
+                             g.const(-10000.0, "neg")])
+    for _ in range(layers):
+        x = _layernorm_decomposed(g, g.op("Add", [x, _attention(g, x, heads, mask_bias)]))
+        ff = _gelu_erf(g, _linear(g, x, 4 * hidden))
+        x = _layernorm_decomposed(g, g.op("Add", [x, _linear(g, ff, hidden)]))
+    return _build_dynamic(g, x, "last_hidden_state")
+
+
+def gpt_block(seq: int = 64, hidden: int = 256, heads: int = 4, max_pos: int = 1024,
+              seed: int = 0) -> onnx.ModelProto:
+    """One pre-LN GPT-2 style block on a float input (1, seq, hidden): LayerNormalization ops,
+    causal self-attention with the lower-triangular mask sliced from a constant buffer (the
+    GPT-2 `bias` buffer) by Shape-derived bounds, erf Gelu MLP, residuals."""
+    g = GraphBuilder("gpt_block", seed)
+    x = g.input((1, seq, hidden), "hidden_states")
+    tril = g.const(np.tril(np.ones((max_pos, max_pos)))[None, None], "causal_buffer")
+    n = _dim(g, x, 1)
+    zero = g.const([0, 0], "start", np.int64)
+    causal = g.op("Slice", [tril, zero, g.op("Concat", [n, n], (2,), axis=0),
+                            g.const([2, 3], "axes", np.int64)], (1, 1, seq, seq))
+    # scores * mask + (mask - 1) * 10000: masked positions get -10000, others stay.
+    mask_bias = g.op("Mul", [g.op("Sub", [causal, g.const(1.0, "one")]),
+                             g.const(10000.0, "big")])
+    h = _layernorm_op(g, x)
+    b, s, hd = g.shape(h)
+    dh = hd // heads
+    q, k, v = (_heads_view(g, _linear(g, h, hd), heads) for _ in range(3))
+    kt = g.op("Transpose", [k], (b, heads, dh, s), perm=[0, 1, 3, 2])
+    scores = g.op("Div", [g.op("MatMul", [q, kt], (b, heads, s, s)),
+                          g.const(math.sqrt(dh), "scale")])
+    scores = g.op("Add", [g.op("Mul", [scores, causal]), mask_bias])
+    ctx = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), v], (b, heads, s, dh))
+    ctx = g.op("Transpose", [ctx], (b, s, heads, dh), perm=[0, 2, 1, 3])
+    ctx = g.op("Reshape", [ctx, g.const([b, s, hd], "shape", np.int64)], (b, s, hd))
+    x = g.op("Add", [x, _linear(g, ctx, hd)])
+    ff = _linear(g, _gelu_erf(g, _linear(g, _layernorm_op(g, x), 4 * hd)), hd)
+    return _build_dynamic(g, g.op("Add", [x, ff]), "output")
+
+
+TRANSFORMER_BUILDERS: dict[str, Callable[..., onnx.ModelProto]] = {
+    "bert_encoder": bert_encoder,
+    "gpt_block": gpt_block,
+}
