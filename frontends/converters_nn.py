@@ -71,32 +71,6 @@ def PRelu(b, ins, n_out, **_legacy):
     return b.emit("PRelu", [x, slope])
 
 
-@converter("Selu", 1, 6)
-def Selu(b, ins, n_out, *, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875,
-         **_legacy):
-    return b.emit("Selu", [ins[0]], {"alpha": float(alpha), "gamma": float(gamma)})
-
-
-@converter("Celu", 12)
-def Celu(b, ins, n_out, *, alpha=1.0):
-    return b.emit("Celu", [ins[0]], {"alpha": float(alpha)})
-
-
-@converter("ThresholdedRelu", 10)
-def ThresholdedRelu(b, ins, n_out, *, alpha=1.0):
-    return b.emit("ThresholdedRelu", [ins[0]], {"alpha": float(alpha)})
-
-
-@converter("Mish", 18)
-def Mish(b, ins, n_out):
-    return b.emit("Mish", [ins[0]])
-
-
-@converter("Softsign", 1)
-def Softsign(b, ins, n_out):
-    return b.emit("Softsign", [ins[0]])
-
-
 # ---- data movement --------------------------------------------------------------------
 
 

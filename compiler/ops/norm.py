@@ -91,12 +91,6 @@ def _softplus(x):
 
 ACTIVATIONS = {
     "Gelu": _gelu,
-    "Selu": lambda x, a: a["gamma"] * np.where(x > 0, x, a["alpha"] * np.expm1(np.minimum(x, 0))),
-    "Celu": lambda x, a: np.maximum(x, 0) + np.minimum(
-        0, a["alpha"] * np.expm1(np.minimum(x, 0) / a["alpha"])),
-    "Mish": lambda x, a: x * np.tanh(_softplus(x)),
-    "Softsign": lambda x, a: x / (1 + np.abs(x)),
-    "ThresholdedRelu": lambda x, a: np.where(x > a["alpha"], x, 0.0),
 }
 
 

@@ -167,13 +167,6 @@ def _expm1_neg(x, scale):
 
 ACTIVATIONS = {
     "Gelu": _gelu,
-    "Selu": lambda x, a: _f(x, a["gamma"]) * select(
-        cmp("gt", x, _f(x, 0)), x, _f(x, a["alpha"]) * _expm1_neg(x, 1.0)),
-    "Celu": lambda x, a: maximum(x, _f(x, 0)) + minimum(
-        _f(x, 0), _f(x, a["alpha"]) * _expm1_neg(x, 1.0 / a["alpha"])),
-    "Mish": lambda x, a: x * call("tanh", _softplus(x)),
-    "Softsign": lambda x, a: x / (_f(x, 1) + call("fabs", x)),
-    "ThresholdedRelu": lambda x, a: select(cmp("gt", x, _f(x, a["alpha"])), x, _f(x, 0)),
 }
 
 
