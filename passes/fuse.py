@@ -11,7 +11,11 @@ from tilecc.graph import Graph, Node
 
 ELEMWISE = {"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Erf",
             "Floor", "Ceil", "Round", "Softplus", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish",
-            "Elu", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "BatchNormalization", "Cast"}
+            "Elu", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "BatchNormalization", "Cast",
+            "Gelu", "PRelu", "Selu", "Celu", "Mish", "Softsign", "ThresholdedRelu", "Shrink",
+            "Sign", "Where", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And",
+            "Or", "Not", "Xor", "IsNaN", "IsInf", "Mod", "Sin", "Cos", "Tan", "Asin", "Acos",
+            "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh"}
 # Groups an elementwise op may join as an epilogue (Softmax/LRN keep their own kernels).
 EPILOGUE_HOSTS = ELEMWISE | {"Conv", "Gemm", "MatMul", "MaxPool", "AveragePool",
                              "GlobalAveragePool", "GlobalMaxPool", "Concat", "Transpose",

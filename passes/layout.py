@@ -24,6 +24,15 @@ def conv_weight_block(oc: int, group: int, lanes: int) -> int:
     return 0
 
 
+def gemm_panel(n: int, rows: int, lanes: int) -> int:
+    """Columns per packed B panel: two vectors (four when A has few rows, so enough
+    independent accumulators hide the FMA latency); 0 when N does not divide."""
+    for vecs in ((4, 2, 1) if rows < 4 else (2, 1)):
+        if n % (vecs * lanes) == 0:
+            return vecs * lanes
+    return 0
+
+
 def pack_weights(graph: Graph, target=None) -> Graph:
     """Gemm with a constant transposed B gets B stored (K, N), so vector loads along N are
     contiguous. Conv with constant OIHW weights gets (OC/b, IC, KH, KW, b) with b from the
@@ -31,6 +40,24 @@ def pack_weights(graph: Graph, target=None) -> Graph:
     g = graph.copy()
     lanes = target.lanes(4) if target is not None and target.kind == "cpu" else 0
     for k, n in enumerate(g.nodes):
+        if n.op in ("Gemm", "MatMul") and lanes and n.inputs[1] in g.consts \
+                and g.consts[n.inputs[1]].ndim == 2 and g.types[n.inputs[0]].shape \
+                and not n.attrs.get("b_block"):
+            b = g.consts[n.inputs[1]]
+            if n.op == "Gemm" and n.attrs.get("transB"):
+                b = b.T
+            rows = int(np.prod(g.types[n.inputs[0]].shape[:-1])) if n.op == "MatMul" else \
+                g.types[n.outputs[0]].shape[0]
+            nb = gemm_panel(b.shape[1], rows, lanes)
+            if nb:
+                kk, nn = b.shape
+                panels = b.reshape(kk, nn // nb, nb).transpose(1, 0, 2)
+                bp = g.add_const(f"{n.inputs[1]}_p{nb}", np.ascontiguousarray(panels))
+                attrs = dict(n.attrs, b_block=nb)
+                if n.op == "Gemm":
+                    attrs["transB"] = 0
+                g.nodes[k] = n.replace(inputs=(n.inputs[0], bp) + n.inputs[2:], attrs=attrs)
+                continue
         if n.op == "Gemm" and n.attrs.get("transB") and n.inputs[1] in g.consts:
             bt = g.add_const(n.inputs[1] + "_kn", np.ascontiguousarray(g.consts[n.inputs[1]].T))
             g.nodes[k] = n.replace(inputs=(n.inputs[0], bt) + n.inputs[2:],

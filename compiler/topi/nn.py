@@ -204,10 +204,11 @@ def gemm(inputs, attrs, out_types):
     M, N = out_types[0].shape
     K = a.shape[0] if ta else a.shape[1]
     k = te.reduce_axis(K, "k")
+    nb = attrs.get("b_block", 0)
 
     def f(i, j):
         av = a[k, i] if ta else a[i, k]
-        bv = b[j, k] if tb else b[k, j]
+        bv = b[j // nb, k, j % nb] if nb else (b[j, k] if tb else b[k, j])
         acc = te.sum(av * bv, axis=k)
         if alpha != 1.0:
             acc = acc * const(alpha, acc.dtype)
@@ -216,41 +217,58 @@ def gemm(inputs, attrs, out_types):
             acc = acc + (cv * const(beta, cv.dtype) if beta != 1.0 else cv)
         return acc
 
-    return [te.compute((M, N), f, name="gemm", tag="gemm")]
+    return [te.compute((M, N), f, name="gemm", tag="gemm", attrs={"b_block": nb})]
 
 
 def _schedule_matmul_like(stage, target, cfg):
-    """Register-blocked GEMM: (m block x n vector) accumulators, k inside.
-    Knobs: m_block, n_vec."""
+    """Register-blocked GEMM: (m block x n vectors) accumulators, k inside. With B packed in
+    (N/nb, K, nb) panels the k loop streams one contiguous panel while m_block rows of A are
+    broadcast. Knobs: m_block, n_vec (unpacked B only)."""
     axes = stage.axes
     (k,) = stage.reduce_axes[-1:]
     m, n = axes[-2], axes[-1]
+    batch = axes[:-2]
     lanes = target.lanes(4)
     cfg = dict(cfg or {})
-    n_vec = cfg.get("n_vec") or vector_factor(n.extent, lanes)
-    vregs = max(1, math.ceil(n_vec / lanes))
     budget = 24 if target.vector_bits >= 512 else 12
-    m_block = cfg.get("m_block") or _largest_divisor(m.extent, max(1, budget // vregs), 6)
-    mo, mi = stage.split(m, m_block)
-    no, ni = stage.split(n, n_vec)
-    batch = axes[:-2]
-    stage.reorder(*batch, mo, no, k, mi, ni)
-    stage.unroll(mi)
-    if n_vec > 1:
-        stage.vectorize(ni)
+    nb = stage.anchor_op.attrs.get("b_block", 0)
+    if nb:
+        nt_ext = max(1, nb // lanes)
+        m_block = cfg.get("m_block") or _largest_divisor(m.extent, max(1, budget // nt_ext), 8)
+        mo, mi = stage.split(m, m_block)
+        no, nin = stage.split(n, nb)
+        nt, nv = stage.split(nin, min(lanes, nb))
+        stage.reorder(*batch, no, mo, k, mi, nt, nv)
+        stage.unroll(mi)
+        stage.unroll(nt)
+        stage.vectorize(nv)
+        outer = batch + [no, mo]
+    else:
+        n_vec = cfg.get("n_vec") or vector_factor(n.extent, lanes)
+        vregs = max(1, math.ceil(n_vec / lanes))
+        m_block = cfg.get("m_block") or _largest_divisor(m.extent, max(1, budget // vregs), 6)
+        mo, mi = stage.split(m, m_block)
+        no, ni = stage.split(n, n_vec)
+        stage.reorder(*batch, mo, no, k, mi, ni)
+        stage.unroll(mi)
+        if n_vec > 1:
+            stage.vectorize(ni)
+        outer = batch + [mo, no]
     work = math.prod(a.extent for a in axes) * k.extent
     if target.cores > 1 and work >= MIN_PARALLEL_WORK:
-        stage.parallel(_fuse_all(stage, batch + [mo, no]))
+        stage.parallel(_fuse_all(stage, outer))
 
 
 def _matmul_knobs(stage, target):
     m, n = stage.axes[-2], stage.axes[-1]
     lanes = target.lanes(4)
+    if stage.anchor_op.attrs.get("b_block"):
+        return {"m_block": _divisors(m.extent, 16)}
     vecs = sorted(set(_divisors(n.extent, 4 * lanes)) | {min(lanes, n.extent)})
     return {"m_block": _divisors(m.extent, 12), "n_vec": vecs}
 
 
-register_schedule("Gemm", knobs=_matmul_knobs)(
+register_schedule("Gemm", knobs=_matmul_knobs, version=2)(
     lambda sch, stage, target, cfg=None: _schedule_matmul_like(stage, target, cfg))
 
 
@@ -267,6 +285,7 @@ def matmul(inputs, attrs, out_types):
     if b_vec:
         full.append(1)
     k = te.reduce_axis(K, "k")
+    nb = attrs.get("b_block", 0)  # constant 2-D B packed as (N/nb, K, nb) panels
 
     def f(*idx):
         idx = list(idx)
@@ -276,10 +295,13 @@ def matmul(inputs, attrs, out_types):
             idx.append(const(0))
         i, j, batch = idx[-2], idx[-1], idx[:-2]
         av = a[k] if a_vec else _batched(a, batch, len(full) - 2)[i, k]
-        bv = b[k] if b_vec else _batched(b, batch, len(full) - 2)[k, j]
+        if nb:
+            bv = b[j // nb, k, j % nb]
+        else:
+            bv = b[k] if b_vec else _batched(b, batch, len(full) - 2)[k, j]
         return te.sum(av * bv, axis=k)
 
-    return [te.compute(out_shape, f, name="matmul", tag="matmul")]
+    return [te.compute(out_shape, f, name="matmul", tag="matmul", attrs={"b_block": nb})]
 
 
 class _batched:
@@ -299,7 +321,7 @@ class _batched:
 
 
 @register_schedule("MatMul", knobs=lambda st, t: _matmul_knobs(st, t) if len(st.axes) >= 2
-                   else {})
+                   else {}, version=2)
 def schedule_matmul(sch, stage, target, cfg=None):
     if len(stage.axes) < 2:
         from .generic import schedule_reduction
