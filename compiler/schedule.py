@@ -309,11 +309,27 @@ def lower_stage(stage: Stage, buffers: dict) -> object:
     init = _nest(tile, stage, Store(acc, t_index, te.reduce_init(red.combiner, red.dtype)), lvars)
     src = to_loads(red.source)
     upd = Store(acc, t_index, _combine(red.combiner, Load(acc, t_index), src))
-    update = _nest(rest, stage, _guard(preds, upd), lvars)
+    # The accumulator tile covers the padded region, so the update needs a guard only when
+    # some load could leave its buffer there; a guard per vector FMA is costly.
+    ranges = {lvars[iv]: (0, iv.extent - 1) for iv in stage.leaf}
+    upd_preds = preds if not _loads_in_bounds(src, ranges) else \
+        [p for p in preds if not _uses(p, spatial_vars)]
+    update = _nest(rest, stage, _guard(upd_preds, upd), lvars)
     epi_body = to_loads(_replace_reduce(stage.body, red, acc, t_index))
     epilogue = _nest(tile, stage, _guard(sp_preds, Store(out, out_index, epi_body)), lvars)
     inner = Allocate(acc, seq(init, update, epilogue))
     return _nest(outer, stage, inner, lvars)
+
+
+def _loads_in_bounds(e: Expr, ranges: dict) -> bool:
+    from .arith import _range
+
+    for x in te.walk(e):
+        if isinstance(x, Load):
+            r = _range(simplify_index(x.index, ranges), ranges)
+            if r is None or r[0] < 0 or r[1] >= x.buffer.size:
+                return False
+    return True
 
 
 def _replace_reduce(body: Expr, red: te.Reduce, acc: Buffer, t_index: Expr) -> Expr:

@@ -26,11 +26,14 @@ def conv_weight_block(oc: int, group: int, lanes: int) -> int:
 
 def gemm_panel(n: int, rows: int, lanes: int) -> int:
     """Columns per packed B panel: two vectors (four when A has few rows, so enough
-    independent accumulators hide the FMA latency); 0 when N does not divide."""
+    independent accumulators hide the FMA latency). N need not divide: the last panel is
+    zero-padded, so the kernel's loads stay in bounds and only its stores are guarded."""
+    if n < lanes:
+        return 0
     for vecs in ((4, 2, 1) if rows < 4 else (2, 1)):
         if n % (vecs * lanes) == 0:
             return vecs * lanes
-    return 0
+    return (4 if rows < 4 else 2) * lanes if n >= 4 * lanes else lanes
 
 
 def pack_weights(graph: Graph, target=None) -> Graph:
@@ -51,7 +54,10 @@ def pack_weights(graph: Graph, target=None) -> Graph:
             nb = gemm_panel(b.shape[1], rows, lanes)
             if nb:
                 kk, nn = b.shape
-                panels = b.reshape(kk, nn // nb, nb).transpose(1, 0, 2)
+                pad = -nn % nb
+                if pad:
+                    b = np.concatenate([b, np.zeros((kk, pad), b.dtype)], axis=1)
+                panels = b.reshape(kk, (nn + pad) // nb, nb).transpose(1, 0, 2)
                 bp = g.add_const(f"{n.inputs[1]}_p{nb}", np.ascontiguousarray(panels))
                 attrs = dict(n.attrs, b_block=nb)
                 if n.op == "Gemm":

@@ -13,7 +13,8 @@ MIN_PARALLEL_WORK = 1 << 14  # elements per kernel below which threads cost more
 
 
 def vector_factor(extent: int, lanes: int) -> int:
-    """Largest divisor of `extent` that is <= lanes (and at least half of it when possible)."""
+    """Largest divisor of `extent` that is <= lanes (at least a quarter of it when possible):
+    exact tiles keep guards out of inner loops."""
     if extent % lanes == 0:
         return lanes
     best = 1
@@ -21,7 +22,7 @@ def vector_factor(extent: int, lanes: int) -> int:
         if extent % f == 0:
             best = f
             break
-    if best * 2 < min(lanes, extent) and extent > lanes:
+    if best * 4 < min(lanes, extent) and extent > lanes:
         return lanes  # few divisors: accept a guarded tail rather than tiny vectors
     return best
 

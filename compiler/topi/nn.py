@@ -122,8 +122,9 @@ def _schedule_conv_pointwise(stage, target, cfg):
     lanes = target.lanes(4)
     cfg = dict(cfg or {})
     p = stage.fuse(oh, ow)
-    vf = min(lanes, p.extent)
-    p_tiles = cfg.get("p_tiles") or max(1, min(4, -(-p.extent // vf) // 2 or 1))
+    # Exact tiles: a guard inside the reduction would cost a branch per vector FMA.
+    vf = vector_factor(p.extent, lanes)
+    p_tiles = cfg.get("p_tiles") or _largest_divisor(-(-p.extent // vf), 4, 4)
     budget = 24 if target.vector_bits >= 512 else 12
     oc_block = cfg.get("oc_block") or _largest_divisor(oc.extent, max(1, budget // p_tiles), 8)
     po, pi = stage.split(p, vf)
