@@ -12,11 +12,15 @@ from tilecc.graph import Graph
 
 
 def conv_weight_block(oc: int, group: int, lanes: int) -> int:
-    """Output channels per packed weight vector: the widest of lanes, lanes/2, ... dividing OC
-    (0: not packed; grouped and depthwise convolutions keep OIHW)."""
+    """Output channels per packed weight vector: a full vector when OC divides or is large
+    (the last block is zero-padded: loads stay in bounds, only stores are guarded), else the
+    widest of lanes/2, lanes/4 dividing OC (0: not packed; grouped and depthwise convolutions
+    keep OIHW)."""
     if group != 1:
         return 0
-    b = lanes
+    if oc % lanes == 0 or oc >= 4 * lanes:
+        return lanes
+    b = lanes // 2
     while b >= 4:
         if oc % b == 0:
             return b
@@ -75,7 +79,10 @@ def pack_weights(graph: Graph, target=None) -> Graph:
             if not b:
                 continue
             oc, ic, kh, kw = w.shape
-            packed = w.reshape(oc // b, b, ic, kh, kw).transpose(0, 2, 3, 4, 1)
+            pad = -oc % b
+            if pad:
+                w = np.concatenate([w, np.zeros((pad, ic, kh, kw), w.dtype)])
+            packed = w.reshape((oc + pad) // b, b, ic, kh, kw).transpose(0, 2, 3, 4, 1)
             wp = g.add_const(f"{n.inputs[1]}_o{b}", np.ascontiguousarray(packed))
             g.nodes[k] = n.replace(inputs=(n.inputs[0], wp) + n.inputs[2:],
                                    attrs=dict(n.attrs, weight_block=b))

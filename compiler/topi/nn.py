@@ -53,12 +53,11 @@ def conv2d(inputs, attrs, out_types):
     dh, dw = attrs["dilations"]
     G = attrs["group"]
     ob = attrs.get("weight_block", 0)
+    N, OC, OH, OW = out_types[0].shape
     if ob:
-        ICg, KH, KW = w.shape[1:4]
-        OC = w.shape[0] * ob
+        ICg, KH, KW = w.shape[1:4]  # OC may be padded up to a multiple of ob there
     else:
-        OC, ICg, KH, KW = w.shape
-    N, _, OH, OW = out_types[0].shape
+        _, ICg, KH, KW = w.shape
     OCg = OC // G
     xp = pad_nchw(x, attrs["pads"], 0.0)
     rc, ry, rx = te.reduce_axis(ICg, "rc"), te.reduce_axis(KH, "ry"), te.reduce_axis(KW, "rx")
@@ -83,25 +82,29 @@ def _conv_variant(stage) -> str:
     GEMM over flattened pixels; packed weights take output channels as vector lanes; grouped
     and depthwise ones vectorise along output width."""
     a = stage.anchor_op.attrs
-    if a.get("pointwise"):
+    deep = stage.reduce_axes[0].extent >= 128  # long reductions amortise scattered stores
+    if a.get("pointwise") and not (deep and a.get("weight_block")):
         return "pointwise"
     return "packed" if a.get("weight_block") else "ow_vector"
 
 
 def _conv_knobs(stage, target):
-    _, oc, _, ow = stage.axes
+    _, oc, oh, ow = stage.axes
     lanes = target.lanes(4)
     variant = _conv_variant(stage)
     if variant == "pointwise":
         return {"oc_block": _divisors(oc.extent, 12), "p_tiles": [1, 2, 3, 4]}
     if variant == "packed":
         ob = stage.anchor_op.attrs["weight_block"]
-        return {"oc_tiles": _divisors(oc.extent // ob, 4), "ow_tile": _divisors(ow.extent, 16)}
+        regs = 28 if target.vector_bits >= 512 else 14
+        by_ow = _packed_tiles_ow(ow.extent, 2, regs)
+        return {"oc_tiles": _divisors(-(-oc.extent // ob), 4),
+                "tile": _divisors(ow.extent if by_ow else oh.extent * ow.extent, regs)}
     vecs = sorted(set(_divisors(ow.extent, 2 * lanes)) | {min(lanes, ow.extent)})
     return {"oc_block": _divisors(oc.extent, 16), "ow_vec": vecs}
 
 
-@register_schedule("Conv", knobs=_conv_knobs, version=2)
+@register_schedule("Conv", knobs=_conv_knobs, version=3)
 def schedule_conv2d(sch, stage, target, cfg=None):
     _materialize_pads(sch, target)
     variant = _conv_variant(stage)
@@ -139,30 +142,46 @@ def _schedule_conv_pointwise(stage, target, cfg):
         stage.parallel(_fuse_all(stage, [n, oco, poo]))
 
 
+def _packed_tiles_ow(ow: int, oc_tiles: int, regs: int) -> bool:
+    """Tile along output width when it has a divisor of useful size: pixel addresses are then
+    one base plus constants. Otherwise (prime-ish widths) tile fused pixels."""
+    return _largest_divisor(ow, max(1, regs // oc_tiles // 2), regs) >= 4
+
+
 def _schedule_conv_packed(stage, target, cfg):
-    """Output channels as vector lanes (packed weights load as one vector), an (oc_tiles x
-    ow_tile) block of accumulators in registers, input pixels broadcast: per reduction step
-    oc_tiles vector loads + ow_tile broadcasts feed oc_tiles*ow_tile FMAs.
-    Knobs: oc_tiles (vectors of output channels), ow_tile (output columns)."""
+    """Output channels as vector lanes (packed weights load as one vector) and an
+    (oc_tiles x tile) block of accumulators in registers over output pixels; input pixels are
+    broadcast scalars. Per reduction step: oc_tiles vector loads + `tile` broadcasts feed
+    oc_tiles*tile FMAs. The tile runs along output width, or along fused (oh, ow) pixels when
+    the width has no useful divisor (e.g. 13, 111). Knobs: oc_tiles, tile."""
     n, oc, oh, ow = stage.axes
     rc, ry, rx = stage.reduce_axes
     ob = stage.anchor_op.attrs["weight_block"]
     cfg = dict(cfg or {})
     regs = 28 if target.vector_bits >= 512 else 14
-    oc_tiles = cfg.get("oc_tiles") or (2 if (oc.extent // ob) % 2 == 0 and ow.extent >= 4
-                                       else 1)
-    ow_tile = cfg.get("ow_tile") or _largest_divisor(ow.extent, max(1, regs // oc_tiles // 2),
-                                                     max(1, regs // oc_tiles // 2))
+    oc_tiles = cfg.get("oc_tiles") or (2 if -(-oc.extent // ob) % 2 == 0 and
+                                       oh.extent * ow.extent >= 4 else 1)
+    by_ow = _packed_tiles_ow(ow.extent, oc_tiles, regs)
     oco, ocv = stage.split(oc, ob)
     ocoo, oct_ = stage.split(oco, oc_tiles)
-    owo, owi = stage.split(ow, ow_tile)
-    stage.reorder(n, ocoo, oh, owo, rc, ry, rx, oct_, owi, ocv)
+    if by_ow:
+        tile = cfg.get("tile") or _largest_divisor(ow.extent, max(1, regs // oc_tiles // 2),
+                                                   regs)
+        po, pi = stage.split(ow, tile)
+        stage.reorder(n, ocoo, oh, po, rc, ry, rx, oct_, pi, ocv)
+        outer = [n, ocoo, oh]
+    else:
+        p = stage.fuse(oh, ow)
+        tile = cfg.get("tile") or _largest_divisor(p.extent, max(1, regs // oc_tiles), regs)
+        po, pi = stage.split(p, tile)
+        stage.reorder(n, ocoo, po, rc, ry, rx, oct_, pi, ocv)
+        outer = [n, ocoo, po]
     stage.unroll(oct_)
-    stage.unroll(owi)
+    stage.unroll(pi)
     stage.vectorize(ocv)
     work = n.extent * oc.extent * oh.extent * ow.extent * rc.extent * ry.extent * rx.extent
     if target.cores > 1 and work >= MIN_PARALLEL_WORK:
-        stage.parallel(_fuse_all(stage, [n, ocoo, oh]))
+        stage.parallel(_fuse_all(stage, outer))
 
 
 def _schedule_conv_ow_vector(stage, target, cfg):

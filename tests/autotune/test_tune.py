@@ -75,7 +75,7 @@ def test_log_provider_and_transfer_in_kernel_metadata(tmp_path, target):
 
     # A bigger image of the same conv is absent from the log: it takes the best config of
     # the nearest workload (a record added here so the best is not the default).
-    cfg = {"oc_tiles": 4, "ow_tile": 4}
+    cfg = {"oc_tiles": 4, "tile": 4}
     append_records(log, [Record(target.key, task.workload, task.template,
                                 task.template_version, cfg, (1e-9,))])
     art2 = tilecc.compile(conv_model(hw=24), target=TARGET, tuning_logs=[str(log)],
@@ -90,24 +90,24 @@ def test_log_provider_and_transfer_in_kernel_metadata(tmp_path, target):
 
 def test_transfer_checks_the_space(target):
     (small,) = extract_tasks(conv_model(hw=12), target)
-    (big,) = extract_tasks(conv_model(hw=10), target)  # ow 10: ow_tile 12 is not legal
+    (big,) = extract_tasks(conv_model(hw=10), target)  # ow 10: tile 12 does not divide ow 10
     import tempfile
     with tempfile.TemporaryDirectory() as d:
         log = os.path.join(d, "l.jsonl")
         v = small.template_version
         append_records(log, [Record(target.key, small.workload, small.template, v,
-                                    {"oc_tiles": 2, "ow_tile": 12}, (1e-5,)),
+                                    {"oc_tiles": 2, "tile": 12}, (1e-5,)),
                              Record(target.key, small.workload, small.template, v,
-                                    {"oc_tiles": 1, "ow_tile": 2}, (2e-5,))])
+                                    {"oc_tiles": 1, "tile": 2}, (2e-5,))])
         prov = TuningLogConfigs([log], use_default_logs=False)
         assert prov.lookup(small.workload, small.template, v, target) == (
-            {"oc_tiles": 2, "ow_tile": 12}, "log")
+            {"oc_tiles": 2, "tile": 12}, "log")
         # Only the best record per workload transfers, and it is illegal here: default.
         assert prov.lookup(big.workload, big.template, v, target, space=big.space.knobs) == (
             None, "default")
         (other,) = extract_tasks(conv_model(hw=24), target)
         assert prov.lookup(other.workload, other.template, v, target,
-                           space=other.space.knobs) == ({"oc_tiles": 2, "ow_tile": 12},
+                           space=other.space.knobs) == ({"oc_tiles": 2, "tile": 12},
                                                         "transfer")
         # Another template version never transfers.
         assert prov.lookup(other.workload, other.template, v + 1, target,
