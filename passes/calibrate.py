@@ -170,3 +170,43 @@ def tensor_range(st: TensorStats, method: str, percentile: float = 99.99) -> tup
     levels = 256 if lo >= 0 else 128  # uint8 levels after ReLU, else one sign's half
     t = _kl_threshold(st.abs_hist, amax, levels)
     return max(lo, -t), min(hi, t)
+
+
+def compare(model, artifact_path, data, threshold: float = 0.99, target="host",
+            input_shapes=None) -> tuple[list[dict], str | None]:
+    """Per quantized layer: cosine similarity and max abs error between the fp32 model (a tilecc
+    fp32 build exposing the layer outputs) and a quantized artifact built with
+    expose_intermediates=True, over the samples in `data`. Returns (rows, first layer below
+    `threshold` or None)."""
+    from tilecc.build import prepare_graph
+    from tilecc.passes.quantize import layer_tensors
+    from tilecc.runtime.module import load
+    from tilecc.targets import get_target
+
+    tgt = get_target(target)
+    graph, _ = prepare_graph(model, input_shapes, target=tgt)
+    qmod = load(artifact_path)
+    qnames = {o["name"] for o in qmod.output_info}
+    layers = [t for t in layer_tensors(graph) if t in qnames]
+    if not layers:
+        raise TileccError(f"{artifact_path} exposes no quantized layer outputs; build it with "
+                          "`tilecc compile --quantize int8 --expose-intermediates`")
+    ref = exposed_module(graph, layers, tgt)
+    samples = load_samples(data, graph)
+    dots = {t: np.zeros(3) for t in layers}
+    err = dict.fromkeys(layers, 0.0)
+    for s in samples:
+        feed = {k: s[k] for k in graph.inputs}
+        r, q = ref.run(feed), qmod.run(feed)
+        for t in layers:
+            a, b = r[t].astype(np.float64).ravel(), q[t].astype(np.float64).ravel()
+            dots[t] += (a @ b, a @ a, b @ b)
+            err[t] = max(err[t], float(np.abs(a - b).max()))
+    rows, first = [], None
+    for t in layers:
+        ab, aa, bb = dots[t]
+        cos = float(ab / np.sqrt(aa * bb)) if aa > 0 and bb > 0 else float(aa == bb)
+        rows.append({"layer": t, "cosine": cos, "max_abs_err": err[t]})
+        if first is None and cos < threshold:
+            first = t
+    return rows, first

@@ -286,7 +286,7 @@ class QuantOptions:
     report: dict = field(default_factory=dict)  # filled: tensor -> (scale, zero point)
 
 
-def _candidates(g: Graph, keep) -> list[Node]:
+def _candidates(g: Graph, keep, packed_ok: bool = False) -> list[Node]:
     out = []
     for n in g.nodes:
         if n.op not in QUANTIZABLE or n.op in keep or (n.name and n.name in keep):
@@ -298,7 +298,7 @@ def _candidates(g: Graph, keep) -> list[Node]:
             continue
         if n.op == "MatMul" and g.consts[n.inputs[1]].ndim != 2:
             continue
-        if n.op == "Conv" and n.attrs.get("weight_block"):
+        if n.op == "Conv" and n.attrs.get("weight_block") and not packed_ok:
             continue
         out.append(n)
     return out
@@ -309,7 +309,7 @@ def layer_tensors(graph: Graph, keep=DEFAULT_KEEP_FP32) -> list[str]:
     absorbs), in graph order: `tilecc compare` reports these."""
     cons = graph.consumers()
     outs = []
-    for n in _candidates(graph, set(keep)):
+    for n in _candidates(graph, set(keep), packed_ok=True):
         y = n.outputs[0]
         users = cons.get(y, [])
         if len(users) == 1 and users[0].op == "Relu" and y not in graph.outputs:
