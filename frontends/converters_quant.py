@@ -82,8 +82,8 @@ def QLinearConv(b, ins, n_out, *, auto_pad="NOTSET", dilations=None, group=1,
     ws, wz = b.static(ins[4], "w_scale"), b.static(ins[5], "w_zero_point")
     ys, yz = b.static(ins[6], "y_scale"), b.static(ins[7], "y_zero_point")
     bias = _opt(b, ins, 8, "B (bias)", np.zeros(w_q.shape[0], np.int32))
-    kw = dict(w_scale=ws, w_zp=wz, x_scale=_scalar(b, xs, "x_scale"),
-              x_zp=_scalar(b, xz, "x_zero_point"))
+    kw = {"w_scale": ws, "w_zp": wz, "x_scale": _scalar(b, xs, "x_scale"),
+              "x_zp": _scalar(b, xz, "x_zero_point")}
     y = (_scalar(b, ys, "y_scale"), _scalar(b, yz, "y_zero_point"), yz.dtype.name)
     return _qconv(b, x, w_q, kw, None, bias, y, group, kernel_shape, auto_pad, dilations,
                   pads, strides)
@@ -95,8 +95,8 @@ def ConvInteger(b, ins, n_out, *, auto_pad="NOTSET", dilations=None, group=1,
     w_q = b.static(ins[1], "w (weights)")
     xz = _opt(b, ins, 2, "x_zero_point", 0)
     wz = _opt(b, ins, 3, "w_zero_point", 0)
-    kw = dict(w_scale=np.ones(1, np.float32), w_zp=wz, x_scale=1.0,
-              x_zp=_scalar(b, xz, "x_zero_point"))
+    kw = {"w_scale": np.ones(1, np.float32), "w_zp": wz, "x_scale": 1.0,
+              "x_zp": _scalar(b, xz, "x_zero_point")}
     return _qconv(b, ins[0], w_q, kw, "int32", None, None, group, kernel_shape, auto_pad,
                   dilations, pads, strides)
 
@@ -127,8 +127,8 @@ def QLinearMatMul(b, ins, n_out):
     b_q = b.static(ins[3], "b (weights)")
     bs, bz = b.static(ins[4], "b_scale"), b.static(ins[5], "b_zero_point")
     ys, yz = b.static(ins[6], "y_scale"), b.static(ins[7], "y_zero_point")
-    kw = dict(w_scale=bs, w_zp=bz, x_scale=_scalar(b, as_, "a_scale"),
-              x_zp=_scalar(b, az, "a_zero_point"))
+    kw = {"w_scale": bs, "w_zp": bz, "x_scale": _scalar(b, as_, "a_scale"),
+              "x_zp": _scalar(b, az, "a_zero_point")}
     y = (_scalar(b, ys, "y_scale"), _scalar(b, yz, "y_zero_point"), yz.dtype.name)
     return _qmatmul(b, ins[0], b_q, kw, y, None)
 
@@ -138,8 +138,8 @@ def MatMulInteger(b, ins, n_out):
     b_q = b.static(ins[1], "B (weights)")
     az = _opt(b, ins, 2, "a_zero_point", 0)
     bz = _opt(b, ins, 3, "b_zero_point", 0)
-    kw = dict(w_scale=np.ones(1, np.float32), w_zp=bz, x_scale=1.0,
-              x_zp=_scalar(b, az, "a_zero_point"))
+    kw = {"w_scale": np.ones(1, np.float32), "w_zp": bz, "x_scale": 1.0,
+              "x_zp": _scalar(b, az, "a_zero_point")}
     return _qmatmul(b, ins[0], b_q, kw, None, "int32")
 
 

@@ -102,7 +102,7 @@ def _qconv_infer(types, attrs):
 
 def qconv_ref(x, w, bias, scale, attrs):
     if attrs.get("weight_block"):
-        ob = attrs["weight_block"]
+        attrs["weight_block"]
         w = w.transpose(0, 4, 1, 2, 3).reshape((-1,) + w.shape[1:4])
     pads = attrs["pads"]
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])),

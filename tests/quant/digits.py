@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -22,7 +24,7 @@ def train_mlp(x, y, sizes=(64, 64, 32, 10), epochs: int = 30, lr: float = 0.1, s
     """Plain minibatch SGD on softmax cross-entropy; ReLU hidden layers."""
     rng = np.random.default_rng(seed)
     ws = [rng.normal(0, np.sqrt(2 / a), (a, b)).astype(np.float32)
-          for a, b in zip(sizes[:-1], sizes[1:])]
+          for a, b in itertools.pairwise(sizes)]
     bs = [np.zeros(b, np.float32) for b in sizes[1:]]
     for _ in range(epochs):
         order = rng.permutation(len(x))

@@ -3,14 +3,13 @@ agreement on a small CNN, and the compare tooling."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import tilecc
 
 from .digits import digits_split, mlp_onnx, train_mlp
 
-pytest.importorskip("sklearn")
+
 
 
 def _run(art, tmp_path, inputs, name="m.tar"):
@@ -28,7 +27,7 @@ def digits():
 
 @pytest.mark.parametrize("method", ["minmax", "percentile", "entropy"])
 def test_digits_mlp_int8_accuracy(digits, tmp_path, method):
-    xtr, ytr, xte, yte, ws, bs = digits
+    xtr, _ytr, xte, yte, ws, bs = digits
     model = mlp_onnx(ws, bs, len(xte))
     fp32 = _run(tilecc.compile(model), tmp_path, {"x": xte}, "f.tar")["logits"]
     calib = [{"x": xtr[k:k + len(xte)]} for k in range(0, len(xtr) - len(xte) + 1, len(xte))]
