@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 def compile(model: Any, target: Any = "host", input_shapes: dict | None = None,
             opt_level: int = 2, tuning_logs: Any = None, name: str = "tilecc_model",
             print_ir_after: Any = None, default_logs: bool = True,
-            precision: str = "fp32") -> Artifact:
+            precision: str = "fp32", quantize: str | None = None, calibration: Any = None,
+            calibration_method: str = "minmax", keep_fp32: Any = None,
+            expose_intermediates: bool = False) -> Artifact:
     """Compile an ONNX model (path, bytes or ModelProto) for `target` into an Artifact.
 
     input_shapes: {input name: shape} for inputs with symbolic dimensions.
@@ -48,14 +50,29 @@ def compile(model: Any, target: Any = "host", input_shapes: dict | None = None,
     print_ir_after: pass name(s) after which the graph is printed.
     default_logs: also use TILECC_TUNING_LOGS and the logs shipped with tilecc.
     precision: "fp16" stores weights and activations as half (OpenCL targets; math stays fp32).
+    quantize: "int8" quantizes Conv/Gemm/MatMul after calibrating on `calibration` (a
+    directory of .npz samples, one .npz with a leading sample axis, or a list of input dicts)
+    with `calibration_method` minmax|percentile|entropy; ops named in `keep_fp32` stay float;
+    `expose_intermediates` adds every quantized layer's output as a graph output (compare).
     """
     from tilecc.autotune.provider import TuningLogConfigs
     from tilecc.build import build
 
     configs = TuningLogConfigs(tuning_logs or (), use_default_logs=default_logs)
+    quant = None
+    if quantize is not None:
+        from tilecc.passes.quantize import DEFAULT_KEEP_FP32, QuantOptions
+        if quantize != "int8":
+            raise ValueError(f"quantize={quantize!r}: only 'int8' is supported")
+        if calibration is None:
+            raise ValueError("quantize='int8' needs calibration data (calibration=...)")
+        quant = QuantOptions(calibration=calibration, method=calibration_method,
+                             keep_fp32=tuple(DEFAULT_KEEP_FP32 if keep_fp32 is None
+                                             else keep_fp32),
+                             expose=expose_intermediates)
     return build(model, target=target, input_shapes=input_shapes, opt_level=opt_level,
                  tuning_logs=tuning_logs, name=name, print_ir_after=print_ir_after,
-                 configs=configs, precision=precision)
+                 configs=configs, precision=precision, quant=quant)
 
 
 def load(path: Any, num_threads: int | None = None) -> Module:

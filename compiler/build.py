@@ -314,34 +314,40 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
 
 
 def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=None,
-                  target=None) -> tuple[Graph, list[str]]:
-    """Import and optimise a model; returns the graph ready for fusion and its output names."""
+                  target=None, quant=None) -> tuple[Graph, list[str]]:
+    """Import and optimise a model; returns the graph ready for fusion and its output names.
+    `quant` (passes.quantize.QuantOptions) quantizes it to int8 after the float passes."""
     if isinstance(model, Graph):
         graph = model
     else:
         from tilecc.frontends.onnx import from_onnx
         graph = from_onnx(model, input_shapes)
+    from tilecc.passes import quantize as q
     from tilecc.passes.pipeline import run_passes
+    graph = q.lower_qdq(graph)  # before folding turns quantized weights into float ones
     graph = run_passes(graph, opt_level=opt_level, print_ir_after=set(print_ir_after or ()),
                        out=sys.stderr)
+    if quant is not None:
+        graph = q.quantize_ptq(graph, quant, target)
     from tilecc.passes.layout import pack_weights
-    graph = pack_weights(graph, target)
+    graph = q.pack_qweights(pack_weights(graph, target), target)
     out_names = list(graph.outputs)
     return prepare_outputs(graph), out_names
 
 
 def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_logs=None,
           name: str = "tilecc_model", print_ir_after=None, debug_ir: bool = False,
-          configs=None, precision: str = "fp32", profile: bool = False):
+          configs=None, precision: str = "fp32", profile: bool = False, quant=None):
     """Compile an ONNX model (path, bytes or ModelProto) or a Graph into an Artifact.
 
     `configs` is a config provider (see DefaultConfigs); `tuning_logs` is handled by the
     autotuner's provider when present. `profile=True` times every kernel call into a table
-    the library exports (`tilecc run --profile`, Module.profile)."""
+    the library exports (`tilecc run --profile`, Module.profile). `quant` is a
+    passes.quantize.QuantOptions for int8 post-training quantization."""
     from tilecc.targets import get_target
 
     tgt = get_target(target)
-    graph, out_names = prepare_graph(model, input_shapes, opt_level, print_ir_after, tgt)
+    graph, out_names = prepare_graph(model, input_shapes, opt_level, print_ir_after, tgt, quant)
     if tgt.kind == "opencl":
         from tilecc.codegen.opencl import compile_opencl, package_opencl
         return package_opencl(compile_opencl(graph, tgt, name, out_names, precision, configs,

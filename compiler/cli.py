@@ -71,6 +71,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
               "opt_level": args.opt_level, "tuning_logs": args.tuning_log or None,
               "name": args.name, "print_ir_after": args.print_ir_after or None,
               "default_logs": not args.no_default_logs, "precision": args.precision}
+    if args.quantize:
+        kwargs.update(quantize=args.quantize, calibration=args.calibration,
+                      calibration_method=args.calibration_method,
+                      expose_intermediates=args.expose_intermediates)
+        if args.keep_fp32 is not None:
+            kwargs["keep_fp32"] = tuple(o for o in args.keep_fp32.split(",") if o)
     if args.profile:
         from tilecc.build import build
 
@@ -90,6 +96,20 @@ def cmd_compile(args: argparse.Namespace) -> int:
          f"{', with profiling timers' if args.profile else ''})")
     if artifact.metadata.get("memory"):
         print(_memory_report(artifact.metadata["memory"]))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from tilecc.passes.calibrate import compare
+
+    rows, first = compare(args.model, args.artifact, args.inputs, args.threshold)
+    width = max(len(r["layer"]) for r in rows)
+    print(f"{'layer':<{width}}  {'cosine':>9}  {'max abs err':>11}")
+    for r in rows:
+        flag = "  <-- first below threshold" if r["layer"] == first else ""
+        print(f"{r['layer']:<{width}}  {r['cosine']:9.6f}  {r['max_abs_err']:11.4g}{flag}")
+    if first is None:
+        print(f"all {len(rows)} layers have cosine >= {args.threshold}")
     return 0
 
 
@@ -382,7 +402,30 @@ def build_parser() -> argparse.ArgumentParser:
                    "and print its memory report")
     c.add_argument("--profile", action="store_true",
                    help="add per-kernel timers (for `tilecc run --profile`; not for deployment)")
+    c.add_argument("--quantize", choices=("int8",),
+                   help="post-training int8 quantization of Conv/Gemm/MatMul (needs "
+                   "--calibration)")
+    c.add_argument("--calibration", metavar="DATA",
+                   help="calibration samples: a directory of .npz files (one sample each, keyed "
+                   "by input name) or one .npz with a leading sample axis")
+    c.add_argument("--calibration-method", choices=("minmax", "percentile", "entropy"),
+                   default="minmax", help="activation range from calibration (default minmax)")
+    c.add_argument("--keep-fp32", metavar="OP,...",
+                   help="op types or node names left in fp32 (default: Softmax, "
+                   "LayerNormalization, ...)")
+    c.add_argument("--expose-intermediates", action="store_true",
+                   help="also output every quantized layer's result (for `tilecc compare`)")
     c.set_defaults(fn=cmd_compile)
+
+    cp = sub.add_parser("compare", parents=[debug],
+                        help="per-layer accuracy of a quantized artifact vs the fp32 model")
+    cp.add_argument("model", help="the fp32 ONNX model")
+    cp.add_argument("artifact", help="quantized model.tar built with --expose-intermediates")
+    cp.add_argument("--inputs", required=True, metavar="DATA",
+                    help="input samples (same forms as --calibration)")
+    cp.add_argument("--threshold", type=float, default=0.99,
+                    help="flag the first layer whose cosine similarity is below this")
+    cp.set_defaults(fn=cmd_compare)
 
     r = sub.add_parser("run", parents=[debug], help="run an artifact on this machine")
     r.add_argument("artifact")

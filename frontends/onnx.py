@@ -18,6 +18,7 @@ from tilecc.graph import Graph, TensorType
 from . import (
     converters_general,  # noqa: F401  (registers the general-op converters)
     converters_nn,  # noqa: F401  (registers the NN/transformer converters)
+    converters_quant,  # noqa: F401  (registers the quantization converters)
     onnx_converters,  # noqa: F401  (registers the converters)
 )
 from .onnx_builder import CONVERTERS, Builder, FrontendError, UnsupportedOpsError, pick_converter

@@ -1,0 +1,40 @@
+"""`tilecc compile --quantize int8` and `tilecc compare` end to end on a small CNN."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from tests.models.builders import resnet_block_model
+from tilecc.cli import main
+
+
+def test_compile_quantized_and_compare(tmp_path, capsys):
+    model = resnet_block_model()
+    onnx.save(model, tmp_path / "m.onnx")
+    name = model.graph.input[0].name
+    rng = np.random.default_rng(0)
+    data = tmp_path / "calib"
+    data.mkdir()
+    for k in range(8):
+        np.savez(data / f"{k}.npz", **{name: rng.standard_normal((1, 3, 32, 32), np.float32)})
+    np.savez(tmp_path / "eval.npz", **{name: rng.standard_normal((4, 1, 3, 32, 32), np.float32)})
+    art = tmp_path / "q.tar"
+    assert main(["-q", "compile", str(tmp_path / "m.onnx"), "-o", str(art), "--quantize", "int8",
+                 "--calibration", str(data), "--calibration-method", "percentile",
+                 "--expose-intermediates"]) == 0
+    assert main(["compare", str(tmp_path / "m.onnx"), str(art), "--inputs",
+                 str(tmp_path / "eval.npz"), "--threshold", "0.99"]) == 0
+    out = capsys.readouterr().out
+    print(out)
+    rows = [ln.split() for ln in out.splitlines()[1:] if ln and not ln.startswith("all")]
+    assert len(rows) >= 5  # stem, four block convs (+ downsample, classifier)
+    cos = [float(r[1]) for r in rows]
+    assert min(cos) > 0.98, out
+    # The quantized artifact without exposed layers gives a clear error, not a crash.
+    plain = tmp_path / "p.tar"
+    assert main(["-q", "compile", str(tmp_path / "m.onnx"), "-o", str(plain), "--quantize",
+                 "int8", "--calibration", str(data)]) == 0
+    assert main(["compare", str(tmp_path / "m.onnx"), str(plain), "--inputs",
+                 str(tmp_path / "eval.npz")]) != 0
+    assert "--expose-intermediates" in capsys.readouterr().err
