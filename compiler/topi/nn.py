@@ -83,7 +83,11 @@ def _conv_variant(stage) -> str:
     and depthwise ones vectorise along output width."""
     a = stage.anchor_op.attrs
     deep = stage.reduce_axes[0].extent >= 128  # long reductions amortise scattered stores
-    if a.get("pointwise") and not (deep and a.get("weight_block")):
+    _, _, oh, ow = stage.axes
+    # Pixel vectors need an exact, wide-enough vector (a guarded tail would sit in the
+    # reduction); otherwise output channels make better lanes.
+    narrow = vector_factor(oh.extent * ow.extent, 16) < 8
+    if a.get("pointwise") and not ((deep or narrow) and a.get("weight_block")):
         return "pointwise"
     return "packed" if a.get("weight_block") else "ow_vector"
 
