@@ -287,6 +287,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ops(args: argparse.Namespace) -> int:
+    from tilecc.frontends.onnx import supported_ops_markdown
+
+    print(supported_ops_markdown())
+    return 0
+
+
 def cmd_targets(args: argparse.Namespace) -> int:
     from tilecc.targets import PRESETS, get_target
 
@@ -487,6 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--target", required=True, help="preset name or target key")
     a.add_argument("-o", "--output", required=True)
     lg.set_defaults(fn=cmd_logs)
+
+    o = sub.add_parser("ops", parents=[debug], help="list the ONNX ops tilecc imports")
+    o.set_defaults(fn=cmd_ops)
 
     t = sub.add_parser("targets", parents=[debug], help="list target presets")
     t.set_defaults(fn=cmd_targets)

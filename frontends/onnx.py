@@ -203,3 +203,12 @@ def from_onnx(model: str | Path | onnx.ModelProto,
                 b.rename(copy, o.name, len(graph.nodes) - 1)
         graph.outputs.append(o.name)
     return graph
+
+
+def supported_ops_markdown() -> str:
+    """The converter table as Markdown: each ONNX op with the opset versions it has converters
+    for (a converter handles its version and every later one up to the next)."""
+    rows = [f"| {op} | {', '.join(str(v) for v in sorted(CONVERTERS[op]))} |"
+            for op in sorted(CONVERTERS)]
+    return "\n".join([f"{len(rows)} ONNX ops (default domain):", "",
+                      "| op | converter opset versions |", "|---|---|", *rows])
