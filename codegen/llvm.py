@@ -363,6 +363,25 @@ class FunctionEmitter:
                 passthru = self._to_mem(passthru, dt, True)
             v = self._masked_load(self._addr(load.buffer, base), vt, esize, mask, passthru)
             return Val(self._from_mem(v, dt), True)
+        if self._lane_mode(load.index) == "strided" and (c.vec or other.vec):
+            # Widen the lane mask to the stride-s window: element j of the wide load is lane
+            # j/s when s divides j, else never needed.
+            st = linear_coeff(load.index, self.vvar)
+            n = st * self.lanes
+            cv = self.bcast(c, "bool")
+            if self.mask is not None:
+                cv = self.b.and_(cv, self.mask)
+            zeros = ir.Constant(cv.type, [0] * self.lanes)
+            sel = [j // st if j % st == 0 else self.lanes for j in range(n)]
+            wmask = self.b.shuffle_vector(cv, zeros, ir.Constant(ir.VectorType(I32, n), sel))
+            et = MEM_TYPES[dt]
+            wide = ir.VectorType(et, n)
+            base = self.ev(substitute(load.index, {self.vvar: const(0)})).v
+            v = self._masked_load(self._addr(load.buffer, base), wide, esize, wmask,
+                                  ir.Constant(wide, ir.Undefined))
+            pick = ir.Constant(ir.VectorType(I32, self.lanes), [st * j for j in range(self.lanes)])
+            x = self._from_mem(self.b.shuffle_vector(v, ir.Constant(wide, ir.Undefined), pick), dt)
+            return Val(self.b.select(cv, x, self.bcast(other, dt)), True)
         from tilecc.expr import select as mk_select
         safe = Load(load.buffer, mk_select(e.cond, load.index, const(0)))
         x = self.ev(safe)

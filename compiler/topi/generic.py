@@ -35,7 +35,11 @@ def _fuse_all(stage: Stage, ivs):
 
 
 def schedule_injective(stage: Stage, target, cfg=None) -> None:
-    axes = [a for a in stage.axes]
+    """Rows of vectors: the last axis in vectors (a masked tail vector when it has no wide
+    divisor: injective stages carry no reduction, so the tail guard costs once per row), the
+    axes above it fused and parallel. The row loop stays its own loop, so per-element index
+    arithmetic is a base plus the lane."""
+    axes = list(stage.axes)
     if not axes:
         return
     lanes = target.lanes(4)
@@ -44,14 +48,16 @@ def schedule_injective(stage: Stage, target, cfg=None) -> None:
         work *= a.extent
     last = axes[-1]
     vf = vector_factor(last.extent, lanes)
+    if vf * 2 < min(lanes, last.extent):
+        vf = min(lanes, last.extent)
+    rows = axes[:-1]
     if vf > 1:
         lo, li = stage.split(last, vf)
         stage.vectorize(li)
-        outer = axes[:-1] + [lo]
-    else:
-        outer = axes
-    if work >= MIN_PARALLEL_WORK and target.cores > 1:
-        fused = _fuse_all(stage, outer) if len(outer) > 1 else outer[0]
+        if not rows:
+            rows = [lo]
+    if work >= MIN_PARALLEL_WORK and target.cores > 1 and rows:
+        fused = _fuse_all(stage, rows) if len(rows) > 1 else rows[0]
         stage.parallel(fused)
 
 

@@ -110,8 +110,11 @@ def _conv_knobs(stage, target):
 
 @register_schedule("Conv", knobs=_conv_knobs, version=3)
 def schedule_conv2d(sch, stage, target, cfg=None):
-    _materialize_pads(sch, target)
     variant = _conv_variant(stage)
+    if variant != "ow_vector":
+        # Dense convolutions reuse each input element many times: copy the padded input
+        # once. Depthwise ones read each about KH*KW times: masked loads in place are cheaper.
+        _materialize_pads(sch, target)
     if variant == "pointwise":
         _schedule_conv_pointwise(stage, target, cfg)
     elif variant == "packed":
