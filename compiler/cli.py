@@ -133,6 +133,31 @@ def _random_input(spec: dict, rng) -> object:
     raise InputError(f"input {spec['name']!r}: cannot make random {dtype.name} data; pass -i")
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Latency of one artifact on random inputs: one native call per run, timed from Python
+    (a ctypes call costs ~1 us, negligible next to a model)."""
+    import time
+
+    import numpy as np
+
+    module = tilecc.load(args.artifact, num_threads=args.threads)
+    rng = np.random.default_rng(args.seed)
+    feeds = {spec["name"]: _random_input(spec, rng) for spec in module.input_info}
+    for _ in range(args.warmup):
+        module.run(feeds)
+    times = []
+    deadline = time.perf_counter() + args.min_seconds
+    while len(times) < args.runs or time.perf_counter() < deadline:
+        t0 = time.perf_counter_ns()
+        module.run(feeds)
+        times.append((time.perf_counter_ns() - t0) / 1e6)
+    t = np.array(times)
+    threads = module.get_num_threads() if hasattr(module, "get_num_threads") else args.threads
+    print(f"{args.artifact}: {len(t)} runs, {threads} thread(s): median {np.median(t):.3f} ms, "
+          f"p90 {np.percentile(t, 90):.3f} ms, min {t.min():.3f} ms, max {t.max():.3f} ms")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -494,6 +519,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--target", required=True, help="preset name or target key")
     a.add_argument("-o", "--output", required=True)
     lg.set_defaults(fn=cmd_logs)
+
+    b = sub.add_parser("bench", parents=[debug], help="latency of an artifact (median, p90)")
+    b.add_argument("artifact")
+    b.add_argument("--runs", type=int, default=50, help="timed runs (at least)")
+    b.add_argument("--warmup", type=int, default=5, help="untimed runs first")
+    b.add_argument("--min-seconds", type=float, default=0.0, help="keep running this long")
+    b.add_argument("--threads", type=int, help="threads (default: TILECC_NUM_THREADS or cores)")
+    b.add_argument("--seed", type=int, default=0, help="seed for random inputs")
+    b.set_defaults(fn=cmd_bench)
 
     o = sub.add_parser("ops", parents=[debug], help="list the ONNX ops tilecc imports")
     o.set_defaults(fn=cmd_ops)

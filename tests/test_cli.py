@@ -103,3 +103,19 @@ def test_subprocess_debug_traceback(tmp_path):
     assert loud.returncode == 3 and "Traceback" in loud.stderr
     usage = subprocess.run(cmd, check=False, capture_output=True, text=True)
     assert usage.returncode == 2 and "tilecc: error:" in usage.stderr
+
+
+def test_bench_reports_latency(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    model = Path(__file__).resolve().parents[1] / "compiler" / "data" / "ds_cnn_kws.onnx"
+    tar = tmp_path / "m.tar"
+    r = subprocess.run([sys.executable, "-m", "tilecc.cli", "compile", str(model), "-o", str(tar)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "tilecc.cli", "bench", str(tar), "--runs", "5",
+                        "--threads", "1"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "5 runs, 1 thread(s): median" in r.stdout and "p90" in r.stdout
