@@ -231,3 +231,21 @@ def test_fp16_storage_on_opencl(target, tmp_path):
     for k, r in ort_run(model, x).items():
         assert outs[k].dtype == np.float32
         assert_close(outs[k], r, rel=3e-2, allclose=False)
+
+
+@pytest.mark.parametrize("target", PRESETS)
+@pytest.mark.parametrize("size", [pytest.param((1, 16, 64, 2), id="small"),
+                                  pytest.param((2, 128, 256, 4), id="full",
+                                               marks=pytest.mark.slow)])
+def test_bert_encoder_on_opencl(size, target, tmp_path):
+    """The BERT-style encoder (int64 token ids and mask, Gelu, LayerNorm, attention)."""
+    layers, seq, hidden, heads = size
+    model = builders.bert_encoder(layers=layers, seq=seq, hidden=hidden, heads=heads)
+    rng = np.random.default_rng(1)
+    mask = np.ones((1, seq), np.int64)
+    mask[0, seq * 3 // 4:] = 0
+    feeds = {"input_ids": rng.integers(0, 1000, (1, seq)).astype(np.int64),
+             "attention_mask": mask}
+    outs, _ = run_opencl(model, feeds, target, tmp_path)
+    for k, r in ort_run(model, feeds).items():
+        assert_close(outs[k], r)
