@@ -55,6 +55,10 @@ class Stage:
         self.body: Expr | None = None  # resolved body (inlines substituted), set by Schedule
         self.reduce: te.Reduce | None = None
         self.anchor_op = tensor.op  # the op whose template schedules this stage (after fusion)
+        # Loop order and annotations of the epilogue nest of a register tile (default: the
+        # tile's own), e.g. to store along a contiguous output axis.
+        self.epilogue_order: list[te.IterVar] | None = None
+        self.epilogue_annot: dict[te.IterVar, str] = {}
 
     @property
     def axes(self) -> list[te.IterVar]:
@@ -117,6 +121,15 @@ class Stage:
         if tag in self.annot.values():
             raise ScheduleError(f"bind: {tag} is already bound in {self.op.name}")
         self.annot[iv] = tag
+
+    def epilogue(self, *order: te.IterVar, **kinds: str):
+        """Order the accumulator tile's store loops (a permutation of the tile's loops) and
+        re-annotate them, e.g. `epilogue(oct, ocv, owi)` + vectorize owi to store contiguous
+        output rows although the reduction vectorises another axis."""
+        self.epilogue_order = list(order)
+
+    def epilogue_kind(self, iv: te.IterVar, kind: str):
+        self.epilogue_annot[iv] = kind
 
     def compute_inline(self):
         if self.op.reduce is not None:
@@ -316,7 +329,13 @@ def lower_stage(stage: Stage, buffers: dict) -> object:
         [p for p in preds if not _uses(p, spatial_vars)]
     update = _nest(rest, stage, _guard(upd_preds, upd), lvars)
     epi_body = to_loads(_replace_reduce(stage.body, red, acc, t_index))
-    epilogue = _nest(tile, stage, _guard(sp_preds, Store(out, out_index, epi_body)), lvars)
+    epi_tile = stage.epilogue_order or tile
+    if sorted(map(id, epi_tile)) != sorted(map(id, tile)):
+        raise ScheduleError(f"{stage.op.name}: epilogue order must permute {tile}")
+    saved = stage.annot
+    stage.annot = {**stage.annot, **stage.epilogue_annot}
+    epilogue = _nest(epi_tile, stage, _guard(sp_preds, Store(out, out_index, epi_body)), lvars)
+    stage.annot = saved
     inner = Allocate(acc, seq(init, update, epilogue))
     return _nest(outer, stage, inner, lvars)
 

@@ -177,6 +177,11 @@ def _schedule_conv_packed(stage, target, cfg):
         po, pi = stage.split(ow, tile)
         stage.reorder(n, ocoo, oh, po, rc, ry, rx, oct_, pi, ocv)
         outer = [n, ocoo, oh]
+        if tile >= 4:
+            # Store rows along output width (contiguous) rather than scattering channel lanes.
+            stage.epilogue(oct_, ocv, pi)
+            stage.epilogue_kind(ocv, "unroll")
+            stage.epilogue_kind(pi, "vectorize")
     else:
         p = stage.fuse(oh, ow)
         tile = cfg.get("tile") or _largest_divisor(p.extent, max(1, regs // oc_tiles), regs)
