@@ -12,8 +12,8 @@ from __future__ import annotations
 from .. import te
 from ..expr import Bin, all_of, call, cast, const, maximum, minimum, select
 from ..ops.quant import QRANGE
-from .nn import _conv_knobs, _matmul_knobs, _schedule_matmul_like, pad_nchw, schedule_conv2d
 from .common import in_range
+from .nn import _conv_knobs, _matmul_knobs, _schedule_matmul_like, pad_nchw, schedule_conv2d
 from .registry import register_compute, register_schedule
 
 VNNI_BLOCK = 16  # output channels per packed weight vector (one zmm of int32 lanes)
