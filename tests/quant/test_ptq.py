@@ -10,8 +10,6 @@ import tilecc
 from .digits import digits_split, mlp_onnx, train_mlp
 
 
-
-
 def _run(art, tmp_path, inputs, name="m.tar"):
     p = tmp_path / name
     art.save(p)
