@@ -49,7 +49,8 @@ def compile(model: Any, target: Any = "host", input_shapes: dict | None = None,
     name: the C symbol prefix of the generated functions (<name>_run, ...).
     print_ir_after: pass name(s) after which the graph is printed.
     default_logs: also use TILECC_TUNING_LOGS and the logs shipped with tilecc.
-    precision: "fp16" stores weights and activations as half (OpenCL targets; math stays fp32).
+    precision: "fp16" stores weights and activations between kernels as half (CPU and OpenCL
+    targets; math and accumulation stay fp32, graph inputs/outputs stay float32).
     quantize: "int8" quantizes Conv/Gemm/MatMul after calibrating on `calibration` (a
     directory of .npz samples, one .npz with a leading sample axis, or a list of input dicts)
     with `calibration_method` minmax|percentile|entropy; ops named in `keep_fp32` stay float;

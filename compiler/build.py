@@ -198,13 +198,18 @@ def make_kernel(node: Node, graph: Graph, target, name: str, configs=None
 
 
 def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_level: int = 2,
-                  debug_ir: bool = False, configs=None, profile: bool = False) -> CompiledModel:
+                  debug_ir: bool = False, configs=None, profile: bool = False,
+                  precision: str = "fp32") -> CompiledModel:
     from tilecc.codegen.aot import emit_entry
     from tilecc.codegen.llvm import ModuleCodegen
     from tilecc.passes.fuse import fuse_ops
     from tilecc.passes.memory import pack_params, plan_memory
 
     fused = fuse_ops(graph)
+    half = None
+    if precision == "fp16":  # float16 storage between kernels, float32 math in them
+        from tilecc.passes.precision import HalfStorage, half_storage
+        half = HalfStorage(graph, fused)
     # Bare metal: no threads, so parallel loops stay serial (no tilecc_parallel_for calls).
     cg = ModuleCodegen(target, name, allow_parallel=not getattr(target, "bare_metal", False))
     in_pos = {v: k for k, v in enumerate(graph.inputs)}
@@ -227,10 +232,12 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
         if node.op == "Reshape":
             root[node.outputs[0]] = node.inputs[0]
             continue
-        key = _kernel_key(node, fused)
+        key = _kernel_key(node, fused) + ((half.flags(node),) if half else ())
         if key not in cache:
             kname = f"k{len(cache)}_{node.name}"[:60]
             pf, kinfo = make_kernel(node, fused, target, kname, configs or DefaultConfigs())
+            if half:
+                pf = half_storage(pf, half.flags(node))
             if debug_ir:
                 loop_ir.append(format_func(pf))
             cache[key] = (cg.add_kernel(pf), pf, kinfo)
@@ -253,7 +260,8 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
             r = rootof(i)
             if r in graph.consts and r not in used_consts:
                 used_consts.append(r)
-    params, param_off = pack_params(graph.consts, used_consts)
+    params, param_off = pack_params(half.consts(graph.consts) if half else graph.consts,
+                                    used_consts)
 
     # Lifetimes of arena values, in steps.
     sizes: dict[str, int] = {}
@@ -262,6 +270,8 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
         for o in node.outputs:
             if o not in out_pos:
                 sizes[o] = graph.types[o].nbytes if o in graph.types else fused.types[o].nbytes
+                if half:
+                    sizes[o] = half.nbytes(o, sizes[o])
                 life.setdefault(o, [s, s])
         for i in node.inputs:
             r = rootof(i)
@@ -352,9 +362,10 @@ def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_lo
         from tilecc.codegen.opencl import compile_opencl, package_opencl
         return package_opencl(compile_opencl(graph, tgt, name, out_names, precision, configs,
                                              debug_ir))
-    if precision != "fp32":
-        raise ValueError(f"precision {precision!r} is only supported for OpenCL targets")
-    cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir, configs, profile)
+    if precision not in ("fp32", "fp16"):
+        raise ValueError(f"precision {precision!r}: use fp32 or fp16")
+    cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir, configs, profile,
+                       precision)
     return package(cm)
 
 

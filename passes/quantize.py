@@ -439,17 +439,37 @@ def _ptq_layer(g: Graph, n: Node, xs: float, xz: int, xstats, bias_correction: b
 
 
 def pack_qweights(graph: Graph, target) -> Graph:
-    """QConv int8 weights as (OC/b, IC, KH, KW, b): b output channels per vector load."""
+    """QConv int8 weights as (OC/b, IC, KH, KW, b): b output channels per vector load. On
+    targets with VNNI, uint8-input QConv (group 1) and QGemm weights are packed for `vpdpbusd`
+    instead (vnni_pack_conv / vnni_pack_gemm)."""
+    from tilecc.codegen.x86_intrinsics import target_has_vnni
+
     from .layout import conv_weight_block
 
     if target is None or target.kind != "cpu":
         return graph
     lanes = target.lanes(4)
+    vnni = target_has_vnni(target)
     g = graph.copy()
     for k, n in enumerate(g.nodes):
-        if n.op != "QConv" or n.attrs.get("weight_block") or n.inputs[1] not in g.consts:
+        if n.op not in ("QConv", "QGemm") or n.attrs.get("weight_block") \
+                or n.attrs.get("vnni") or n.inputs[1] not in g.consts:
             continue
         w = g.consts[n.inputs[1]]
+        if vnni and w.dtype == np.int8 and g.types[n.inputs[0]].dtype == "uint8" \
+                and n.attrs.get("group", 1) == 1:
+            if n.op == "QConv":
+                wp, attrs = vnni_pack_conv(w, lanes), {"weight_block": lanes}
+            else:
+                nb = lanes * min(4, -(-w.shape[1] // lanes))
+                wp, attrs = vnni_pack_gemm(w, nb), {"b_block": nb}
+            name = g.add_const(f"{n.inputs[1]}_vnni", wp)
+            g.nodes[k] = n.replace(inputs=(n.inputs[0], name) + n.inputs[2:],
+                                   attrs=dict(n.attrs, vnni=True, channels=int(
+                                       w.shape[0] if n.op == "QConv" else w.shape[1]), **attrs))
+            continue
+        if n.op != "QConv":
+            continue
         b = conv_weight_block(w.shape[0], n.attrs["group"], lanes)
         if not b:
             continue
@@ -459,3 +479,34 @@ def pack_qweights(graph: Graph, target) -> Graph:
         g.nodes[k] = n.replace(inputs=(n.inputs[0], wp) + n.inputs[2:],
                                attrs=dict(n.attrs, weight_block=b))
     return g
+
+
+def vnni_pack_conv(w: np.ndarray, ob: int) -> np.ndarray:
+    """(OC, IC, KH, KW) int8 -> (ceil(OC/ob), ceil(IC/4), KH, KW, ob) int32 whose byte k holds
+    input channel 4c+k (little endian), zero-padded: one 64-byte load feeds `vpdpbusd`."""
+    oc, ic, kh, kw = w.shape
+    w = np.pad(w, ((0, -oc % ob), (0, -ic % 4), (0, 0), (0, 0)))
+    o, i = w.shape[:2]
+    p = w.reshape(o // ob, ob, i // 4, 4, kh, kw).transpose(0, 2, 4, 5, 1, 3)
+    return np.ascontiguousarray(p).view("<i4").reshape(o // ob, i // 4, kh, kw, ob)
+
+
+def vnni_unpack_conv(wp: np.ndarray, oc: int, ic: int) -> np.ndarray:
+    o16, i4, kh, kw, ob = wp.shape
+    w = np.ascontiguousarray(wp).view(np.int8).reshape(o16, i4, kh, kw, ob, 4)
+    return w.transpose(0, 4, 1, 5, 2, 3).reshape(o16 * ob, i4 * 4, kh, kw)[:oc, :ic]
+
+
+def vnni_pack_gemm(b: np.ndarray, nb: int) -> np.ndarray:
+    """(K, N) int8 -> (ceil(N/nb), ceil(K/4), nb) int32 panels, byte k of a word = row 4k'+k."""
+    kk, nn = b.shape
+    b = np.pad(b, ((0, -kk % 4), (0, -nn % nb)))
+    k, n = b.shape
+    p = b.reshape(k // 4, 4, n // nb, nb).transpose(2, 0, 3, 1)
+    return np.ascontiguousarray(p).view("<i4").reshape(n // nb, k // 4, nb)
+
+
+def vnni_unpack_gemm(bp: np.ndarray, k: int, n: int) -> np.ndarray:
+    nblk, k4, nb = bp.shape
+    b = np.ascontiguousarray(bp).view(np.int8).reshape(nblk, k4, nb, 4)
+    return b.transpose(1, 3, 0, 2).reshape(k4 * 4, nblk * nb)[:k, :n]

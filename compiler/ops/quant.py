@@ -89,9 +89,12 @@ def _out_type(shape, attrs):
 def _qconv_infer(types, attrs):
     expect_inputs("QConv", types, 4)
     x, w = types[0], types[1]
-    if x.dtype not in QRANGE or w.dtype not in ("int8", "int16"):
+    wdt = ("int32",) if attrs.get("vnni") else ("int8", "int16")
+    if x.dtype not in QRANGE or w.dtype not in wdt:
         raise ValueError(f"QConv: needs uint8/int8 X and int8/int16 W, got {x.dtype}, {w.dtype}")
-    if attrs.get("weight_block"):
+    if attrs.get("vnni"):  # (OC/b, IC/4, KH, KW, b) int32 words of 4 int8, zero-padded
+        w = TensorType((attrs["channels"], x.shape[1]) + w.shape[2:4], "float32")
+    elif attrs.get("weight_block"):
         ob = attrs["weight_block"]
         oc = w.shape[0] * ob
         w = TensorType((oc,) + w.shape[1:4], "float32")
@@ -101,8 +104,10 @@ def _qconv_infer(types, attrs):
 
 
 def qconv_ref(x, w, bias, scale, attrs):
-    if attrs.get("weight_block"):
-        attrs["weight_block"]
+    if attrs.get("vnni"):
+        from tilecc.passes.quantize import vnni_unpack_conv
+        w = vnni_unpack_conv(w, attrs["channels"], x.shape[1])
+    elif attrs.get("weight_block"):
         w = w.transpose(0, 4, 1, 2, 3).reshape((-1,) + w.shape[1:4])
     pads = attrs["pads"]
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])),
@@ -120,6 +125,8 @@ def _qgemm_infer(types, attrs):
     expect_inputs("QGemm", types, 4)
     a, b = types[0], types[1]
     expect_rank("QGemm", a, 2, "A")
+    if attrs.get("vnni"):  # (N/nb, K/4, nb) int32 panels of 4 int8 words
+        b = TensorType((a.shape[1], attrs["channels"]), "int8")
     expect_rank("QGemm", b, 2, "B")
     if a.dtype not in QRANGE or b.dtype not in ("int8", "int16"):
         raise ValueError(f"QGemm: needs uint8/int8 A and int8/int16 B, got {a.dtype}, {b.dtype}")
@@ -129,6 +136,9 @@ def _qgemm_infer(types, attrs):
 
 
 def qgemm_ref(a, b, bias, scale, attrs):
+    if attrs.get("vnni"):
+        from tilecc.passes.quantize import vnni_unpack_gemm
+        b = vnni_unpack_gemm(b, a.shape[1], attrs["channels"])
     acc = a.astype(np.int64) @ b.astype(np.int64) + bias.reshape(1, -1)
     return requant_ref(acc, scale, attrs, 1)
 
