@@ -462,3 +462,222 @@ def _window(kind):
 
 for _kind in ("Hann", "Hamming", "Blackman"):
     _window(_kind)
+
+
+# ---- data-dependent output shapes, folded from compile-time inputs --------------------
+# Static shapes need these inputs at compile time (the backend adapter binds them); the
+# result is then a constant.
+
+
+@converter("Unique", 11)
+def Unique(b, ins, n_out, *, axis=None, sorted=1):
+    x = np.asarray(b.static(ins[0], "X"))
+    if axis is None:
+        flat = x.reshape(-1)
+        vals, first, inverse, counts = np.unique(flat, return_index=True, return_inverse=True,
+                                                 return_counts=True)
+    else:
+        ax = _axis(b, axis, x.ndim)
+        vals, first, inverse, counts = np.unique(x, return_index=True, return_inverse=True,
+                                                 return_counts=True, axis=ax)
+    inverse = np.asarray(inverse).reshape(-1)
+    if not sorted:
+        # Order of first occurrence instead of value order.
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        vals = np.take(vals, order, axis=0 if axis is None else ax)
+        first, counts, inverse = first[order], counts[order], rank[inverse]
+    outs = [vals.astype(x.dtype), first, inverse, counts]
+    return [b.add_const(np.ascontiguousarray(o) if k == 0 else np.asarray(o, np.int64),
+                        "unique") for k, o in enumerate(outs[:n_out])]
+
+
+def _corners(boxes: np.ndarray, center: bool) -> np.ndarray:
+    if center:
+        xc, yc, w, h = boxes.T
+        return np.stack([yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2], axis=1)
+    y1, x1, y2, x2 = boxes.T
+    return np.stack([np.minimum(y1, y2), np.minimum(x1, x2), np.maximum(y1, y2),
+                     np.maximum(x1, x2)], axis=1)
+
+
+@converter("NonMaxSuppression", 10)
+def NonMaxSuppression(b, ins, n_out, *, center_point_box=0):
+    ins = list(ins) + [""] * (5 - len(ins))
+
+    def scalar(i, what, default):
+        return np.asarray(b.static(ins[i], what)).reshape(-1)[0] if ins[i] else default
+    boxes = np.asarray(b.static(ins[0], "boxes"), np.float64)
+    scores = np.asarray(b.static(ins[1], "scores"), np.float64)
+    limit = int(scalar(2, "max_output_boxes_per_class", 0))
+    iou_max = float(scalar(3, "iou_threshold", 0.0))
+    floor = float(scalar(4, "score_threshold", -np.inf))
+    picked = []
+    for n in range(scores.shape[0]):
+        c = _corners(boxes[n], bool(center_point_box))
+        area = (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1])
+        for k in range(scores.shape[1]):
+            s = scores[n, k]
+            order = [i for i in np.argsort(-s, kind="stable") if s[i] > floor]
+            keep: list[int] = []
+            for i in order:
+                if len(keep) >= limit:
+                    break
+                ok = True
+                for j in keep:
+                    hh = min(c[i, 2], c[j, 2]) - max(c[i, 0], c[j, 0])
+                    ww = min(c[i, 3], c[j, 3]) - max(c[i, 1], c[j, 1])
+                    inter = max(hh, 0.0) * max(ww, 0.0)
+                    union = area[i] + area[j] - inter
+                    if union > 0 and inter / union > iou_max:
+                        ok = False
+                        break
+                if ok:
+                    keep.append(int(i))
+            picked.extend([n, k, i] for i in keep)
+    if not picked:
+        raise b.error("no box is selected; tilecc does not compile empty tensors")
+    return [b.add_const(np.array(picked, np.int64).reshape(-1, 3), "selected")]
+
+
+# ---- Scan (unrolled: the trip count is the static scan-axis length) -------------------
+
+
+def _take(b: Builder, x: str, axis: int, i: int) -> str:
+    """x[..., i, ...] along `axis`, the axis removed."""
+    shape = b.shape(x)
+    t = b.emit("Slice", [x], {"starts": tuple(i if a == axis else 0 for a in range(len(shape))),
+                              "ends": tuple(i + 1 if a == axis else d
+                                            for a, d in enumerate(shape)),
+                              "steps": (1,) * len(shape)})[0]
+    return _reshape(b, t, shape[:axis] + shape[axis + 1:])
+
+
+def _stack(b: Builder, parts: list[str], axis: int) -> str:
+    shape = b.shape(parts[0])
+    parts = [_reshape(b, p, shape[:axis] + (1,) + shape[axis:]) for p in parts]
+    return parts[0] if len(parts) == 1 else b.emit("Concat", parts, {"axis": axis})[0]
+
+
+def _scan(b, states, scans, body, in_axes, in_dirs, out_axes, out_dirs):
+    from .converters_nn import MAX_UNROLL, _inline_graph
+
+    if not scans:
+        raise b.error("Scan needs at least one scan input")
+    trip = b.shape(scans[0])[in_axes[0]]
+    if any(b.shape(s)[a] != trip for s, a in zip(scans, in_axes)):
+        raise b.error("scan inputs differ in their scan-axis length")
+    if trip > MAX_UNROLL:
+        raise b.error(f"scan length {trip} exceeds the unroll limit {MAX_UNROLL}")
+    names = [i.name for i in body.input]
+    n_state = len(states)
+    outs_per_step: list[list[str]] = []
+    for t in range(trip):
+        binds = dict(zip(names[:n_state], states))
+        for name, s, a, d in zip(names[n_state:], scans, in_axes, in_dirs):
+            binds[name] = _take(b, s, a, trip - 1 - t if d else t)
+        outs = _inline_graph(b, body, binds)
+        states = outs[:n_state]
+        outs_per_step.append(outs[n_state:])
+    results = list(states)
+    for k in range(len(body.output) - n_state):
+        parts = [o[k] for o in outs_per_step]
+        if out_dirs[k]:
+            parts = parts[::-1]
+        rank = len(b.shape(parts[0])) + 1
+        results.append(_stack(b, parts, _axis(b, out_axes[k], rank)))
+    return results
+
+
+@converter("Scan", 9)
+def Scan(b, ins, n_out, *, body, num_scan_inputs, scan_input_axes=None,
+         scan_input_directions=None, scan_output_axes=None, scan_output_directions=None):
+    m = int(num_scan_inputs)
+    states, scans = list(ins[:len(ins) - m]), list(ins[len(ins) - m:])
+    n_scan_out = len(body.output) - len(states)
+    in_axes = [_axis(b, a, len(b.shape(s))) for a, s in
+               zip(scan_input_axes or (0,) * m, scans)]
+    return _scan(b, states, scans, body, in_axes, scan_input_directions or (0,) * m,
+                 scan_output_axes or (0,) * n_scan_out,
+                 scan_output_directions or (0,) * n_scan_out)[:n_out]
+
+
+@converter("Scan", 8)
+def Scan8(b, ins, n_out, *, body, num_scan_inputs, directions=None):
+    # Opset 8 adds a leading batch axis to every input and scans axis 1; each batch entry is
+    # scanned separately and the results are stacked back on axis 0.
+    m = int(num_scan_inputs)
+    lens, rest = ins[0], list(ins[1:])
+    states, scans = rest[:len(rest) - m], rest[len(rest) - m:]
+    batch, seq = b.shape(scans[0])[:2]
+    if lens:
+        got = _ints(b.static(lens, "sequence_lens"))
+        if any(v != seq for v in got):
+            raise b.error("sequence_lens must all equal the scan length (no ragged batches)")
+    n_scan_out = len(body.output) - len(states)
+    per_batch = []
+    for n in range(batch):
+        per_batch.append(_scan(b, [_take(b, s, 0, n) for s in states],
+                               [_take(b, s, 0, n) for s in scans], body, (0,) * m,
+                               directions or (0,) * m, (0,) * n_scan_out, (0,) * n_scan_out))
+    return [_stack(b, [r[k] for r in per_batch], 0)
+            for k in range(len(per_batch[0]))][:n_out]
+
+
+# ---- ops defined by an ONNX function body ---------------------------------------------
+
+
+def _function_op(op: str, since: int):
+    """Convert `op` by inlining the function body its ONNX schema defines for this node."""
+    def convert(b, ins, n_out, **attrs):
+        import onnx
+        from onnx import defs
+
+        from .converters_nn import _inline_graph
+
+        schema = defs.get_schema(op, b.opset)
+        formal_in = [f"__fn_in{i}" for i in range(len(ins))]
+        formal_out = [f"__fn_out{i}" for i in range(n_out)]
+        node = helper.make_node(op, [f if x else "" for f, x in zip(formal_in, ins)],
+                                formal_out, **attrs)
+        if schema.has_function:
+            fn = schema.function_body
+        else:
+            types = [helper.make_tensor_type_proto(
+                helper.np_dtype_to_tensor_dtype(np.dtype(b.type(x).dtype)), b.shape(x))
+                if x else onnx.TypeProto() for x in ins]
+            fn = onnx.FunctionProto()
+            fn.ParseFromString(schema.get_context_dependent_function(
+                node.SerializeToString(), [t.SerializeToString() for t in types]))
+        given = {a.name: a for a in node.attribute}
+        nodes = []
+        for n in fn.node:
+            c = onnx.NodeProto()
+            c.CopyFrom(n)
+            keep = []
+            for a in c.attribute:
+                if a.ref_attr_name:  # an attribute of the function: the caller's value
+                    if a.ref_attr_name not in given:
+                        continue
+                    v = onnx.AttributeProto()
+                    v.CopyFrom(given[a.ref_attr_name])
+                    v.name = a.name
+                    keep.append(v)
+                else:
+                    keep.append(a)
+            del c.attribute[:]
+            c.attribute.extend(keep)
+            nodes.append(c)
+        body = helper.make_graph(nodes, f"{op}_function",
+                                 [onnx.ValueInfoProto(name=i) for i in fn.input],
+                                 [onnx.ValueInfoProto(name=o) for o in fn.output[:n_out]])
+        binds = {name: (ins[i] if i < len(ins) else "") for i, name in enumerate(fn.input)}
+        return _inline_graph(b, body, binds)
+    convert.__name__ = op
+    converter(op, since)(convert)
+
+
+for _op, _since in (("LinearAttention", 27), ("CausalConvWithState", 27), ("AffineGrid", 20),
+                    ("RotaryEmbedding", 23)):
+    _function_op(_op, _since)

@@ -103,14 +103,17 @@ def DepthToSpace(b, ins, n_out, *, blocksize, mode="DCR"):
 
 
 @converter("SpaceToDepth", 1)
-def SpaceToDepth(b, ins, n_out, *, blocksize):
+def SpaceToDepth(b, ins, n_out, *, blocksize, mode="DCR"):
     x = ins[0]
     n, c, h, w = b.shape(x)
     s = int(blocksize)
     if h % s or w % s:
         raise b.error(f"spatial dims {h}x{w} are not divisible by blocksize {s}")
     t = _reshape(b, x, (n, c, h // s, s, w // s, s))
-    t = b.emit("Transpose", [t], {"perm": (0, 3, 5, 1, 2, 4)})[0]
+    if mode not in ("DCR", "CRD"):
+        raise b.error(f"mode {mode!r} is not DCR or CRD")
+    perm = (0, 3, 5, 1, 2, 4) if mode == "DCR" else (0, 1, 3, 5, 2, 4)
+    t = b.emit("Transpose", [t], {"perm": perm})[0]
     return [_reshape(b, t, (n, c * s * s, h // s, w // s))]
 
 

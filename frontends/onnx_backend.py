@@ -59,6 +59,17 @@ def _load_module(cm):
     return Module(meta, CpuLibrary(lib, cm.name), params)
 
 
+def _all_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """The nodes of a graph and of its subgraphs, recursively."""
+    out = []
+    for n in graph.node:
+        out.append(n)
+        for a in n.attribute:
+            for g in [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs):
+                out.extend(_all_nodes(g))
+    return out
+
+
 def _outer_names(node: onnx.NodeProto) -> list[str]:
     """Names a node's subgraphs (If/Loop/Scan bodies) read from enclosing scopes."""
     out = []
@@ -128,7 +139,11 @@ class TileccBackendRep(BackendRep):
         """
         if value in values:
             return [] if value in self._static else [value]
-        producer = {o: n for n in self.model.graph.node for o in n.output}
+        producer = {o: n for n in _all_nodes(self.model.graph) for o in n.output}
+        if value not in producer:
+            # Computed inside a function body tilecc expanded: any integer input may feed it.
+            return [n for n in self.input_names if n not in self._static
+                    and values[n].dtype.kind in "iub"]
         seen, stack, found = set(), [value], []
         while stack:
             v = stack.pop()
