@@ -19,13 +19,22 @@ from .onnx_converters import _axis, _reshape
 
 @converter("LayerNormalization", 17)
 def LayerNormalization(b, ins, n_out, *, axis=-1, epsilon=1e-5, stash_type=1):
-    if n_out > 1:
-        raise b.error("the Mean and InvStdDev outputs are training-only and not supported; "
-                      "use only the first output")
     x = ins[0]
     axis = _axis(b, axis, len(b.shape(x)))
     inputs = [x, ins[1]] + ([ins[2]] if len(ins) > 2 and ins[2] else [])
-    return b.emit("LayerNormalization", inputs, {"axis": axis, "epsilon": float(epsilon)})
+    y = b.emit("LayerNormalization", inputs, {"axis": axis, "epsilon": float(epsilon)})
+    if n_out == 1:
+        return y
+    # Mean and InvStdDev (float32 by stash_type): recomputed from the input for the callers
+    # that read them; the fused kernel keeps producing Y alone.
+    xs = b.emit("Cast", [x], {"to": "float32"})[0] if b.type(x).dtype != "float32" else x
+    red = {"axes": tuple(range(axis, len(b.shape(x)))), "keepdims": 1}
+    mean = b.emit("ReduceMean", [xs], red)[0]
+    d = b.emit("Sub", [xs, mean])[0]
+    var = b.emit("ReduceMean", [b.emit("Mul", [d, d])[0]], red)[0]
+    eps = b.add_const(np.array(epsilon, np.float32), "eps")
+    inv = b.emit("Reciprocal", [b.emit("Sqrt", [b.emit("Add", [var, eps])[0]])[0]])[0]
+    return [y[0], mean, inv][:n_out]
 
 
 @converter("InstanceNormalization", 1)
@@ -94,14 +103,17 @@ def DepthToSpace(b, ins, n_out, *, blocksize, mode="DCR"):
 
 
 @converter("SpaceToDepth", 1)
-def SpaceToDepth(b, ins, n_out, *, blocksize):
+def SpaceToDepth(b, ins, n_out, *, blocksize, mode="DCR"):
     x = ins[0]
     n, c, h, w = b.shape(x)
     s = int(blocksize)
     if h % s or w % s:
         raise b.error(f"spatial dims {h}x{w} are not divisible by blocksize {s}")
     t = _reshape(b, x, (n, c, h // s, s, w // s, s))
-    t = b.emit("Transpose", [t], {"perm": (0, 3, 5, 1, 2, 4)})[0]
+    if mode not in ("DCR", "CRD"):
+        raise b.error(f"mode {mode!r} is not DCR or CRD")
+    perm = (0, 3, 5, 1, 2, 4) if mode == "DCR" else (0, 1, 3, 5, 2, 4)
+    t = b.emit("Transpose", [t], {"perm": perm})[0]
     return [_reshape(b, t, (n, c * s * s, h // s, w // s))]
 
 
@@ -548,11 +560,7 @@ def _check_subgraph_supported(b: Builder, body) -> None:
 
 @converter("If", 1)
 def If(b, ins, n_out, *, then_branch, else_branch):
-    cond = b.const(ins[0])
-    if cond is None:
-        raise b.error("the condition is computed at run time; tilecc compiles static graphs "
-                      "and inlines If only when its condition folds to a constant (fix the "
-                      "input shapes with --input-shape or export without the branch)")
+    cond = b.static(ins[0], "cond (tilecc inlines the branch a constant condition takes)")
     taken = then_branch if bool(np.asarray(cond).reshape(-1)[0]) else else_branch
     outs = _inline_graph(b, taken, {})
     return outs[:n_out]
@@ -564,10 +572,7 @@ def Loop(b, ins, n_out, *, body):
         if ins and ins[0] else None
     cond = True
     if len(ins) > 1 and ins[1]:
-        c = b.const(ins[1])
-        if c is None:
-            raise b.error("the loop condition is computed at run time; only loops with a "
-                          "constant trip count and no data-dependent termination unroll")
+        c = b.static(ins[1], "cond (initial loop condition)")
         cond = bool(np.asarray(c).reshape(-1)[0])
     carried = list(ins[2:])
     n_carried = len(carried)

@@ -16,6 +16,7 @@ from onnx import helper, numpy_helper
 from tilecc.graph import Graph, TensorType
 
 from . import (
+    converters_extra,  # noqa: F401  (registers Attention and the remaining conformance ops)
     converters_general,  # noqa: F401  (registers the general-op converters)
     converters_nn,  # noqa: F401  (registers the NN/transformer converters)
     converters_quant,  # noqa: F401  (registers the quantization converters)

@@ -33,7 +33,7 @@ __all__ = ["TileccBackend", "TileccBackendRep", "prepare", "run_model", "run_nod
 
 
 # The importer's message when a node input must be known at compile time (Builder.static).
-_NEEDS_CONST = re.compile(r"input \S+ \('([^']*)'\) must be a compile-time constant")
+_NEEDS_CONST = re.compile(r"input [^(]*(?:\([^')]*\) )?\('([^']*)'\) must be a compile-time constant")
 
 
 def _real_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
@@ -57,6 +57,31 @@ def _load_module(cm):
     meta = {"name": cm.name, "workspace_size": cm.workspace_size, "inputs": cm.inputs,
             "outputs": cm.outputs}
     return Module(meta, CpuLibrary(lib, cm.name), params)
+
+
+def _all_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """The nodes of a graph and of its subgraphs, recursively."""
+    out = []
+    for n in graph.node:
+        out.append(n)
+        for a in n.attribute:
+            for g in [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs):
+                out.extend(_all_nodes(g))
+    return out
+
+
+def _outer_names(node: onnx.NodeProto) -> list[str]:
+    """Names a node's subgraphs (If/Loop/Scan bodies) read from enclosing scopes."""
+    out = []
+    for a in node.attribute:
+        graphs = [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)
+        for g in graphs:
+            local = {i.name for i in g.input} | {t.name for t in g.initializer}
+            local |= {o for n in g.node for o in n.output}
+            out.extend(i for n in g.node for i in n.input if i and i not in local)
+            for n in g.node:
+                out.extend(x for x in _outer_names(n) if x not in local)
+    return out
 
 
 class TileccBackendRep(BackendRep):
@@ -92,15 +117,50 @@ class TileccBackendRep(BackendRep):
                 break
             except FrontendError as e:
                 m = _NEEDS_CONST.search(str(e))
-                if m is None or m.group(1) not in values or m.group(1) in self._static:
+                needed = [] if m is None else self._feeding_inputs(m.group(1), values)
+                if not needed:
                     raise
-                self._static.append(m.group(1))
+                self._static.extend(needed)
         cm = compile_graph(graph, get_target(self.target), "tilecc_model", out_names,
                            self.opt_level)
         mod = _load_module(cm)
         key = (signature, tuple(values[n].tobytes() for n in self._static))
         self._modules[key] = mod
         return mod
+
+    def _feeding_inputs(self, value: str, values: dict[str, np.ndarray]) -> list[str]:
+        """The not-yet-static inputs a compile-time value is computed from.
+
+        A graph input is returned as is; a computed value (a shape built by Shape/Gather/...
+        from an input) is traced back through the producing nodes (and the outer-scope names
+        read by If/Loop bodies) to the integer and scalar inputs it depends on: those carry
+        shapes, counts, indices and range bounds, while float tensors are data and stay
+        runtime inputs.
+        """
+        if value in values:
+            return [] if value in self._static else [value]
+        producer = {o: n for n in _all_nodes(self.model.graph) for o in n.output}
+        if value not in producer:
+            # Computed inside a function body tilecc expanded: any integer input may feed it.
+            return [n for n in self.input_names if n not in self._static
+                    and values[n].dtype.kind in "iub"]
+        seen, stack, found = set(), [value], []
+        while stack:
+            v = stack.pop()
+            if v in seen:
+                continue
+            seen.add(v)
+            if v in values:
+                if v not in self._static and (values[v].dtype.kind in "iub"
+                                              or values[v].size == 1):
+                    found.append(v)
+                continue
+            node = producer.get(v)
+            if node is None:
+                continue
+            stack.extend(i for i in node.input if i)
+            stack.extend(_outer_names(node))
+        return sorted(found)
 
     def _specialise(self, values: dict[str, np.ndarray]) -> onnx.ModelProto:
         """The model with the static inputs turned into initializers holding their values."""

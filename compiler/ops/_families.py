@@ -4,3 +4,4 @@ from . import elementwise, nn, reduce, transform  # noqa: F401, I001
 from . import index, logic  # noqa: F401
 from . import image, norm, recurrent  # noqa: F401
 from . import quant  # noqa: F401
+from . import extra  # noqa: F401

@@ -126,6 +126,10 @@ def _binary(op):
                 # Truncated remainder for integers: div truncates toward zero.
                 return x - binop("div", x, y) * y
             if op == "Pow":
+                if not x.dtype.startswith("float"):
+                    # llvm.pow is float-only; double holds every exact integer power that
+                    # fits in 53 bits, and the conversion back wraps like integer products.
+                    return cast(x.dtype, call("pow", cast("float64", x), cast("float64", y)))
                 if y.dtype != x.dtype:
                     y = cast(x.dtype, y)
                 return call("pow", x, y)

@@ -331,6 +331,9 @@ def matmul(inputs, attrs, out_types):
             bv = b[j // nb, k, j % nb]
         else:
             bv = b[k] if b_vec else _batched(b, batch, len(full) - 2)[k, j]
+        if a.dtype == "float16":
+            # float16 accumulates in float32 (storage-only half precision, as reductions).
+            return cast("float16", te.sum(cast("float32", av) * cast("float32", bv), axis=k))
         return te.sum(av * bv, axis=k)
 
     return [te.compute(out_shape, f, name="matmul", tag="matmul", attrs={"b_block": nb})]
@@ -480,6 +483,12 @@ def lrn(inputs, attrs, out_types):
 
 def _softmax(inputs, attrs, out_types, log: bool):
     (x,) = inputs
+    if x.dtype == "float16":
+        # Computed in float32 and rounded once (storage-only half precision).
+        x32 = te.compute(x.shape, lambda *i: cast("float32", x[i]), name="softmax_f32")
+        (y,) = _softmax([x32], attrs, out_types, log)
+        return [te.compute(x.shape, lambda *i: cast("float16", y[i]), name="softmax_f16",
+                           tag="softmax")]
     ax = attrs["axis"]
     shape = x.shape
     red_shape = shape[:ax] + (1,) + shape[ax + 1:]

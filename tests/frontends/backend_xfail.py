@@ -27,87 +27,40 @@ OUT_OF_SCOPE: dict[str, str] = {
     r"^test_ai_onnx_ml_": "ai.onnx.ml domain (classical ML operators)",
     r"^test_(bernoulli|random)": "random-number op",
     r"^test_dropout_random": "random-number op (Dropout with a random mask)",
+    # Packed sub-byte element types (two or four values per byte): tilecc tensors are
+    # byte-addressed numpy dtypes, so these would need a packed memory model, not an op.
+    r"^test_cast(like)?_.*(INT4|INT2|FLOAT4E2M1)": "packed sub-byte element type "
+    "(int2/uint2/int4/uint4/float4e2m1)",
+}
+
+# Byte-sized exotic float formats are in scope (one value per byte or half-word, so storage is
+# possible) but not implemented: they need a storage dtype plus software conversion to float32.
+TYPE_REASONS: dict[str, str] = {
+    t: f"element type {t} not implemented (needs a storage dtype and software conversion)"
+    for t in ("bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz",
+              "float8_e8m0fnu")
 }
 
 # ---- generated from a full run; one (reason, [case names]) group per reason
 _GROUPS: list[tuple[str, list[str]]] = [
-    ('unsupported op(s): Attention', [
-        'test_attention_23_boolmask_fullymasked_row_nan_robustness',
-        'test_attention_23_fullymasked_qk_matmul_output_mode3_zero',
-        'test_attention_24_fullymasked_qk_matmul_output_mode3_zero',
-        'test_attention_24_qk_matmul_output_mode3_softmax_precision',
-        'test_attention_3d_attn_mask', 'test_attention_3d_causal_bf16', 'test_attention_3d_causal',
-        'test_attention_3d', 'test_attention_3d_diff_heads_sizes_attn_mask',
-        'test_attention_3d_diff_heads_sizes_causal', 'test_attention_3d_diff_heads_sizes',
-        'test_attention_3d_diff_heads_sizes_scaled', 'test_attention_3d_diff_heads_sizes_softcap',
-        'test_attention_3d_diff_heads_with_past_and_present', 'test_attention_3d_gqa_attn_mask',
-        'test_attention_3d_gqa_causal', 'test_attention_3d_gqa', 'test_attention_3d_gqa_scaled',
-        'test_attention_3d_gqa_softcap', 'test_attention_3d_gqa_with_past_and_present',
-        'test_attention_3d_local_window', 'test_attention_3d_scaled', 'test_attention_3d_softcap',
-        'test_attention_3d_transpose_verification', 'test_attention_3d_with_past_and_present',
-        'test_attention_3d_with_past_and_present_qk_matmul_bias',
-        'test_attention_3d_with_past_and_present_qk_matmul',
-        'test_attention_3d_with_past_and_present_qk_matmul_softcap',
-        'test_attention_3d_with_past_and_present_qk_matmul_softmax',
-        'test_attention_4d_attn_mask_3d_causal', 'test_attention_4d_attn_mask_3d',
-        'test_attention_4d_attn_mask_4d_causal', 'test_attention_4d_attn_mask_4d',
-        'test_attention_4d_attn_mask_bool_4d', 'test_attention_4d_attn_mask_bool',
-        'test_attention_4d_attn_mask_causal_bf16', 'test_attention_4d_attn_mask',
-        'test_attention_4d_causal_bf16', 'test_attention_4d_causal',
-        'test_attention_4d_causal_fp16', 'test_attention_4d_causal_nonpad_attn_mask_composition',
-        'test_attention_4d_causal_nonpad_batch_prefill',
-        'test_attention_4d_causal_nonpad_continued_prefill',
-        'test_attention_4d_causal_nonpad_negative_offset_structural_empty',
-        'test_attention_4d_causal_padded_kv_bf16',
-        'test_attention_4d_causal_with_past_and_present', 'test_attention_4d',
-        'test_attention_4d_diff_heads_mask4d_padded_kv',
-        'test_attention_4d_diff_heads_sizes_attn_mask',
-        'test_attention_4d_diff_heads_sizes_causal', 'test_attention_4d_diff_heads_sizes',
-        'test_attention_4d_diff_heads_sizes_scaled', 'test_attention_4d_diff_heads_sizes_softcap',
-        'test_attention_4d_diff_heads_with_past_and_present',
-        'test_attention_4d_diff_heads_with_past_and_present_mask3d',
-        'test_attention_4d_diff_heads_with_past_and_present_mask4d', 'test_attention_4d_fp16',
-        'test_attention_4d_gqa_attn_mask', 'test_attention_4d_gqa_causal',
-        'test_attention_4d_gqa_causal_nonpad_decode',
-        'test_attention_4d_gqa_causal_nonpad_decode_fp16', 'test_attention_4d_gqa',
-        'test_attention_4d_gqa_scaled', 'test_attention_4d_gqa_softcap',
-        'test_attention_4d_gqa_with_past_and_present',
-        'test_attention_4d_gqa_with_past_and_present_fp16', 'test_attention_4d_padded_kv_bf16',
-        'test_attention_4d_scaled', 'test_attention_4d_softcap',
-        'test_attention_4d_softcap_neginf_mask', 'test_attention_4d_softcap_neginf_mask_poison',
-        'test_attention_4d_with_past_and_present',
-        'test_attention_4d_with_past_and_present_qk_matmul_bias_3d_mask_causal',
-        'test_attention_4d_with_past_and_present_qk_matmul_bias_3d_mask',
-        'test_attention_4d_with_past_and_present_qk_matmul_bias_4d_mask_causal',
-        'test_attention_4d_with_past_and_present_qk_matmul_bias_4d_mask',
-        'test_attention_4d_with_past_and_present_qk_matmul_bias',
-        'test_attention_4d_with_past_and_present_qk_matmul',
-        'test_attention_4d_with_qk_matmul_bias', 'test_attention_4d_with_qk_matmul',
-        'test_attention_4d_with_qk_matmul_softcap', 'test_attention_4d_with_qk_matmul_softmax',
-        'test_attention_bidirectional_window', 'test_attention_causal_boolmask_nan_robustness',
-        'test_attention_local_window', 'test_attention_local_window_default',
-        'test_attention_local_window_ext_cache_float16_mask',
-        'test_attention_local_window_ext_cache_rank2_mask',
-        'test_attention_local_window_ext_cache_rank3_head_mask',
-        'test_attention_local_window_ext_cache_rank4_batch_mask',
-        'test_attention_local_window_gqa_rank4_mask',
-        'test_attention_local_window_rank1_boolean_mask', 'test_attention_local_window_with_past',
+    ('element type bfloat16 not implemented (needs a storage dtype and software conversion)', [
+        'test_attention_3d_causal_bf16', 'test_attention_3d_causal_bf16_expanded',
+        'test_attention_4d_attn_mask_causal_bf16',
+        'test_attention_4d_attn_mask_causal_bf16_expanded', 'test_attention_4d_causal_bf16',
+        'test_attention_4d_causal_bf16_expanded', 'test_attention_4d_causal_padded_kv_bf16',
+        'test_attention_4d_causal_padded_kv_bf16_expanded', 'test_attention_4d_padded_kv_bf16',
+        'test_attention_4d_padded_kv_bf16_expanded', 'test_cast_BFLOAT16_to_FLOAT',
+        'test_cast_FLOAT_to_BFLOAT16', 'test_castlike_BFLOAT16_to_FLOAT',
+        'test_castlike_BFLOAT16_to_FLOAT_expanded', 'test_castlike_FLOAT_to_BFLOAT16',
+        'test_castlike_FLOAT_to_BFLOAT16_expanded', 'test_celu_bfloat16',
+        'test_celu_bfloat16_expanded', 'test_compress_bfloat16',
+        'test_einsum_batch_matmul_bfloat16', 'test_einsum_sum_bfloat16',
+        'test_einsum_transpose_bfloat16', 'test_onehot_with_bfloat16_values',
+        'test_range_bfloat16_type_positive_delta',
+        'test_range_bfloat16_type_positive_delta_expanded', 'test_reversesequence_bfloat16',
+        'test_unique_bfloat16_sorted_without_axis',
     ]),
-    ('unsupported element type float8_e4m3fn', [
-        'test_cast_FLOAT16_to_FLOAT8E4M3FN', 'test_cast_FLOAT8E4M3FN_to_FLOAT16',
-        'test_cast_FLOAT8E4M3FN_to_FLOAT', 'test_cast_FLOAT_to_FLOAT8E4M3FN',
-        'test_cast_no_saturate_FLOAT16_to_FLOAT8E4M3FN',
-        'test_cast_no_saturate_FLOAT_to_FLOAT8E4M3FN', 'test_castlike_FLOAT16_to_FLOAT8E4M3FN',
-        'test_castlike_FLOAT16_to_FLOAT8E4M3FN_expanded', 'test_castlike_FLOAT8E4M3FN_to_FLOAT16',
-        'test_castlike_FLOAT8E4M3FN_to_FLOAT16_expanded', 'test_castlike_FLOAT8E4M3FN_to_FLOAT',
-        'test_castlike_FLOAT8E4M3FN_to_FLOAT_expanded', 'test_castlike_FLOAT_to_FLOAT8E4M3FN',
-        'test_castlike_FLOAT_to_FLOAT8E4M3FN_expanded',
-        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E4M3FN',
-        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E4M3FN_expanded',
-        'test_castlike_no_saturate_FLOAT_to_FLOAT8E4M3FN',
-        'test_castlike_no_saturate_FLOAT_to_FLOAT8E4M3FN_expanded',
-    ]),
-    ('unsupported element type float8_e4m3fnuz', [
+    ('element type float8_e4m3fnuz not implemented (needs a storage dtype and software conversion)', [
         'test_cast_FLOAT16_to_FLOAT8E4M3FNUZ', 'test_cast_FLOAT8E4M3FNUZ_to_FLOAT16',
         'test_cast_FLOAT8E4M3FNUZ_to_FLOAT', 'test_cast_FLOAT_to_FLOAT8E4M3FNUZ',
         'test_cast_no_saturate_FLOAT16_to_FLOAT8E4M3FNUZ',
@@ -122,20 +75,21 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_castlike_no_saturate_FLOAT_to_FLOAT8E4M3FNUZ',
         'test_castlike_no_saturate_FLOAT_to_FLOAT8E4M3FNUZ_expanded',
     ]),
-    ('unsupported element type float8_e5m2', [
-        'test_cast_FLOAT16_to_FLOAT8E5M2', 'test_cast_FLOAT8E5M2_to_FLOAT16',
-        'test_cast_FLOAT8E5M2_to_FLOAT', 'test_cast_FLOAT_to_FLOAT8E5M2',
-        'test_cast_no_saturate_FLOAT16_to_FLOAT8E5M2', 'test_cast_no_saturate_FLOAT_to_FLOAT8E5M2',
-        'test_castlike_FLOAT16_to_FLOAT8E5M2', 'test_castlike_FLOAT16_to_FLOAT8E5M2_expanded',
-        'test_castlike_FLOAT8E5M2_to_FLOAT16', 'test_castlike_FLOAT8E5M2_to_FLOAT16_expanded',
-        'test_castlike_FLOAT8E5M2_to_FLOAT', 'test_castlike_FLOAT8E5M2_to_FLOAT_expanded',
-        'test_castlike_FLOAT_to_FLOAT8E5M2', 'test_castlike_FLOAT_to_FLOAT8E5M2_expanded',
-        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E5M2',
-        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E5M2_expanded',
-        'test_castlike_no_saturate_FLOAT_to_FLOAT8E5M2',
-        'test_castlike_no_saturate_FLOAT_to_FLOAT8E5M2_expanded',
+    ('element type float8_e4m3fn not implemented (needs a storage dtype and software conversion)', [
+        'test_cast_FLOAT16_to_FLOAT8E4M3FN', 'test_cast_FLOAT8E4M3FN_to_FLOAT16',
+        'test_cast_FLOAT8E4M3FN_to_FLOAT', 'test_cast_FLOAT_to_FLOAT8E4M3FN',
+        'test_cast_no_saturate_FLOAT16_to_FLOAT8E4M3FN',
+        'test_cast_no_saturate_FLOAT_to_FLOAT8E4M3FN', 'test_castlike_FLOAT16_to_FLOAT8E4M3FN',
+        'test_castlike_FLOAT16_to_FLOAT8E4M3FN_expanded', 'test_castlike_FLOAT8E4M3FN_to_FLOAT16',
+        'test_castlike_FLOAT8E4M3FN_to_FLOAT16_expanded', 'test_castlike_FLOAT8E4M3FN_to_FLOAT',
+        'test_castlike_FLOAT8E4M3FN_to_FLOAT_expanded', 'test_castlike_FLOAT_to_FLOAT8E4M3FN',
+        'test_castlike_FLOAT_to_FLOAT8E4M3FN_expanded',
+        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E4M3FN',
+        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E4M3FN_expanded',
+        'test_castlike_no_saturate_FLOAT_to_FLOAT8E4M3FN',
+        'test_castlike_no_saturate_FLOAT_to_FLOAT8E4M3FN_expanded',
     ]),
-    ('unsupported element type float8_e5m2fnuz', [
+    ('element type float8_e5m2fnuz not implemented (needs a storage dtype and software conversion)', [
         'test_cast_FLOAT16_to_FLOAT8E5M2FNUZ', 'test_cast_FLOAT8E5M2FNUZ_to_FLOAT16',
         'test_cast_FLOAT8E5M2FNUZ_to_FLOAT', 'test_cast_FLOAT_to_FLOAT8E5M2FNUZ',
         'test_cast_no_saturate_FLOAT16_to_FLOAT8E5M2FNUZ',
@@ -150,43 +104,44 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_castlike_no_saturate_FLOAT_to_FLOAT8E5M2FNUZ',
         'test_castlike_no_saturate_FLOAT_to_FLOAT8E5M2FNUZ_expanded',
     ]),
-    ('unsupported element type int2', [
-        'test_cast_FLOAT16_to_INT2', 'test_cast_FLOAT_to_INT2', 'test_cast_INT2_to_FLOAT16',
-        'test_cast_INT2_to_FLOAT', 'test_cast_INT2_to_INT8', 'test_castlike_FLOAT16_to_INT2',
-        'test_castlike_FLOAT16_to_INT2_expanded', 'test_castlike_FLOAT_to_INT2',
-        'test_castlike_FLOAT_to_INT2_expanded', 'test_castlike_INT2_to_FLOAT16',
-        'test_castlike_INT2_to_FLOAT16_expanded', 'test_castlike_INT2_to_FLOAT',
-        'test_castlike_INT2_to_FLOAT_expanded', 'test_castlike_INT2_to_INT8',
-        'test_castlike_INT2_to_INT8_expanded',
+    ('element type float8_e5m2 not implemented (needs a storage dtype and software conversion)', [
+        'test_cast_FLOAT16_to_FLOAT8E5M2', 'test_cast_FLOAT8E5M2_to_FLOAT16',
+        'test_cast_FLOAT8E5M2_to_FLOAT', 'test_cast_FLOAT_to_FLOAT8E5M2',
+        'test_cast_no_saturate_FLOAT16_to_FLOAT8E5M2', 'test_cast_no_saturate_FLOAT_to_FLOAT8E5M2',
+        'test_castlike_FLOAT16_to_FLOAT8E5M2', 'test_castlike_FLOAT16_to_FLOAT8E5M2_expanded',
+        'test_castlike_FLOAT8E5M2_to_FLOAT16', 'test_castlike_FLOAT8E5M2_to_FLOAT16_expanded',
+        'test_castlike_FLOAT8E5M2_to_FLOAT', 'test_castlike_FLOAT8E5M2_to_FLOAT_expanded',
+        'test_castlike_FLOAT_to_FLOAT8E5M2', 'test_castlike_FLOAT_to_FLOAT8E5M2_expanded',
+        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E5M2',
+        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E5M2_expanded',
+        'test_castlike_no_saturate_FLOAT_to_FLOAT8E5M2',
+        'test_castlike_no_saturate_FLOAT_to_FLOAT8E5M2_expanded',
     ]),
-    ('unsupported element type int4', [
-        'test_cast_FLOAT16_to_INT4', 'test_cast_FLOAT_to_INT4', 'test_cast_INT4_to_FLOAT16',
-        'test_cast_INT4_to_FLOAT', 'test_cast_INT4_to_INT8', 'test_castlike_FLOAT16_to_INT4',
-        'test_castlike_FLOAT16_to_INT4_expanded', 'test_castlike_FLOAT_to_INT4',
-        'test_castlike_FLOAT_to_INT4_expanded', 'test_castlike_INT4_to_FLOAT16',
-        'test_castlike_INT4_to_FLOAT16_expanded', 'test_castlike_INT4_to_FLOAT',
-        'test_castlike_INT4_to_FLOAT_expanded', 'test_castlike_INT4_to_INT8',
-        'test_castlike_INT4_to_INT8_expanded',
+    ('unsupported op(s): GridSample', [
+        'test_gridsample_aligncorners_true',
+        'test_gridsample_bicubic_align_corners_0_additional_1',
+        'test_gridsample_bicubic_align_corners_1_additional_1', 'test_gridsample_bicubic',
+        'test_gridsample_bilinear_align_corners_0_additional_1',
+        'test_gridsample_bilinear_align_corners_1_additional_1', 'test_gridsample_bilinear',
+        'test_gridsample_border_padding', 'test_gridsample',
+        'test_gridsample_nearest_align_corners_0_additional_1',
+        'test_gridsample_nearest_align_corners_1_additional_1', 'test_gridsample_nearest',
+        'test_gridsample_reflection_padding',
+        'test_gridsample_volumetric_bilinear_align_corners_0',
+        'test_gridsample_volumetric_bilinear_align_corners_1',
+        'test_gridsample_volumetric_nearest_align_corners_0',
+        'test_gridsample_volumetric_nearest_align_corners_1', 'test_gridsample_zeros_padding',
     ]),
-    ('unsupported element type uint2', [
-        'test_cast_FLOAT16_to_UINT2', 'test_cast_FLOAT_to_UINT2', 'test_cast_UINT2_to_FLOAT16',
-        'test_cast_UINT2_to_FLOAT', 'test_cast_UINT2_to_UINT8', 'test_castlike_FLOAT16_to_UINT2',
-        'test_castlike_FLOAT16_to_UINT2_expanded', 'test_castlike_FLOAT_to_UINT2',
-        'test_castlike_FLOAT_to_UINT2_expanded', 'test_castlike_UINT2_to_FLOAT16',
-        'test_castlike_UINT2_to_FLOAT16_expanded', 'test_castlike_UINT2_to_FLOAT',
-        'test_castlike_UINT2_to_FLOAT_expanded', 'test_castlike_UINT2_to_UINT8',
-        'test_castlike_UINT2_to_UINT8_expanded',
+    ('quantization issue (QuantizeLinear; owned by the quantization work in frontends/converters_quant.py)', [
+        'test_dynamicquantizelinear_expanded', 'test_dynamicquantizelinear_max_adjusted_expanded',
+        'test_dynamicquantizelinear_min_adjusted_expanded', 'test_quantizelinear_axis',
+        'test_quantizelinear_blocked_asymmetric', 'test_quantizelinear_blocked_symmetric',
+        'test_quantizelinear', 'test_quantizelinear_e4m3fn', 'test_quantizelinear_e5m2',
+        'test_quantizelinear_float4e2m1', 'test_quantizelinear_int16', 'test_quantizelinear_int2',
+        'test_quantizelinear_int4', 'test_quantizelinear_uint16', 'test_quantizelinear_uint2',
+        'test_quantizelinear_uint4',
     ]),
-    ('unsupported element type uint4', [
-        'test_cast_FLOAT16_to_UINT4', 'test_cast_FLOAT_to_UINT4', 'test_cast_UINT4_to_FLOAT16',
-        'test_cast_UINT4_to_FLOAT', 'test_cast_UINT4_to_UINT8', 'test_castlike_FLOAT16_to_UINT4',
-        'test_castlike_FLOAT16_to_UINT4_expanded', 'test_castlike_FLOAT_to_UINT4',
-        'test_castlike_FLOAT_to_UINT4_expanded', 'test_castlike_UINT4_to_FLOAT16',
-        'test_castlike_UINT4_to_FLOAT16_expanded', 'test_castlike_UINT4_to_FLOAT',
-        'test_castlike_UINT4_to_FLOAT_expanded', 'test_castlike_UINT4_to_UINT8',
-        'test_castlike_UINT4_to_UINT8_expanded',
-    ]),
-    ('unsupported op(s): DequantizeLinear', [
+    ('quantization issue (DequantizeLinear; owned by the quantization work in frontends/converters_quant.py)', [
         'test_dequantizelinear_axis', 'test_dequantizelinear_blocked', 'test_dequantizelinear',
         'test_dequantizelinear_e4m3fn', 'test_dequantizelinear_e4m3fn_float16',
         'test_dequantizelinear_e4m3fn_zero_point', 'test_dequantizelinear_e5m2',
@@ -194,39 +149,12 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_dequantizelinear_int2', 'test_dequantizelinear_int4', 'test_dequantizelinear_uint16',
         'test_dequantizelinear_uint2', 'test_dequantizelinear_uint4',
     ]),
-    ('unsupported op(s): CausalConvWithState', [
-        'test_causal_conv_with_state_b1_c1_degenerate', 'test_causal_conv_with_state_basic',
-        'test_causal_conv_with_state_decode_step', 'test_causal_conv_with_state_fp16',
-        'test_causal_conv_with_state_kernel_size_one',
-        'test_causal_conv_with_state_short_input_no_past_state',
-        'test_causal_conv_with_state_silu', 'test_causal_conv_with_state_silu_fp16',
-        'test_causal_conv_with_state_silu_with_past_state',
-        'test_causal_conv_with_state_swish_alias',
-        'test_causal_conv_with_state_with_bias_and_past_state',
-        'test_causal_conv_with_state_with_bias', 'test_causal_conv_with_state_with_past_state',
-    ]),
-    ('unsupported element type float4_e2m1fn', [
-        'test_cast_FLOAT16_to_FLOAT4E2M1', 'test_cast_FLOAT4E2M1_to_FLOAT16',
-        'test_cast_FLOAT4E2M1_to_FLOAT', 'test_cast_FLOAT_to_FLOAT4E2M1',
-        'test_castlike_FLOAT16_to_FLOAT4E2M1', 'test_castlike_FLOAT16_to_FLOAT4E2M1_expanded',
-        'test_castlike_FLOAT4E2M1_to_FLOAT16', 'test_castlike_FLOAT4E2M1_to_FLOAT16_expanded',
-        'test_castlike_FLOAT4E2M1_to_FLOAT', 'test_castlike_FLOAT4E2M1_to_FLOAT_expanded',
-        'test_castlike_FLOAT_to_FLOAT4E2M1', 'test_castlike_FLOAT_to_FLOAT4E2M1_expanded',
-    ]),
-    ('unsupported element type bfloat16', [
-        'test_attention_3d_causal_bf16_expanded',
-        'test_attention_4d_attn_mask_causal_bf16_expanded',
-        'test_attention_4d_causal_bf16_expanded', 'test_cast_BFLOAT16_to_FLOAT',
-        'test_cast_FLOAT_to_BFLOAT16', 'test_castlike_BFLOAT16_to_FLOAT',
-        'test_castlike_BFLOAT16_to_FLOAT_expanded', 'test_castlike_FLOAT_to_BFLOAT16',
-        'test_castlike_FLOAT_to_BFLOAT16_expanded', 'test_celu_bfloat16',
-        'test_celu_bfloat16_expanded',
-    ]),
-    ('unsupported op(s): ConvTranspose', [
-        'test_convtranspose_1d', 'test_convtranspose_3d', 'test_convtranspose_autopad_same',
-        'test_convtranspose', 'test_convtranspose_dilations', 'test_convtranspose_group_2',
-        'test_convtranspose_group_2_image_3', 'test_convtranspose_kernel_shape',
-        'test_convtranspose_output_shape', 'test_convtranspose_pad', 'test_convtranspose_pads',
+    ('unsupported op(s): FlexAttention', [
+        'test_flexattention_causal_mask', 'test_flexattention',
+        'test_flexattention_diff_head_sizes', 'test_flexattention_double',
+        'test_flexattention_fp16', 'test_flexattention_gqa', 'test_flexattention_prob_mod',
+        'test_flexattention_relative_positional', 'test_flexattention_scaled',
+        'test_flexattention_score_mod', 'test_flexattention_soft_cap',
     ]),
     ('unsupported op(s): BitCast', [
         'test_bitcast_2d_float32_to_int32', 'test_bitcast_bool_to_uint8',
@@ -240,30 +168,36 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_dft_inverse_opset19', 'test_dft_irfft', 'test_dft_irfft_opset19', 'test_dft_opset19',
         'test_dft_rfft', 'test_dft_rfft_opset19',
     ]),
-    ('unsupported op(s): CumProd', [
-        'test_cumprod_1d', 'test_cumprod_1d_exclusive', 'test_cumprod_1d_int32_exclusive',
-        'test_cumprod_1d_reverse', 'test_cumprod_1d_reverse_exclusive', 'test_cumprod_2d_axis_0',
-        'test_cumprod_2d_axis_1', 'test_cumprod_2d_int32', 'test_cumprod_2d_negative_axis',
-    ]),
-    ('unsupported op(s): Einsum', [
-        'test_einsum_batch_diagonal', 'test_einsum_batch_matmul_bfloat16',
-        'test_einsum_batch_matmul', 'test_einsum_inner_prod', 'test_einsum_scalar',
-        'test_einsum_sum_bfloat16', 'test_einsum_sum', 'test_einsum_transpose_bfloat16',
-        'test_einsum_transpose',
+    ('unsupported op(s): ImageDecoder', [
+        'test_image_decoder_decode_bmp_rgb', 'test_image_decoder_decode_jpeg2k_rgb',
+        'test_image_decoder_decode_jpeg_bgr', 'test_image_decoder_decode_jpeg_grayscale',
+        'test_image_decoder_decode_jpeg_rgb', 'test_image_decoder_decode_png_rgb',
+        'test_image_decoder_decode_pnm_rgb', 'test_image_decoder_decode_tiff_rgb',
+        'test_image_decoder_decode_webp_rgb',
     ]),
     ('numerical mismatch beyond the case tolerance', [
-        'test_attention_4d_causal_fp16_expanded', 'test_attention_4d_fp16_expanded',
-        'test_attention_4d_gqa_causal_nonpad_decode_fp16_expanded',
-        'test_attention_4d_gqa_with_past_and_present_fp16_expanded',
+        'test_attention_4d_causal_fp16_expanded', 'test_causal_conv_with_state_silu_fp16',
         'test_causal_conv_with_state_silu_fp16_expanded',
         'test_mod_float_edge_cases_fmod_0_float16', 'test_mod_float_edge_cases_fmod_0_float32',
+        'test_mod_float_edge_cases_fmod_0_float64',
+        'test_resize_downsample_scales_cubic_align_corners',
+        'test_resize_downsample_scales_linear_align_corners',
     ]),
-    ('unsupported op(s): CenterCropPad', [
-        'test_center_crop_pad_crop_and_pad', 'test_center_crop_pad_crop_axes_chw',
-        'test_center_crop_pad_crop_axes_hwc', 'test_center_crop_pad_crop',
-        'test_center_crop_pad_crop_negative_axes_hwc', 'test_center_crop_pad_pad',
+    ('quantization issue (QLinearMatMul; owned by the quantization work in frontends/converters_quant.py)', [
+        'test_qlinearmatmul_2D_int8_float16', 'test_qlinearmatmul_2D_int8_float32',
+        'test_qlinearmatmul_2D_uint8_float16', 'test_qlinearmatmul_2D_uint8_float32',
+        'test_qlinearmatmul_3D_int8_float16', 'test_qlinearmatmul_3D_int8_float32',
+        'test_qlinearmatmul_3D_uint8_float16', 'test_qlinearmatmul_3D_uint8_float32',
     ]),
-    ('FrontendError: (AveragePool): dilations [2, 2, 2] are not supported for AveragePool', [
+    ('unsupported op(s): TfIdfVectorizer', [
+        'test_tfidfvectorizer_tf_batch_onlybigrams_skip0',
+        'test_tfidfvectorizer_tf_batch_onlybigrams_skip5',
+        'test_tfidfvectorizer_tf_batch_uniandbigrams_skip5',
+        'test_tfidfvectorizer_tf_only_bigrams_skip0',
+        'test_tfidfvectorizer_tf_onlybigrams_levelempty',
+        'test_tfidfvectorizer_tf_onlybigrams_skip5', 'test_tfidfvectorizer_tf_uniandbigrams_skip5',
+    ]),
+    ('FrontendError: node (AveragePool): dilations [2, 2, 2] are not supported for AveragePool', [
         'test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_False',
         'test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_True',
         'test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_False',
@@ -274,105 +208,95 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_col2im_5d', 'test_col2im', 'test_col2im_dilations', 'test_col2im_pads',
         'test_col2im_strides',
     ]),
-    ('unsupported op(s): Compress', [
-        'test_compress_0', 'test_compress_1', 'test_compress_bfloat16',
-        'test_compress_default_axis', 'test_compress_negative_axis',
-    ]),
-    ('unsupported op(s): AffineGrid', [
-        'test_affine_grid_2d_align_corners', 'test_affine_grid_2d',
-        'test_affine_grid_3d_align_corners', 'test_affine_grid_3d',
-    ]),
     ('unsupported op(s): DeformConv', [
         'test_basic_deform_conv_with_padding', 'test_basic_deform_conv_without_padding',
         'test_deform_conv_with_mask_bias', 'test_deform_conv_with_multiple_offset_groups',
     ]),
-    ('unsupported op(s): If', [
-        'test_affine_grid_2d_align_corners_expanded', 'test_affine_grid_2d_expanded',
-        'test_affine_grid_3d_align_corners_expanded', 'test_affine_grid_3d_expanded',
+    ('FrontendError: node (Resize): antialias=1 is not supported; resize without antialiasing', [
+        'test_resize_downsample_scales_cubic_antialias',
+        'test_resize_downsample_scales_linear_antialias',
+        'test_resize_downsample_sizes_cubic_antialias',
+        'test_resize_downsample_sizes_linear_antialias',
     ]),
-    ('unsupported op(s): DynamicQuantizeLinear', [
+    ('quantization issue (DynamicQuantizeLinear; owned by the quantization work in frontends/converters_quant.py)', [
         'test_dynamicquantizelinear', 'test_dynamicquantizelinear_max_adjusted',
         'test_dynamicquantizelinear_min_adjusted',
     ]),
-    ('unsupported op(s): EyeLike', [
-        'test_eyelike_populate_off_main_diagonal', 'test_eyelike_with_dtype',
-        'test_eyelike_without_dtype',
+    ('unsupported op(s): RoiAlign', [
+        'test_roialign_aligned_false', 'test_roialign_aligned_true', 'test_roialign_mode_max',
     ]),
-    ('unsupported op(s): QuantizeLinear', [
-        'test_dynamicquantizelinear_expanded', 'test_dynamicquantizelinear_max_adjusted_expanded',
-        'test_dynamicquantizelinear_min_adjusted_expanded',
+    ('unsupported op(s): TensorScatter', [
+        'test_tensorscatter_3d', 'test_tensorscatter_circular', 'test_tensorscatter',
     ]),
-    ('FrontendError: (MaxPool): MaxPool Indices output is not supported; drop the second output', [
-        'test_maxpool_with_argmax_2d_precomputed_pads',
-        'test_maxpool_with_argmax_2d_precomputed_strides',
-    ]),
-    ('FrontendError: (MaxPool): only 1-D and 2-D spatial inputs are supported, got shape [1, 1, 4, 4, 4]; 3-D convolutions and pools ar', [
-        'test_maxpool_3d_dilations', 'test_maxpool_3d_dilations_use_ref_impl',
-    ]),
-    ("FrontendError: (Pad): input pads ('CenterCropPad_te", [
-        'test_center_crop_pad_crop_axes_chw_expanded',
-        'test_center_crop_pad_crop_axes_hwc_expanded',
-    ]),
-    ('OverflowError: cannot convert float infinity to integer', [
-        'test_attention_4d_causal_padded_kv_bf16_expanded',
-        'test_attention_4d_padded_kv_bf16_expanded',
-    ]),
-    ("TypeError: Cast() got an unexpected keyword argument 'round_mode'", [
+    ("FrontendError: node (Cast): cannot convert this node: TypeError: Cast() got an unexpected keyword argument 'round_mode'; check its attribute values an", [
         'test_cast_e8m0_FLOAT16_to_FLOAT8E8M0', 'test_cast_e8m0_FLOAT_to_FLOAT8E8M0',
     ]),
-    ('unsupported element type float8_e8m0fnu', [
+    ('element type float8_e8m0fnu not implemented (needs a storage dtype and software conversion)', [
         'test_cast_e8m0_FLOAT8E8M0_to_FLOAT16', 'test_cast_e8m0_FLOAT8E8M0_to_FLOAT',
     ]),
-    ('unsupported op(s): BlackmanWindow', [
-        'test_blackmanwindow', 'test_blackmanwindow_symmetric',
-    ]),
-    ('unsupported op(s): ConvInteger', [
+    ('quantization issue (ConvInteger; owned by the quantization work in frontends/converters_quant.py)', [
         'test_convinteger_with_padding', 'test_convinteger_without_padding',
-    ]),
-    ('unsupported op(s): DepthToSpace', [
-        'test_depthtospace_crd_mode_example', 'test_depthtospace_example',
     ]),
     ('unsupported op(s): Det', [
         'test_det_2d', 'test_det_nd',
     ]),
-    ('unsupported op(s): MaxUnpool', [
-        'test_maxunpool_export_with_output_shape', 'test_maxunpool_export_without_output_shape',
+    ('FrontendError: node (MaxPool): only 1-D and 2-D spatial inputs are supported, got shape [1, 1, 4, 4, 4]; 3-D convolutions and pools are not implemente', [
+        'test_maxpool_3d_dilations', 'test_maxpool_3d_dilations_use_ref_impl',
     ]),
-    ('FrontendError: (AveragePool): dilations [2, 2] are not supported for AveragePool', [
+    ('FrontendError: node (MaxPool): MaxPool Indices output is not supported; drop the second output', [
+        'test_maxpool_with_argmax_2d_precomputed_pads',
+        'test_maxpool_with_argmax_2d_precomputed_strides',
+    ]),
+    ('unsupported op(s): STFT', [
+        'test_stft', 'test_stft_with_window',
+    ]),
+    ('FrontendError: node (AveragePool): dilations [2, 2] are not supported for AveragePool', [
         'test_averagepool_2d_dilations',
     ]),
-    ('FrontendError: (AveragePool): only 1-D and 2-D spatial inputs are supported, got shape [1, 3, 32, 32, 32]; 3-D convolutions and p', [
+    ('FrontendError: node (AveragePool): only 1-D and 2-D spatial inputs are supported, got shape [1, 3, 32, 32, 32]; 3-D convolutions and pools are not imp', [
         'test_averagepool_3d_default',
     ]),
-    ('FrontendError: (MaxPool): only 1-D and 2-D spatial inputs are supported, got shape [1, 1, 32, 32, 32]; 3-D convolutions and pools', [
-        'test_maxpool_3d_dilations_use_ref_impl_large',
+    ('FrontendError: node (ConvTranspose): only 1-D and 2-D ConvTranspose is supported, got input [1, 1, 3, 4, 5]', [
+        'test_convtranspose_3d',
     ]),
-    ('FrontendError: (MaxPool): only 1-D and 2-D spatial inputs are supported, got shape [1, 3, 32, 32, 32]; 3-D convolutions and pools', [
+    ("FrontendError: node (Einsum): einsum term 'Aii' repeats a letter (diagonals) which is not supported", [
+        'test_einsum_batch_diagonal',
+    ]),
+    ('FrontendError: node (GRU): layout=1 (batch-major) is not supported; export with layout=0 (time-major, the default)', [
+        'test_gru_batchwise',
+    ]),
+    ("ModelError: invalid model: inputs of the wrong type:   node #34 (Scan): inputs 'LinearAttention_test_linear_attention_fp16_expanded_function_State0' (", [
+        'test_linear_attention_fp16_expanded',
+    ]),
+    ('FrontendError: node (LpPool): only 1-D and 2-D spatial inputs are supported, got shape [1, 3, 32, 32, 32]; 3-D convolutions and pools are not implemen', [
+        'test_lppool_3d_default',
+    ]),
+    ('FrontendError: node (LSTM): layout=1 (batch-major) is not supported; export with layout=0 (time-major, the default)', [
+        'test_lstm_batchwise',
+    ]),
+    ('FrontendError: node (LSTM): sequence_lens must be absent or a constant equal to the sequence length 1 for every batch entry; variable lengths are not', [
+        'test_lstm_with_peepholes',
+    ]),
+    ('quantization issue (MatMulInteger; owned by the quantization work in frontends/converters_quant.py)', [
+        'test_matmulinteger',
+    ]),
+    ('FrontendError: node (MaxPool): only 1-D and 2-D spatial inputs are supported, got shape [1, 3, 32, 32, 32]; 3-D convolutions and pools are not impleme', [
         'test_maxpool_3d_default',
     ]),
-    ("FrontendError: (Pad): input pads ('CenterC", [
-        'test_center_crop_pad_crop_negative_axes_hwc_expanded',
-    ]),
-    ("FrontendError: (Pad): input pads ('CenterCropPad_tes", [
-        'test_center_crop_pad_crop_and_pad_expanded',
-    ]),
-    ("FrontendError: (Pad): input pads ('CenterCropPad_test_center", [
-        'test_center_crop_pad_crop_expanded',
-    ]),
-    ("FrontendError: (Pad): input pads ('CenterCropPad_test_center_", [
-        'test_center_crop_pad_pad_expanded',
-    ]),
-    ("FrontendError: (Range): input limit ('BlackmanWindow_test_bla", [
-        'test_blackmanwindow_symmetric_expanded',
-    ]),
-    ("FrontendError: (Range): input limit ('BlackmanWindow_test_blackmanwindo", [
-        'test_blackmanwindow_expanded',
-    ]),
-    ('unsupported op(s): MatMulInteger', [
-        'test_matmulinteger',
+    ('FrontendError: node (MaxPool): only 1-D and 2-D spatial inputs are supported, got shape [1, 1, 32, 32, 32]; 3-D convolutions and pools are not impleme', [
+        'test_maxpool_3d_dilations_use_ref_impl_large',
     ]),
     ('unsupported op(s): MelWeightMatrix', [
         'test_melweightmatrix',
+    ]),
+    ('quantization issue (QLinearConv; owned by the quantization work in frontends/converters_quant.py)', [
+        'test_qlinearconv',
+    ]),
+    ('FrontendError: node (RNN): layout=1 (batch-major) is not supported; export with layout=0 (time-major, the default)', [
+        'test_simple_rnn_batchwise',
+    ]),
+    ("FrontendError: node (Pad): pad mode 'wrap' is not supported; use constant, reflect or edge", [
+        'test_wrap_pad',
     ]),
 ]
 

@@ -67,7 +67,7 @@ def compile_cases() -> list[tuple[str, bytes, int, str, str]]:
                   [vi("x", [2])], [vi("y", None)])
     undefined = model([helper.make_node("Add", ["x", "ghost"], ["y"], name="add")],
                       [vi("x", [2])], [vi("y", None)])
-    unsupported = model([helper.make_node("Unique", ["x"], ["y"], name="uq"),
+    unsupported = model([helper.make_node("ImageDecoder", ["x"], ["y"], name="uq"),
                          helper.make_node("Relu", ["x"], ["z"], name="r")],
                         [vi("x", [2])], [vi("y", None), vi("z", None)])
     return [
@@ -91,5 +91,5 @@ def compile_cases() -> list[tuple[str, bytes, int, str, str]]:
          6, "ModelError",
          ("node 'sigmoid' (Sigmoid): input 0 ('x') is tensor(int32); Sigmoid takes")),
         ("unsupported op", unsupported.SerializeToString(), 7, "UnsupportedOpsError",
-         "Unique: used by 'uq'"),
+         "ImageDecoder: used by 'uq'"),
     ]
