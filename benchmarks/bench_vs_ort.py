@@ -41,7 +41,7 @@ LIGHT_DIR = Path(os.path.dirname(onnx.__file__)) / "backend" / "test" / "data" /
 LIGHT = ["squeezenet", "shufflenet", "bvlc_alexnet", "resnet50", "densenet121", "inception_v1",
          "inception_v2", "vgg19", "zfnet512"]
 BUILT = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1",
-         "shufflenet_v2", "efficientnet_b0", "ds_cnn_kws"]
+         "shufflenet_v2", "efficientnet_b0", "ds_cnn_kws", "bert_encoder"]
 DEFAULT_MODELS = [f"light_{n}" for n in LIGHT] + BUILT
 
 
@@ -72,6 +72,11 @@ def load_model(name: str) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
                 n = int(np.prod(shape))
                 feeds[vi.name] = (np.arange(n).reshape(shape) / n).astype(np.float32)
         return model, feeds
+    if name == "bert_encoder":  # seq 128, hidden 256, 4 heads, 2 layers; int64 ids and mask
+        model = builders.bert_encoder()
+        rng = np.random.default_rng(0)
+        return model, {"input_ids": rng.integers(0, 1000, (1, 128)).astype(np.int64),
+                       "attention_mask": np.ones((1, 128), np.int64)}
     model = builders.BUILDERS[name]()
     return model, builders.random_inputs(model, seed=0)
 
