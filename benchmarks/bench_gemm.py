@@ -31,8 +31,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1024)
     ap.add_argument("--repeat", type=int, default=10)
     args = ap.parse_args()
-    import tilecc
     from threadpoolctl import threadpool_info, threadpool_limits
+
+    import tilecc
 
     n = args.n
     rng = np.random.default_rng(0)
