@@ -132,7 +132,7 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_gridsample_volumetric_nearest_align_corners_0',
         'test_gridsample_volumetric_nearest_align_corners_1', 'test_gridsample_zeros_padding',
     ]),
-    ('quantization issue (QuantizeLinear; owned by the quantization work in frontends/converters_quant.py)', [
+    ('quantization issue (QuantizeLinear: this variant (per-axis/blocked scales, 16-bit or sub-byte/float8 types, 3-D) is not supported by frontends/converters_quant.py)', [
         'test_dynamicquantizelinear_expanded', 'test_dynamicquantizelinear_max_adjusted_expanded',
         'test_dynamicquantizelinear_min_adjusted_expanded', 'test_quantizelinear_axis',
         'test_quantizelinear_blocked_asymmetric', 'test_quantizelinear_blocked_symmetric',
@@ -141,7 +141,7 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_quantizelinear_int4', 'test_quantizelinear_uint16', 'test_quantizelinear_uint2',
         'test_quantizelinear_uint4',
     ]),
-    ('quantization issue (DequantizeLinear; owned by the quantization work in frontends/converters_quant.py)', [
+    ('quantization issue (DequantizeLinear: this variant (per-axis/blocked scales, 16-bit or sub-byte/float8 types, 3-D) is not supported by frontends/converters_quant.py)', [
         'test_dequantizelinear_axis', 'test_dequantizelinear_blocked', 'test_dequantizelinear',
         'test_dequantizelinear_e4m3fn', 'test_dequantizelinear_e4m3fn_float16',
         'test_dequantizelinear_e4m3fn_zero_point', 'test_dequantizelinear_e5m2',
@@ -183,9 +183,7 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_resize_downsample_scales_cubic_align_corners',
         'test_resize_downsample_scales_linear_align_corners',
     ]),
-    ('quantization issue (QLinearMatMul; owned by the quantization work in frontends/converters_quant.py)', [
-        'test_qlinearmatmul_2D_int8_float16', 'test_qlinearmatmul_2D_int8_float32',
-        'test_qlinearmatmul_2D_uint8_float16', 'test_qlinearmatmul_2D_uint8_float32',
+    ('quantization issue (QLinearMatMul: this variant (per-axis/blocked scales, 16-bit or sub-byte/float8 types, 3-D) is not supported by frontends/converters_quant.py)', [
         'test_qlinearmatmul_3D_int8_float16', 'test_qlinearmatmul_3D_int8_float32',
         'test_qlinearmatmul_3D_uint8_float16', 'test_qlinearmatmul_3D_uint8_float32',
     ]),
@@ -218,10 +216,6 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_resize_downsample_sizes_cubic_antialias',
         'test_resize_downsample_sizes_linear_antialias',
     ]),
-    ('quantization issue (DynamicQuantizeLinear; owned by the quantization work in frontends/converters_quant.py)', [
-        'test_dynamicquantizelinear', 'test_dynamicquantizelinear_max_adjusted',
-        'test_dynamicquantizelinear_min_adjusted',
-    ]),
     ('unsupported op(s): RoiAlign', [
         'test_roialign_aligned_false', 'test_roialign_aligned_true', 'test_roialign_mode_max',
     ]),
@@ -233,9 +227,6 @@ _GROUPS: list[tuple[str, list[str]]] = [
     ]),
     ('element type float8_e8m0fnu not implemented (needs a storage dtype and software conversion)', [
         'test_cast_e8m0_FLOAT8E8M0_to_FLOAT16', 'test_cast_e8m0_FLOAT8E8M0_to_FLOAT',
-    ]),
-    ('quantization issue (ConvInteger; owned by the quantization work in frontends/converters_quant.py)', [
-        'test_convinteger_with_padding', 'test_convinteger_without_padding',
     ]),
     ('unsupported op(s): Det', [
         'test_det_2d', 'test_det_nd',
@@ -277,9 +268,6 @@ _GROUPS: list[tuple[str, list[str]]] = [
     ('FrontendError: node (LSTM): sequence_lens must be absent or a constant equal to the sequence length 1 for every batch entry; variable lengths are not', [
         'test_lstm_with_peepholes',
     ]),
-    ('quantization issue (MatMulInteger; owned by the quantization work in frontends/converters_quant.py)', [
-        'test_matmulinteger',
-    ]),
     ('FrontendError: node (MaxPool): only 1-D and 2-D spatial inputs are supported, got shape [1, 3, 32, 32, 32]; 3-D convolutions and pools are not impleme', [
         'test_maxpool_3d_default',
     ]),
@@ -288,9 +276,6 @@ _GROUPS: list[tuple[str, list[str]]] = [
     ]),
     ('unsupported op(s): MelWeightMatrix', [
         'test_melweightmatrix',
-    ]),
-    ('quantization issue (QLinearConv; owned by the quantization work in frontends/converters_quant.py)', [
-        'test_qlinearconv',
     ]),
     ('FrontendError: node (RNN): layout=1 (batch-major) is not supported; export with layout=0 (time-major, the default)', [
         'test_simple_rnn_batchwise',
