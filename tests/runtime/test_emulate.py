@@ -74,8 +74,19 @@ def _light_params():
     for target in TARGETS:
         for name in FAST + SLOW:
             slow = name in SLOW or target == "riscv64-rvv"
-            yield pytest.param(name, target, id=f"{name}-{target}",
-                               marks=[_slow] if slow else [])
+            marks = [_slow] if slow else []
+            if (name, target) in QEMU_ABORTS:
+                marks.append(pytest.mark.xfail(reason=QEMU_ABORTS[(name, target)], strict=True))
+            yield pytest.param(name, target, id=f"{name}-{target}", marks=marks)
+
+
+# qemu-user's own translator fails an internal assertion on these (a guest program cannot
+# legitimately trip it: an emulator bug, Debian 12's qemu 7.2); the same model passes under
+# qemu-aarch64 and qemu-arm. Strict: when a newer qemu runs it, this entry must go.
+QEMU_ABORTS = {
+    ("bvlc_alexnet", "riscv64-rvv"): "qemu-riscv64 7.2 aborts: target/riscv/translate.c:213 "
+    "decode_save_opc: Assertion `ctx->insn_start != NULL' failed",
+}
 
 
 @pytest.mark.parametrize("name,target", list(_light_params()))
