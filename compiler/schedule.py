@@ -188,7 +188,10 @@ class Schedule:
 
     def resolve(self, body: Expr) -> Expr:
         """Substitute the bodies of inlined stages into `body`."""
+        # Memo keys are object ids; every keyed object is kept alive in `keep`, or a freed
+        # temporary's id could be reused by a new node and return a stale result.
         memo: dict = {}
+        keep: list = []
 
         def go(e: Expr) -> Expr:
             r = memo.get(id(e))
@@ -203,9 +206,11 @@ class Schedule:
                 if key in memo:
                     r = memo[key]
                 else:
+                    keep.append(r)
                     op = r.tensor.op
                     sub = substitute(op.body, {a.var: i for a, i in zip(op.axes, r.indices)})
                     memo[key] = r = go(sub)
+            keep.append(e)
             memo[id(e)] = r
             return r
 
