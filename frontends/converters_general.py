@@ -9,7 +9,7 @@ import numpy as np
 from onnx import helper
 
 from .onnx_builder import Builder, converter
-from .onnx_converters import _axis, _ints, _legacy_broadcast, _reshape
+from .onnx_converters import _axis, _ints, _legacy_broadcast, _reduce, _reshape
 
 
 def _dtype_of_onnx(b: Builder, to: int) -> str:
@@ -136,21 +136,6 @@ def Scatter(b, ins, n_out, *, axis=0):
 
 
 # ---- reductions and selections ------------------------------------------------------
-
-def _reduce(op, input_axes_from):
-    def convert(b, ins, n_out, *, axes=None, keepdims=1, noop_with_empty_axes=0):
-        rank = len(b.shape(ins[0]))
-        if b.opset >= input_axes_from:
-            axes = _ints(b.static(ins[1], "axes")) if len(ins) > 1 and ins[1] else None
-        if not axes:
-            if noop_with_empty_axes:
-                return [ins[0]]
-            axes = range(rank)
-        axes = tuple(sorted({_axis(b, a, rank) for a in axes}))
-        return b.emit(op, [ins[0]], {"axes": axes, "keepdims": int(keepdims)})
-    convert.__name__ = op
-    converter(op, 1)(convert)
-
 
 for _op in ("ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"):
     _reduce(_op, 18)
