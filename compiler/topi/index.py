@@ -176,19 +176,25 @@ def topk(inputs, attrs, out_types):
     return [vals, idx]
 
 
-@register_compute("CumSum")
-def cumsum(inputs, attrs, out_types):
-    (x,) = inputs
-    ax, excl, rev = attrs["axis"], attrs["exclusive"], attrs["reverse"]
-    n = x.shape[ax]
+def cumulative(name: str, reducer, identity: int):
+    """CumSum/CumProd: each output reduces the prefix (suffix when reversed) of its axis;
+    excluded terms contribute the combiner's identity."""
+    def compute(inputs, attrs, out_types):
+        (x,) = inputs
+        ax, excl, rev = attrs["axis"], attrs["exclusive"], attrs["reverse"]
+        n = x.shape[ax]
 
-    def f(*i):
-        r = te.reduce_axis(n, "r")
-        op = ("gt" if excl else "ge") if rev else ("lt" if excl else "le")
-        keep = cmp(op, r.var, i[ax])
-        v = x[tuple(i[:ax]) + (r,) + tuple(i[ax + 1:])]
-        return te.sum(select(keep, v, const(0, x.dtype)), axis=r)
-    return [te.compute(x.shape, f, name="cumsum", tag="reduce")]
+        def f(*i):
+            r = te.reduce_axis(n, "r")
+            op = ("gt" if excl else "ge") if rev else ("lt" if excl else "le")
+            keep = cmp(op, r.var, i[ax])
+            v = x[tuple(i[:ax]) + (r,) + tuple(i[ax + 1:])]
+            return reducer(select(keep, v, const(identity, x.dtype)), axis=r)
+        return [te.compute(x.shape, f, name=name.lower(), tag="reduce")]
+    return register_compute(name)(compute)
+
+
+cumulative("CumSum", te.sum, 0)
 
 
 @register_compute("Trilu")
