@@ -36,6 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from tests.models import builders
+from tests.models.harness import light_inputs
 
 LIGHT_DIR = Path(os.path.dirname(onnx.__file__)) / "backend" / "test" / "data" / "light"
 LIGHT = ["squeezenet", "shufflenet", "bvlc_alexnet", "resnet50", "densenet121", "inception_v1",
@@ -64,14 +65,7 @@ class Row:
 def load_model(name: str) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
     if name.startswith("light_"):
         model = onnx.load(str(LIGHT_DIR / f"{name}.onnx"))
-        inits = {t.name for t in model.graph.initializer}
-        feeds = {}
-        for vi in model.graph.input:
-            if vi.name not in inits:
-                shape = [d.dim_value for d in vi.type.tensor_type.shape.dim]
-                n = int(np.prod(shape))
-                feeds[vi.name] = (np.arange(n).reshape(shape) / n).astype(np.float32)
-        return model, feeds
+        return model, light_inputs(model)
     if name == "bert_encoder":  # seq 128, hidden 256, 4 heads, 2 layers; int64 ids and mask
         model = builders.bert_encoder()
         rng = np.random.default_rng(0)

@@ -24,7 +24,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from tests.models.harness import import_tilecc, ort_run
+from tests.models.harness import import_tilecc, light_inputs, ort_run
 
 LIGHT_DIR = Path(os.path.dirname(onnx.__file__)) / "backend" / "test" / "data" / "light"
 FAST = ["squeezenet", "shufflenet"]
@@ -42,18 +42,6 @@ def model_path(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not shipped with this onnx version")
     return path
-
-
-def light_inputs(model: onnx.ModelProto) -> dict[str, np.ndarray]:
-    inits = {t.name for t in model.graph.initializer}
-    feeds = {}
-    for vi in model.graph.input:
-        if vi.name in inits:
-            continue
-        shape = [d.dim_value for d in vi.type.tensor_type.shape.dim]
-        n = int(np.prod(shape))
-        feeds[vi.name] = (np.arange(n).reshape(shape) / n).astype(np.float32)
-    return feeds
 
 
 def reference_output(name: str) -> np.ndarray:

@@ -20,7 +20,7 @@ import onnx
 import pytest
 
 from tests.models import builders
-from tests.models.harness import import_tilecc, ort_run
+from tests.models.harness import import_tilecc, light_inputs, ort_run
 
 LIGHT_DIR = Path(os.path.dirname(onnx.__file__)) / "backend" / "test" / "data" / "light"
 FAST_LIGHT = ["squeezenet", "shufflenet"]
@@ -185,15 +185,7 @@ def _light(name):
     path = LIGHT_DIR / f"light_{name}.onnx"
     if not path.exists():
         pytest.skip(f"{path} is not shipped with this onnx version")
-    model = onnx.load(str(path))
-    inits = {t.name for t in model.graph.initializer}
-    feeds = {}
-    for vi in model.graph.input:
-        if vi.name not in inits:
-            shape = [d.dim_value for d in vi.type.tensor_type.shape.dim]
-            n = int(np.prod(shape))
-            feeds[vi.name] = (np.arange(n).reshape(shape) / n).astype(np.float32)
-    return path, feeds
+    return path, light_inputs(onnx.load(str(path)))
 
 
 @pytest.mark.parametrize("target", PRESETS)

@@ -52,3 +52,17 @@ def ort_run(model: onnx.ModelProto | str | os.PathLike,
     sess = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(names, dict(inputs))))
+
+
+def light_inputs(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """Feeds for the onnx wheel's light models: `arange(n).reshape(shape) / n` as float32 for
+    every non-initializer input, as onnx's backend test generated light_*_output_0.pb."""
+    inits = {t.name for t in model.graph.initializer}
+    feeds = {}
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        shape = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+        n = int(np.prod(shape))
+        feeds[vi.name] = (np.arange(n).reshape(shape) / n).astype(np.float32)
+    return feeds
