@@ -8,7 +8,7 @@ its divisions.
 
 from __future__ import annotations
 
-from .expr import INDEX, Bin, Const, Expr, Var, binop, children, const, rebuild
+from .expr import INDEX, Bin, Const, Expr, Var, binop, const, rewrite
 
 Range = tuple[int, int]  # inclusive bounds
 
@@ -112,23 +112,15 @@ def _has_divmod(e: Expr) -> bool:
 
 def simplify_index(e: Expr, ranges: dict[Var, Range]) -> Expr:
     """Rewrite integer floordiv/mod by positive constants using the ranges of loop variables."""
-    memo: dict[int, Expr] = {}
 
-    def go(x: Expr) -> Expr:
-        r = memo.get(id(x))
-        if r is not None:
-            return r
-        kids = children(x)
-        new = tuple(go(k) for k in kids)
-        r = x if all(a is b for a, b in zip(kids, new)) else rebuild(x, new)
+    def post(r: Expr) -> Expr:
         if isinstance(r, Bin) and r.dtype == INDEX and r.op in ("floordiv", "mod") \
                 and isinstance(r.b, Const) and r.b.value > 0:
-            r = _divmod(r.op, r.a, int(r.b.value), ranges)
-        elif isinstance(r, Bin) and r.dtype == INDEX and r.op == "add" and _has_divmod(r):
+            return _divmod(r.op, r.a, int(r.b.value), ranges)
+        if isinstance(r, Bin) and r.dtype == INDEX and r.op == "add" and _has_divmod(r):
             lin = _lin(r)
             if lin is not None:
-                r = _build(*lin)
-        memo[id(x)] = r
+                return _build(*lin)
         return r
 
-    return go(e)
+    return rewrite(e, post)

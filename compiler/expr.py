@@ -339,24 +339,32 @@ def rebuild(e: Expr, kids: tuple) -> Expr:
     return e.expr_rebuild(kids)
 
 
-def substitute(e: Expr, mapping: dict) -> Expr:
-    """Replace Vars (keys are Var objects) by expressions."""
+def rewrite(e: Expr, post=None, pre=None) -> Expr:
+    """Bottom-up rebuild of `e`, shared nodes once: `pre(x)` may return a replacement that is
+    taken as is (its children are not visited); otherwise children are rewritten and
+    `post(node)` may replace the rebuilt node. Unchanged subtrees keep their identity."""
     memo: dict[int, Expr] = {}
 
     def go(x: Expr) -> Expr:
         r = memo.get(id(x))
         if r is not None:
             return r
-        if isinstance(x, Var):
-            r = mapping.get(x, x)
-        else:
+        r = pre(x) if pre is not None else None
+        if r is None:
             kids = children(x)
             new = tuple(go(k) for k in kids)
             r = x if all(a is b for a, b in zip(kids, new)) else rebuild(x, new)
-        memo[id(x)] = r
+            if post is not None:
+                r = post(r)
+        memo[id(x)] = r  # x stays alive inside e for the whole walk, so its id is not reused
         return r
 
     return go(e)
+
+
+def substitute(e: Expr, mapping: dict) -> Expr:
+    """Replace Vars (keys are Var objects) by expressions."""
+    return rewrite(e, pre=lambda x: mapping.get(x, x) if isinstance(x, Var) else None)
 
 
 def free_vars(e: Expr, out: set | None = None) -> set:

@@ -32,6 +32,7 @@ from .expr import (
     maximum,
     minimum,
     rebuild,
+    rewrite,
     substitute,
 )
 from .loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Store, flat_index, seq
@@ -294,21 +295,12 @@ def lower_stage(stage: Stage, buffers: dict) -> object:
     out_index = flat_index(out.shape, [vals[a] for a in stage.axes])
 
     def to_loads(e: Expr) -> Expr:
-        memo: dict = {}
-
-        def go(x):
-            r = memo.get(id(x))
-            if r is not None:
-                return r
-            kids = children(x)
-            new = tuple(go(k) for k in kids)
-            r = x if all(a is b for a, b in zip(kids, new)) else rebuild(x, new)
+        def post(r):
             if isinstance(r, te.TensorLoad):
                 buf = buffers[r.tensor]
-                r = Load(buf, flat_index(buf.shape, r.indices))
-            memo[id(x)] = r
+                return Load(buf, flat_index(buf.shape, r.indices))
             return r
-        return go(substitute(e, axis_map))
+        return rewrite(substitute(e, axis_map), post)
 
     if stage.reduce is None:
         value = to_loads(stage.body)
@@ -357,13 +349,7 @@ def _loads_in_bounds(e: Expr, ranges: dict) -> bool:
 
 
 def _replace_reduce(body: Expr, red: te.Reduce, acc: Buffer, t_index: Expr) -> Expr:
-    def go(x):
-        if x is red:
-            return Load(acc, t_index)
-        kids = children(x)
-        new = tuple(go(k) for k in kids)
-        return x if all(a is b for a, b in zip(kids, new)) else rebuild(x, new)
-    return go(body)
+    return rewrite(body, pre=lambda x: Load(acc, t_index) if x is red else None)
 
 
 def simplify_stmt(s, ranges: dict | None = None):
