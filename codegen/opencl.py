@@ -434,7 +434,7 @@ def compile_opencl(graph, target, name: str, out_names: list[str], precision: st
     from tilecc.build import DefaultConfigs, _kernel_key
     from tilecc.loopir import format_func
     from tilecc.passes.fuse import fuse_ops
-    from tilecc.passes.memory import pack_params, plan_memory
+    from tilecc.passes.memory import pack_params, plan_memory, view_roots
 
     if precision not in ("fp32", "fp16"):
         raise OpenCLCodegenError(f"precision {precision!r}: use fp32 or fp16")
@@ -442,18 +442,12 @@ def compile_opencl(graph, target, name: str, out_names: list[str], precision: st
     fused = fuse_ops(graph)
     in_pos = {v: k for k, v in enumerate(graph.inputs)}
     out_pos = {v: k for k, v in enumerate(graph.outputs)}
-    root: dict[str, str] = {}
-
-    def rootof(v):
-        while v in root:
-            v = root[v]
-        return v
+    _, rootof = view_roots(fused)
 
     cache: dict[tuple, tuple] = {}
     steps, sources, kernels_meta, loop_ir = [], [], [], []
     for node in fused.nodes:
         if node.op == "Reshape":  # a view: shares its input's storage
-            root[node.outputs[0]] = node.inputs[0]
             continue
         key = _kernel_key(node, fused)
         if key not in cache:

@@ -203,7 +203,7 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
     from tilecc.codegen.aot import emit_entry
     from tilecc.codegen.llvm import ModuleCodegen
     from tilecc.passes.fuse import fuse_ops
-    from tilecc.passes.memory import pack_params, plan_memory
+    from tilecc.passes.memory import pack_params, plan_memory, view_roots
 
     fused = fuse_ops(graph)
     half = None
@@ -215,13 +215,7 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
     in_pos = {v: k for k, v in enumerate(graph.inputs)}
     out_pos = {v: k for k, v in enumerate(graph.outputs)}
 
-    # Alias roots: a Reshape output shares its input's storage.
-    root: dict[str, str] = {}
-
-    def rootof(v):
-        while v in root:
-            v = root[v]
-        return v
+    root, rootof = view_roots(fused)
 
     steps: list[tuple[Node, object, list[str], list]] = []
     cache: dict[tuple, tuple] = {}
@@ -230,7 +224,6 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
     for node in fused.nodes:
         bar.update(1, node.name)
         if node.op == "Reshape":
-            root[node.outputs[0]] = node.inputs[0]
             continue
         key = _kernel_key(node, fused) + ((half.flags(node),) if half else ())
         if key not in cache:

@@ -27,6 +27,18 @@ class MemoryPlan:
     intermediate_bytes: int = 0  # sum of all intermediate tensors, without sharing
 
 
+def view_roots(fused) -> tuple[dict[str, str], object]:
+    """Reshape outputs are views sharing their input's storage: (value -> parent, rootof)."""
+    parent = {n.outputs[0]: n.inputs[0] for n in fused.nodes if n.op == "Reshape"}
+
+    def rootof(v: str) -> str:
+        while v in parent:
+            v = parent[v]
+        return v
+
+    return parent, rootof
+
+
 def pack_params(consts: dict[str, np.ndarray], used: list[str]) -> tuple[bytes, dict[str, int]]:
     chunks, offsets, off = [], {}, 0
     for name in used:
