@@ -364,8 +364,9 @@ class FunctionEmitter:
         load, dt = e.a, e.a.dtype
         c, other = self.ev(e.cond), self.ev(e.b)
         esize = np.dtype(dt).itemsize
-        if self._lane_mode(load.index) == "contig" and (c.vec or other.vec) \
-                and self.cg.masked_ok:
+        # A uniform (scalar) condition over a contiguous vector is a splatted mask: still one
+        # masked vector load, not a per-lane gather through a select on the index.
+        if self._lane_mode(load.index) == "contig" and self.cg.masked_ok:
             base = self.ev(substitute(load.index, {self.vvar: const(0)})).v
             vt = ir.VectorType(MEM_TYPES[dt], self.lanes)
             mask = self.bcast(c, "bool")
@@ -604,6 +605,13 @@ def _vectorizable(s) -> bool:
     return False
 
 
+def masked_loads_ok(target) -> bool:
+    """Whether kernels for `target` may use masked vector loads/stores. qemu-user 7.2 aborts
+    on the masked RVV loads/stores LLVM emits for masked vector intrinsics, so RISC-V code
+    takes the scalar/gather paths instead."""
+    return getattr(target, "family", "") != "riscv"
+
+
 class ModuleCodegen:
     """One LLVM module per model: kernels plus the AOT entry (codegen/aot.py)."""
 
@@ -613,9 +621,7 @@ class ModuleCodegen:
         self.module = ir.Module(name=name)
         self.module.triple = target.triple
         self.allow_parallel = allow_parallel
-        # qemu-user 7.2 aborts on the masked RVV loads/stores LLVM emits for masked vector
-        # intrinsics; RISC-V code takes the scalar/gather paths instead.
-        self.masked_ok = getattr(target, "family", "") != "riscv"
+        self.masked_ok = masked_loads_ok(target)
         self._names: set[str] = set()
         task_ty = ir.FunctionType(I32, [I32, I32, PTR])
         self.parallel_for = ir.Function(self.module, ir.FunctionType(I32, [PTR, PTR]),

@@ -317,9 +317,11 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
 
 
 def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=None,
-                  target=None, quant=None) -> tuple[Graph, list[str]]:
+                  target=None, quant=None, blocked: bool = True) -> tuple[Graph, list[str]]:
     """Import and optimise a model; returns the graph ready for fusion and its output names.
-    `quant` (passes.quantize.QuantOptions) quantizes it to int8 after the float passes."""
+    `quant` (passes.quantize.QuantOptions) quantizes it to int8 after the float passes.
+    `blocked=False` keeps activations in plain NCHW (no passes.blocked_layout), so every
+    value keeps its model name and layout (per-layer comparisons)."""
     if isinstance(model, Graph):
         graph = model
     else:
@@ -332,7 +334,10 @@ def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=N
                        out=sys.stderr)
     if quant is not None:
         graph = q.quantize_ptq(graph, quant, target)
+    from tilecc.passes.blocked_layout import to_blocked_layout
     from tilecc.passes.layout import pack_weights
+    if opt_level >= 1 and blocked:
+        graph = to_blocked_layout(graph, target)
     graph = q.pack_qweights(pack_weights(graph, target), target)
     out_names = list(graph.outputs)
     return prepare_outputs(graph), out_names

@@ -184,7 +184,7 @@ def compare(model, artifact_path, data, threshold: float = 0.99, target="host",
     from tilecc.targets import get_target
 
     tgt = get_target(target)
-    graph, _ = prepare_graph(model, input_shapes, target=tgt)
+    graph, _ = prepare_graph(model, input_shapes, target=tgt, blocked=False)
     qmod = load(artifact_path)
     qnames = {o["name"] for o in qmod.output_info}
     layers = [t for t in layer_tensors(graph) if t in qnames]

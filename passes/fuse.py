@@ -20,7 +20,8 @@ ELEMWISE = {"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reci
 EPILOGUE_HOSTS = ELEMWISE | {"Conv", "Gemm", "MatMul", "MaxPool", "AveragePool",
                              "GlobalAveragePool", "GlobalMaxPool", "Concat", "Transpose",
                              "Slice", "Gather", "Pad", "ReduceMean", "ReduceSum", "ReduceMax",
-                             "ReduceMin"}
+                             "ReduceMin", "ConvNCHWc", "MaxPoolNCHWc", "AveragePoolNCHWc",
+                             "GlobalAveragePoolNCHWc", "GlobalMaxPoolNCHWc", "LayoutTransform"}
 ALIAS_OPS = {"Reshape"}
 
 

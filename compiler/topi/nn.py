@@ -405,32 +405,41 @@ def max_pool(inputs, attrs, out_types):
         tag="pool")]
 
 
-@register_compute("AveragePool")
-def avg_pool(inputs, attrs, out_types):
-    (x,) = inputs
-    N, C, OH, OW = out_types[0].shape
-    H, W = x.shape[2:]
+def avg_pool_divisor(attrs, in_hw, out_hw, h, w, dtype):
+    """The AveragePool divisor at output (h, w) as an expression, or None when every window
+    is whole (then the mean is a constant scale)."""
+    H, W = in_hw
     kh, kw = attrs["kernel"]
     sh, sw = attrs["strides"]
     t, lf, b, r = attrs["pads"]
-    include = attrs.get("count_include_pad", 0)
-    extra = _pool_out_padding(attrs, (H, W), (OH, OW))
-    xp = pad_nchw(x, attrs["pads"], 0.0, extra)
-    ry, rx = te.reduce_axis(kh, "ry"), te.reduce_axis(kw, "rx")
+    extra = _pool_out_padding(attrs, in_hw, out_hw)
+    if not any(attrs["pads"]) and not any(extra):
+        return None
 
     def count(o, s, k, size, p0, p1):
         start = o * s - p0
         end = minimum(start + k, size + p1)
-        if include:
+        if attrs.get("count_include_pad", 0):
             return end - start
         return minimum(end, size) - maximum(start, 0)
 
+    return cast(dtype, count(h, sh, kh, H, t, b) * count(w, sw, kw, W, lf, r))
+
+
+@register_compute("AveragePool")
+def avg_pool(inputs, attrs, out_types):
+    (x,) = inputs
+    N, C, OH, OW = out_types[0].shape
+    kh, kw = attrs["kernel"]
+    sh, sw = attrs["strides"]
+    extra = _pool_out_padding(attrs, x.shape[2:], (OH, OW))
+    xp = pad_nchw(x, attrs["pads"], 0.0, extra)
+    ry, rx = te.reduce_axis(kh, "ry"), te.reduce_axis(kw, "rx")
+
     def f(n, c, h, w):
         acc = te.sum(xp[n, c, h * sh + ry, w * sw + rx], axis=[ry, rx])
-        if not any(attrs["pads"]) and not any(extra):
-            return acc * const(1.0 / (kh * kw), x.dtype)
-        cnt = count(h, sh, kh, H, t, b) * count(w, sw, kw, W, lf, r)
-        return acc / cast(x.dtype, cnt)
+        div = avg_pool_divisor(attrs, x.shape[2:], (OH, OW), h, w, x.dtype)
+        return acc * const(1.0 / (kh * kw), x.dtype) if div is None else acc / div
 
     return [te.compute((N, C, OH, OW), f, name="avgpool", tag="pool")]
 

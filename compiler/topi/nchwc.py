@@ -1,0 +1,259 @@
+"""Blocked-layout (NCHW{b}c) convolution, pooling and layout transforms for CPU targets.
+
+With b channels as the innermost, contiguous dimension every vector is b channels of one
+pixel: convolutions broadcast one input value against a vector of b output-channel weights
+(dense) or multiply b channels elementwise (depthwise), and every load and store is a whole
+contiguous vector, whatever the image width.
+"""
+
+from __future__ import annotations
+
+import math
+
+from tilecc.codegen.llvm import masked_loads_ok
+
+from .. import te
+from ..expr import all_of, const, select
+from .common import in_range
+from .generic import MIN_PARALLEL_WORK, _fuse_all, schedule_reduction
+from .nn import (
+    _divisors,
+    _largest_divisor,
+    _materialize_pads,
+    _packed_tiles_ow,
+    _pool_out_padding,
+    avg_pool_divisor,
+    pad_nchw,
+)
+from .registry import register_compute, register_schedule
+
+
+def pad_blocked(x: te.Tensor, pads, value: float, extra=(0, 0)) -> te.Tensor:
+    """Padded copy of a blocked (N, C/b, H, W, b) tensor (pads = top, left, bottom, right)."""
+    t, lft, b, r = pads
+    N, CB, H, W, B = x.shape
+    if not any(pads) and not any(extra):
+        return x
+    Hp, Wp = H + t + b + extra[0], W + lft + r + extra[1]
+
+    def f(n, c, h, w, ci):
+        hh, ww = h - t, w - lft
+        return select(all_of(in_range(hh, 0, H), in_range(ww, 0, W)), x[n, c, hh, ww, ci],
+                      const(value, x.dtype))
+
+    return te.compute((N, CB, Hp, Wp, B), f, name="pad", tag="pad")
+
+
+@register_compute("LayoutTransform")
+def layout_transform(inputs, attrs, out_types):
+    (x,) = inputs
+    src, dst = attrs["src_block"], attrs["dst_block"]
+    shape = out_types[0].shape
+
+    def read(n, c, h, w):  # x at NCHW coordinates
+        return x[n, c // src, h, w, c % src] if src else x[n, c, h, w]
+
+    if dst:
+        f = lambda n, co, h, w, ci: read(n, co * dst + ci, h, w)
+    else:
+        f = read
+    return [te.compute(shape, f, name="layout", tag="injective")]
+
+
+@register_compute("ConvNCHWc")
+def conv_nchwc(inputs, attrs, out_types):
+    """Blocked convolution (weights packed by passes/blocked_layout.py; ops/nchwc.py says how).
+    The input is blocked by in_block (or plain NCHW when 0), the output by out_block."""
+    x, w = inputs[0], inputs[1]
+    bias = inputs[2] if len(inputs) > 2 else None
+    ib, ob = attrs["in_block"], attrs["out_block"]
+    sh, sw = attrs["strides"]
+    dh, dw = attrs["dilations"]
+    shape = out_types[0].shape
+    xp = pad_blocked(x, attrs["pads"], 0.0) if ib else pad_nchw(x, attrs["pads"], 0.0)
+
+    def plus_bias(acc, ko, ki):
+        return acc + bias[ko * ob + ki] if bias is not None else acc
+
+    if attrs["depthwise"]:
+        _, KH, KW, _ = w.shape
+        ry, rx = te.reduce_axis(KH, "ry"), te.reduce_axis(KW, "rx")
+
+        def f(n, c, oh, ow, ci):
+            acc = te.sum(xp[n, c, oh * sh + ry * dh, ow * sw + rx * dw, ci] * w[c, ry, rx, ci],
+                         axis=[ry, rx])
+            return plus_bias(acc, c, ci)
+    elif ib:
+        _, ICB, KH, KW, _, _ = w.shape
+        rco, ry, rx = te.reduce_axis(ICB, "rco"), te.reduce_axis(KH, "ry"), \
+            te.reduce_axis(KW, "rx")
+        rci = te.reduce_axis(ib, "rci")
+
+        def f(n, ko, oh, ow, ki):
+            acc = te.sum(xp[n, rco, oh * sh + ry * dh, ow * sw + rx * dw, rci]
+                         * w[ko, rco, ry, rx, rci, ki], axis=[rco, ry, rx, rci])
+            return plus_bias(acc, ko, ki)
+    else:
+        _, IC, KH, KW, _ = w.shape
+        rc, ry, rx = te.reduce_axis(IC, "rc"), te.reduce_axis(KH, "ry"), te.reduce_axis(KW, "rx")
+
+        def f(n, ko, oh, ow, ki):
+            acc = te.sum(xp[n, rc, oh * sh + ry * dh, ow * sw + rx * dw] * w[ko, rc, ry, rx, ki],
+                         axis=[rc, ry, rx])
+            return plus_bias(acc, ko, ki)
+
+    return [te.compute(shape, f, name="conv2d_nchwc", tag="conv2d_nchwc",
+                       attrs={"depthwise": attrs["depthwise"]})]
+
+
+def _regs(target) -> int:
+    """Vector registers an accumulator tile may take (the rest hold weights and inputs)."""
+    wide_file = target.vector_bits >= 512 or target.triple.startswith(("aarch64", "riscv"))
+    return 28 if wide_file else 14  # 32 architectural vector registers, else 16
+
+
+def _conv_nchwc_knobs(stage, target):
+    _, ko, oh, ow, _ = stage.axes
+    regs = _regs(target)
+    if stage.anchor_op.attrs["depthwise"]:
+        return {"tile": _divisors(ow.extent, regs)}
+    by_ow = _packed_tiles_ow(ow.extent, 2, regs)
+    return {"oc_tiles": _divisors(ko.extent, 4),
+            "tile": _divisors(ow.extent if by_ow else oh.extent * ow.extent, regs)}
+
+
+@register_schedule("ConvNCHWc", knobs=_conv_nchwc_knobs, version=1)
+def schedule_conv_nchwc(sch, stage, target, cfg=None):
+    # Dense convolutions reuse each input value many times: copy the padded input once.
+    # Depthwise ones read each about KH*KW times: guarded loads in place (one splatted-mask
+    # vector load per tap) cost less than a padded copy, except where masked vector loads are
+    # off (RISC-V, see codegen.llvm.masked_ok).
+    if not stage.anchor_op.attrs["depthwise"] or not masked_loads_ok(target):
+        _materialize_pads(sch, target)
+    if stage.anchor_op.attrs["depthwise"]:
+        _schedule_depthwise(stage, target, dict(cfg or {}))
+    else:
+        _schedule_dense(stage, target, dict(cfg or {}))
+
+
+def _schedule_dense(stage, target, cfg):
+    """(oc_tiles x tile) accumulator vectors over output channels x output pixels; per
+    reduction step oc_tiles weight vectors are loaded and `tile` input values broadcast.
+    The tile runs along output width, or along fused pixels when the width has no useful
+    divisor. Knobs: oc_tiles, tile."""
+    n, ko, oh, ow, ki = stage.axes
+    raxes = stage.reduce_axes
+    regs = _regs(target)
+    by_ow = _packed_tiles_ow(ow.extent, 2, regs)
+    pix = ow.extent if by_ow else oh.extent * ow.extent
+
+    def tile_for(ot):
+        return cfg.get("tile") or _largest_divisor(pix, max(1, regs // ot), regs)
+
+    # Most accumulators that fit, with the weights one block row streams (oc_tiles blocks of
+    # the whole reduction, re-read for every output row) kept within the L2; among
+    # equals, a pixel tile of at least 8 (long unit-stride runs of broadcasts), then the most
+    # balanced tile (per reduction step it costs oc_tiles + tile loads for their product of
+    # FMAs).
+    wbytes = math.prod(r.extent for r in raxes) * ki.extent * 4
+    fits = [ot for ot in _divisors(ko.extent, 4) if ot == 1 or ot * wbytes <= target.l2_bytes]
+    oc_tiles = cfg.get("oc_tiles") or max(
+        fits, key=lambda ot: (min(ot * tile_for(ot), regs), tile_for(ot) >= 8,
+                              -(ot + tile_for(ot))))
+    tile = tile_for(oc_tiles)
+    koo, kot = stage.split(ko, oc_tiles)
+    if by_ow:
+        po, pi = stage.split(ow, tile)
+        stage.reorder(n, koo, oh, po, *raxes, pi, kot, ki)
+        outer = [n, koo, oh]
+    else:
+        p = stage.fuse(oh, ow)
+        po, pi = stage.split(p, tile)
+        stage.reorder(n, koo, po, *raxes, pi, kot, ki)
+        outer = [n, koo, po]
+    stage.unroll(kot)
+    stage.unroll(pi)
+    stage.vectorize(ki)
+    work = math.prod(a.extent for a in stage.axes) * math.prod(r.extent for r in raxes)
+    if target.cores > 1 and work >= MIN_PARALLEL_WORK:
+        stage.parallel(_fuse_all(stage, outer))
+
+
+def _schedule_depthwise(stage, target, cfg):
+    """`tile` output pixels along the width, b channels each, accumulate over the window:
+    per tap one weight vector and `tile` input vectors feed `tile` FMAs. Knob: tile."""
+    n, c, oh, ow, ci = stage.axes
+    ry, rx = stage.reduce_axes
+    tile = cfg.get("tile") or _largest_divisor(ow.extent, _regs(target) // 2, 8)
+    po, pi = stage.split(ow, tile)
+    stage.reorder(n, c, oh, po, ry, rx, pi, ci)
+    stage.unroll(rx)
+    stage.unroll(pi)
+    stage.vectorize(ci)
+    work = math.prod(a.extent for a in stage.axes) * ry.extent * rx.extent
+    if target.cores > 1 and work >= MIN_PARALLEL_WORK:
+        stage.parallel(_fuse_all(stage, [n, c, oh]))
+
+
+# ---- pools ----------------------------------------------------------------------------
+
+@register_compute("MaxPoolNCHWc")
+def max_pool_nchwc(inputs, attrs, out_types):
+    (x,) = inputs
+    OH, OW = out_types[0].shape[2:4]
+    kh, kw = attrs["kernel"]
+    sh, sw = attrs["strides"]
+    dh, dw = attrs.get("dilations", (1, 1))
+    extra = _pool_out_padding(attrs, x.shape[2:4], (OH, OW))
+    xp = pad_blocked(x, attrs["pads"], -math.inf, extra)
+    ry, rx = te.reduce_axis(kh, "ry"), te.reduce_axis(kw, "rx")
+    return [te.compute(out_types[0].shape, lambda n, c, h, w, ci: te.max(
+        xp[n, c, h * sh + ry * dh, w * sw + rx * dw, ci], axis=[ry, rx]), name="maxpool",
+        tag="pool")]
+
+
+@register_compute("AveragePoolNCHWc")
+def avg_pool_nchwc(inputs, attrs, out_types):
+    (x,) = inputs
+    OH, OW = out_types[0].shape[2:4]
+    kh, kw = attrs["kernel"]
+    sh, sw = attrs["strides"]
+    extra = _pool_out_padding(attrs, x.shape[2:4], (OH, OW))
+    xp = pad_blocked(x, attrs["pads"], 0.0, extra)
+    ry, rx = te.reduce_axis(kh, "ry"), te.reduce_axis(kw, "rx")
+
+    def f(n, c, h, w, ci):
+        acc = te.sum(xp[n, c, h * sh + ry, w * sw + rx, ci], axis=[ry, rx])
+        div = avg_pool_divisor(attrs, x.shape[2:4], (OH, OW), h, w, x.dtype)
+        return acc * const(1.0 / (kh * kw), x.dtype) if div is None else acc / div
+
+    return [te.compute(out_types[0].shape, f, name="avgpool", tag="pool")]
+
+
+def _global_pool_nchwc(inputs, attrs, out_types, is_max: bool):
+    (x,) = inputs
+    _, _, H, W, _ = x.shape
+    rh, rw = te.reduce_axis(H, "rh"), te.reduce_axis(W, "rw")
+
+    def f(n, c, _h, _w, ci):
+        v = x[n, c, rh, rw, ci]
+        if is_max:
+            return te.max(v, axis=[rh, rw])
+        return te.sum(v, axis=[rh, rw]) * const(1.0 / (H * W), x.dtype)
+
+    return [te.compute(out_types[0].shape, f, name="globalpool", tag="pool")]
+
+
+register_compute("GlobalAveragePoolNCHWc")(lambda i, a, o: _global_pool_nchwc(i, a, o, False))
+register_compute("GlobalMaxPoolNCHWc")(lambda i, a, o: _global_pool_nchwc(i, a, o, True))
+
+
+def _schedule_pool_nchwc(sch, stage, target, cfg=None):
+    """Channel block in vectors, window loops around it (schedule_reduction's order)."""
+    _materialize_pads(sch, target)
+    schedule_reduction(stage, target, cfg)
+
+
+for _op in ("MaxPoolNCHWc", "AveragePoolNCHWc", "GlobalAveragePoolNCHWc",
+            "GlobalMaxPoolNCHWc"):
+    register_schedule(_op)(_schedule_pool_nchwc)
