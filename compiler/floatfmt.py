@@ -203,4 +203,4 @@ def cast_array(x: np.ndarray, to: str, saturate: bool = True,
 
 def _to_f32(x: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
-        return np.ascontiguousarray(x, dtype=np.float32)
+        return np.array(x, dtype=np.float32, order="C")  # keeps 0-d arrays 0-d
