@@ -171,21 +171,6 @@ def _to_f32(b: ir.IRBuilder, v: ir.Value, src: str) -> ir.Value:
     return b.sitofp(v, ty)
 
 
-def _f64_to_f32_odd(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
-    """float64 -> float32 rounding to odd: truncate toward zero and set the last bit when
-    inexact, so the following rounding to a narrower format rounds once, as if from float64."""
-    ty = _like(v.type, F32)
-    t = b.fptrunc(v, ty)
-    back = b.fpext(t, v.type)
-    zero = _k(v.type, 0.0)
-    away = b.select(b.fcmp_ordered("<", v, zero), b.fcmp_ordered("<", back, v),
-                    b.fcmp_ordered(">", back, v))
-    o = _Ops(b, v.type)
-    tb = b.sub(b.bitcast(t, o.i32), b.zext(away, o.i32))
-    tb = b.or_(tb, b.zext(b.fcmp_ordered("!=", back, v), o.i32))
-    return b.bitcast(tb, ty)
-
-
 def _from_f32(b: ir.IRBuilder, v: ir.Value, dst: str, dst_ty: ir.Type) -> ir.Value:
     if dst == "float32":
         return v
@@ -204,12 +189,9 @@ def emit_cast(b: ir.IRBuilder, v: ir.Value, src: str, dst: str, dst_ty: ir.Type,
     format: through float32, rounding once (every exotic value is exact in float32)."""
     if src == dst:
         return v
-    if is_exotic(src):
-        f = emit_to_f32(b, v, FORMATS[src])
-    elif src == "float64" and is_exotic(dst):
-        f = _f64_to_f32_odd(b, v)
-    else:
-        f = _to_f32(b, v, src)
+    # float64 and 64-bit integers round to float32 first, as onnx's reference (ml_dtypes) and
+    # onnxruntime do: the result is the conversion of that float32.
+    f = emit_to_f32(b, v, FORMATS[src]) if is_exotic(src) else _to_f32(b, v, src)
     if is_exotic(dst):
         return emit_from_f32(b, f, FORMATS[dst], saturate, round_mode)
     return _from_f32(b, f, dst, dst_ty)
