@@ -171,7 +171,7 @@ def from_onnx(model: str | Path | onnx.ModelProto,
         start = len(graph.nodes)
         before = set(graph.types)
         try:
-            if node.op_type not in ("Cast", "CastLike") and any(
+            if node.op_type not in _OWN_STORAGE_TYPES and any(
                     x and is_exotic(graph.types[x].dtype) for x in ins):
                 outs = _via_float32(b, fn, node, ins, declared)
             else:
@@ -212,6 +212,12 @@ def from_onnx(model: str | Path | onnx.ModelProto,
         graph.outputs.append(o.name)
     _check_storage_only(graph)
     return graph
+
+
+# Converters that handle bfloat16/float8 operands themselves: Cast/CastLike convert them, and
+# (De)QuantizeLinear take their float8 target type from the zero point and round with
+# saturation, so they must see the storage types rather than float32 copies.
+_OWN_STORAGE_TYPES = ("Cast", "CastLike", "QuantizeLinear", "DequantizeLinear")
 
 
 def _declared_types(g: onnx.GraphProto) -> dict[str, str]:
