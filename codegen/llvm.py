@@ -31,7 +31,7 @@ from tilecc.expr import (
 )
 from tilecc.loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Store
 
-from . import mathfns, x86_intrinsics
+from . import floatfmt, mathfns, x86_intrinsics
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64, F16 = ir.FloatType(), ir.DoubleType(), ir.HalfType()
@@ -41,6 +41,8 @@ PTR = ir.PointerType()
 TYPES = {"float32": F32, "float64": F64, "float16": F16, "int64": I64, "int32": I32,
          "int16": ir.IntType(16), "int8": I8, "uint8": I8, "uint16": ir.IntType(16),
          "uint32": I32, "uint64": I64, "bool": I1}
+# Storage-only float formats are their bit patterns in registers (codegen/floatfmt.py).
+TYPES.update({n: ir.IntType(f.bits) for n, f in floatfmt.FORMATS.items()})
 MEM_TYPES = dict(TYPES, bool=I8)
 
 FBIN = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
@@ -66,7 +68,7 @@ def _init_llvm():
 
 
 def is_float(dtype: str) -> bool:
-    return dtype.startswith("float")
+    return dtype.startswith("float") and not floatfmt.is_exotic(dtype)
 
 
 def is_unsigned(dtype: str) -> bool:
@@ -238,6 +240,8 @@ class FunctionEmitter:
         src, dst = e.x.dtype, e.dtype
         ty = self.vtype(dst) if x.vec else TYPES[dst]
         bl, v = self.b, x.v
+        if floatfmt.is_exotic(src) or floatfmt.is_exotic(dst):
+            return Val(floatfmt.emit_cast(bl, v, src, dst, ty, e.saturate, e.round_mode), x.vec)
         if dst == "bool":
             z = self._const_like(v.type, 0.0 if is_float(src) else 0)
             r = bl.fcmp_unordered("!=", v, z) if is_float(src) else bl.icmp_unsigned("!=", v, z)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from tilecc.floatfmt import is_exotic
+
 INDEX = "int64"
 _counter = itertools.count()
 
@@ -127,11 +129,19 @@ class Select(Expr):
 
 @dataclass(eq=False, frozen=True)
 class Cast(Expr):
+    """Type conversion. `saturate` / `round_mode` only matter for the storage-only float
+    formats (tilecc/floatfmt.py): ONNX Cast's overflow rule for float8 and rounding of
+    float8_e8m0fnu."""
+
     dtype: str
     x: Expr
+    saturate: bool = True
+    round_mode: str = "up"
 
     def __repr__(self):
-        return f"{self.dtype}({self.x!r})"
+        extra = ("" if self.saturate else ", nosat") + (
+            "" if self.round_mode == "up" else f", {self.round_mode}")
+        return f"{self.dtype}({self.x!r}{extra})"
 
 
 @dataclass(eq=False, frozen=True)
@@ -288,13 +298,15 @@ def select(cond, a, b) -> Expr:
     return Select(cond, a, b)
 
 
-def cast(dtype: str, x) -> Expr:
+def cast(dtype: str, x, saturate: bool = True, round_mode: str = "up") -> Expr:
     x = wrap(x)
     if x.dtype == dtype:
         return x
-    if isinstance(x, Const):
+    if isinstance(x, Const) and not is_exotic(dtype):
         return const(x.value, dtype)
-    return Cast(dtype, x)
+    # A constant converted to a storage-only float format stays a Cast: its bits come from
+    # the conversion codegen emits (LLVM folds it), not from a Python value.
+    return Cast(dtype, x, saturate, round_mode)
 
 
 def call(fn: str, *args, dtype: str | None = None) -> Expr:
@@ -329,7 +341,7 @@ def rebuild(e: Expr, kids: tuple) -> Expr:
     if isinstance(e, Select):
         return select(*kids)
     if isinstance(e, Cast):
-        return cast(e.dtype, kids[0])
+        return cast(e.dtype, kids[0], e.saturate, e.round_mode)
     if isinstance(e, Not):
         return Not(kids[0])
     if isinstance(e, Call):

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from tilecc.floatfmt import storage_dtype
+
 
 class GraphError(Exception):
     """A graph that breaks an invariant (bad shapes, dangling values, ...)."""
@@ -20,7 +22,9 @@ class GraphError(Exception):
 @dataclass(frozen=True)
 class TensorType:
     shape: tuple[int, ...]
-    dtype: str  # numpy dtype name: "float32", "int64", "bool", ...
+    # numpy dtype name: "float32", "int64", "bool", ...; or a storage-only float format
+    # ("bfloat16", "float8_e4m3fn", ...: tilecc/floatfmt.py), held as bits, computed in float32
+    dtype: str
 
     @property
     def size(self) -> int:
@@ -28,7 +32,7 @@ class TensorType:
 
     @property
     def nbytes(self) -> int:
-        return self.size * np.dtype(self.dtype).itemsize
+        return self.size * storage_dtype(self.dtype).itemsize
 
     def __str__(self) -> str:
         return f"{self.dtype}[{','.join(map(str, self.shape))}]"

@@ -9,7 +9,7 @@ import numpy as np
 from onnx import helper
 
 from .onnx_builder import Builder, converter
-from .onnx_converters import _axis, _ints, _legacy_broadcast, _reduce, _reshape
+from .onnx_converters import _axis, _ints, _legacy_broadcast, _reduce, _reshape, cast_attrs
 
 
 def _dtype_of_onnx(b: Builder, to: int) -> str:
@@ -20,11 +20,11 @@ def _dtype_of_onnx(b: Builder, to: int) -> str:
 
 
 @converter("CastLike", 15)
-def CastLike(b, ins, n_out, *, saturate=1):
+def CastLike(b, ins, n_out, *, saturate=1, round_mode="up"):
     dtype = b.type(ins[1]).dtype
     if dtype == b.type(ins[0]).dtype:
         return [ins[0]]
-    return b.emit("Cast", [ins[0]], {"to": dtype})
+    return b.emit("Cast", [ins[0]], cast_attrs(b, dtype, saturate, round_mode))
 
 
 # ---- binary ops with numpy broadcasting ---------------------------------------------

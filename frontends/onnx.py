@@ -13,6 +13,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from tilecc.errors import UnsupportedError
+from tilecc.floatfmt import is_exotic
 from tilecc.graph import Graph, TensorType
 
 from . import (
@@ -151,6 +153,7 @@ def from_onnx(model: str | Path | onnx.ModelProto,
         graph.consts[name] = np.asarray(arr, order="C")
         graph.types[name] = TensorType(tuple(int(d) for d in arr.shape), arr.dtype.name)
 
+    declared = _declared_types(g)
     reserved = {o for n in g.node for o in n.output} | {o.name for o in g.output}
     b = Builder(graph, opset, reserved)
     env = {name: name for name in graph.types}  # ONNX value name -> graph value name
@@ -168,7 +171,11 @@ def from_onnx(model: str | Path | onnx.ModelProto,
         start = len(graph.nodes)
         before = set(graph.types)
         try:
-            outs = fn(b, ins, len(node.output), **_attrs(node))
+            if node.op_type not in _OWN_STORAGE_TYPES and any(
+                    x and is_exotic(graph.types[x].dtype) for x in ins):
+                outs = _via_float32(b, fn, node, ins, declared)
+            else:
+                outs = fn(b, ins, len(node.output), **_attrs(node))
         except FrontendError:
             raise
         except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError,
@@ -203,7 +210,73 @@ def from_onnx(model: str | Path | onnx.ModelProto,
                 (copy,) = b.emit("Reshape", [v], {"shape": graph.types[v].shape})
                 b.rename(copy, o.name, len(graph.nodes) - 1)
         graph.outputs.append(o.name)
+    _check_storage_only(graph)
     return graph
+
+
+# Converters that handle bfloat16/float8 operands themselves: Cast/CastLike convert them, and
+# (De)QuantizeLinear take their float8 target type from the zero point and round with
+# saturation, so they must see the storage types rather than float32 copies.
+_OWN_STORAGE_TYPES = ("Cast", "CastLike", "QuantizeLinear", "DequantizeLinear")
+
+
+def _declared_types(g: onnx.GraphProto) -> dict[str, str]:
+    """Element types the model declares for its outputs and intermediate values."""
+    out = {}
+    for vi in [*g.value_info, *g.output]:
+        elem = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
+        if elem:
+            try:
+                out[vi.name] = np.dtype(helper.tensor_dtype_to_np_dtype(elem)).name
+            except (KeyError, TypeError, ValueError):
+                pass
+    return out
+
+
+def _via_float32(b: Builder, fn, node: onnx.NodeProto, ins: list[str],
+                 declared: dict[str, str]) -> list[str]:
+    """Convert a node reading bfloat16/float8 values in float32: its storage-only inputs are
+    widened (exactly), the converter computes in float32, and each float32 result is rounded
+    once to the node's output type (the declared one, else the first storage-only input's:
+    an ONNX op producing floats from T inputs produces T)."""
+    kinds = [b.type(x).dtype for x in ins if x and is_exotic(b.type(x).dtype)]
+    wide = [b.emit("Cast", [x], {"to": "float32"})[0] if x and is_exotic(b.type(x).dtype)
+            else x for x in ins]
+    try:
+        outs = fn(b, wide, len(node.output), **_attrs(node))
+    except FrontendError as e:
+        if type(e) is not FrontendError:
+            raise
+        # Name the model's values, not the float32 copies (also what the onnx.backend
+        # adapter reads to bind an input that must be a compile-time constant).
+        msg = str(e)
+        for x, w in zip(ins, wide):
+            if x != w:
+                msg = msg.replace(f"({w!r})", f"({x!r})")
+        raise FrontendError(msg) from e
+    res = []
+    for onnx_name, v in zip(node.output, outs):
+        have = b.type(v).dtype if v else None
+        want = declared.get(onnx_name) or (kinds[0] if have == "float32" else None)
+        if v and want and is_exotic(want) and have != want:
+            v = b.emit("Cast", [v], {"to": want})[0]
+        res.append(v)
+    return res
+
+
+def _check_storage_only(graph: Graph) -> None:
+    """bfloat16/float8 values are bits that only Cast converts (and Reshape copies): any other
+    op on them would compute on the bit patterns, so refuse it clearly."""
+    for n in graph.nodes:
+        if n.op in ("Cast", "Reshape"):
+            continue
+        bad = [v for v in (*n.inputs, *n.outputs) if v and is_exotic(graph.types[v].dtype)]
+        if bad:
+            t = graph.types[bad[0]].dtype
+            raise UnsupportedError(
+                f"node {n.name or n.op!r} ({n.op}): computes on {t} value {bad[0]!r}; tilecc "
+                f"stores {t} as bits and converts it with Cast only. Cast the value to float32 "
+                "before this op")
 
 
 def supported_ops_markdown() -> str:

@@ -84,6 +84,14 @@ def _outer_names(node: onnx.NodeProto) -> list[str]:
     return out
 
 
+def _typed(arr: np.ndarray, dtype: str) -> np.ndarray:
+    """A runtime output as onnx's test data holds it: bfloat16/float8 tensors come back from
+    the runtime as bit patterns (uint16/uint8) and are viewed as their ml_dtypes type."""
+    from tilecc.floatfmt import is_exotic, np_dtype
+
+    return arr.view(np_dtype(dtype)) if is_exotic(dtype) else arr
+
+
 class TileccBackendRep(BackendRep):
     """A prepared model: one compiled Module per input signature."""
 
@@ -189,7 +197,8 @@ class TileccBackendRep(BackendRep):
                              f"{self.input_names}, got {len(arrays)}")
         mod = self._module(arrays)
         out = mod.run({n: a for n, a in zip(self.input_names, arrays) if n not in self._static})
-        return tuple(out[n] for n in self.output_names)
+        dtypes = {s["name"]: s["dtype"] for s in mod.output_info}
+        return tuple(_typed(out[n], dtypes[n]) for n in self.output_names)
 
 
 class TileccBackend(Backend):

@@ -13,6 +13,8 @@ import math
 import numpy as np
 from onnx import helper
 
+from tilecc.floatfmt import FORMATS, ROUND_MODES
+
 from .onnx_builder import Builder, converter
 
 # ---- helpers --------------------------------------------------------------------------
@@ -137,8 +139,22 @@ def Dropout(b, ins, n_out, *, training_mode=None, **_legacy):
     return outs
 
 
+def cast_attrs(b: Builder, dtype: str, saturate=1, round_mode="up") -> dict:
+    """Canonical Cast attributes; `saturate` (float8 targets) and `round_mode`
+    (float8_e8m0fnu) are only recorded where they change the result."""
+    attrs = {"to": dtype}
+    f = FORMATS.get(dtype)
+    if f is not None and f.bits == 8 and not saturate:
+        attrs["saturate"] = 0
+    if f is not None and f.kind == "e8m0" and round_mode != "up":
+        if round_mode not in ROUND_MODES:
+            raise b.error(f"round_mode {round_mode!r} is not one of {', '.join(ROUND_MODES)}")
+        attrs["round_mode"] = round_mode
+    return attrs
+
+
 @converter("Cast", 1)
-def Cast(b, ins, n_out, *, to, saturate=1):
+def Cast(b, ins, n_out, *, to, saturate=1, round_mode="up"):
     if isinstance(to, str):  # opset 1 spelled the type as a string
         dtype = np.dtype(to.lower()).name
     else:
@@ -149,7 +165,7 @@ def Cast(b, ins, n_out, *, to, saturate=1):
                           "type") from None
     if dtype == b.type(ins[0]).dtype:
         return [ins[0]]
-    return b.emit("Cast", [ins[0]], {"to": dtype})
+    return b.emit("Cast", [ins[0]], cast_attrs(b, dtype, saturate, round_mode))
 
 
 # ---- shape ops ------------------------------------------------------------------------

@@ -28,12 +28,13 @@ import onnx
 from onnx import defs, helper
 
 from tilecc.errors import ModelError, UnsupportedError, check_bytes
+from tilecc.floatfmt import FORMATS
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 MAX_LISTED = 8
 # Element types codegen can load, store and compute on (codegen/llvm.py's TYPES).
 COMPUTE_DTYPES = ("float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8",
-                  "uint16", "uint32", "uint64", "bool")
+                  "uint16", "uint32", "uint64", "bool", *FORMATS)
 
 _TYPED_FIELDS = ("float_data", "int32_data", "int64_data", "double_data", "uint64_data")
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from tilecc.errors import ArtifactError
+from tilecc.floatfmt import is_exotic, storage_dtype
 
 FORMAT_VERSION = 1
 MODEL_JSON = "model.json"
@@ -49,11 +50,26 @@ def sha256(data: bytes | memoryview) -> str:
 
 def tensor_spec(name: str, shape, dtype) -> dict:
     """The {name, shape, dtype} record used for model inputs and outputs."""
-    return {"name": str(name), "shape": [int(d) for d in shape], "dtype": np.dtype(dtype).name}
+    name_ = str(dtype) if is_exotic(str(dtype)) else np.dtype(dtype).name
+    return {"name": str(name), "shape": [int(d) for d in shape], "dtype": name_}
 
 
 def spec_nbytes(spec: dict) -> int:
-    return int(np.prod(spec["shape"], dtype=np.int64)) * np.dtype(spec["dtype"]).itemsize
+    return int(np.prod(spec["shape"], dtype=np.int64)) * storage_dtype(spec["dtype"]).itemsize
+
+
+def as_storage(arr: np.ndarray, dtype: str) -> np.ndarray | None:
+    """`arr` as the memory of a `dtype` tensor, or None if its dtype does not fit.
+
+    bfloat16 and float8 tensors (tilecc/floatfmt.py) cross the runtime boundary as their bit
+    patterns (uint16 / uint8 arrays, numpy has no such dtypes); an ml_dtypes array of the
+    same type is accepted too and reinterpreted."""
+    st = storage_dtype(dtype)
+    if arr.dtype == st:
+        return arr
+    if is_exotic(dtype) and arr.dtype.name == dtype and arr.dtype.itemsize == st.itemsize:
+        return arr.view(st)
+    return None
 
 
 @dataclass

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from tilecc.errors import ArtifactError, LinkError
-from tilecc.runtime.artifact import HEADER_PATH, LIB_PATH
+from tilecc.floatfmt import storage_dtype
+from tilecc.runtime.artifact import HEADER_PATH, LIB_PATH, as_storage
 
 
 def runner_source() -> Path:
@@ -58,7 +59,11 @@ def run_c_runner(exe: str | os.PathLike, artifact_dir: str | os.PathLike, metada
     args = [str(Path(artifact_dir) / "params.bin")]
     for i, spec in enumerate(metadata["inputs"]):
         path = workdir / f"in{i}.bin"
-        np.ascontiguousarray(inputs[spec["name"]], dtype=spec["dtype"]).tofile(path)
+        arr = np.asarray(inputs[spec["name"]])
+        arr = as_storage(arr, spec["dtype"])
+        if arr is None:  # run() checked the dtype; a plain cast keeps direct callers working
+            arr = np.asarray(inputs[spec["name"]], dtype=storage_dtype(spec["dtype"]))
+        np.ascontiguousarray(arr).tofile(path)
         args.append(str(path))
     out_paths = [workdir / f"out{i}.bin" for i in range(len(metadata["outputs"]))]
     args += map(str, out_paths)
@@ -66,7 +71,7 @@ def run_c_runner(exe: str | os.PathLike, artifact_dir: str | os.PathLike, metada
                           text=True, env={**os.environ, **(env or {})}, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"C runner exited with {proc.returncode}: {proc.stderr.strip()}")
-    return {spec["name"]: np.fromfile(p, dtype=spec["dtype"]).reshape(spec["shape"])
+    return {spec["name"]: np.fromfile(p, dtype=storage_dtype(spec["dtype"])).reshape(spec["shape"])
             for spec, p in zip(metadata["outputs"], out_paths)}
 
 
@@ -121,7 +126,7 @@ class EmulatedModule:
             if name not in inputs:
                 raise InputError(f"missing input {name!r}")
             arr = np.asarray(inputs[name])
-            if arr.dtype != np.dtype(spec["dtype"]) or list(arr.shape) != spec["shape"]:
+            if as_storage(arr, spec["dtype"]) is None or list(arr.shape) != spec["shape"]:
                 raise InputError(f"input {name!r}: expected {spec['dtype']}{spec['shape']}, "
                                  f"got {arr.dtype.name}{list(arr.shape)}")
         self._runs += 1

@@ -15,11 +15,13 @@ from tilecc.errors import (
     ModelRunError,
     check_bytes,
 )
+from tilecc.floatfmt import is_exotic, storage_dtype
 from tilecc.runtime.artifact import (
     LIB_PATH,
     PARAMS_PATH,
     ArtifactReader,
     aligned_empty,
+    as_storage,
     spec_nbytes,
 )
 from tilecc.runtime.cpu import CpuLibrary, check_host_can_run
@@ -60,7 +62,7 @@ class Module:
     @staticmethod
     def _buffer(spec: dict) -> np.ndarray:
         raw = aligned_empty(spec_nbytes(spec))
-        return raw.view(spec["dtype"]).reshape(spec["shape"])
+        return raw.view(storage_dtype(spec["dtype"])).reshape(spec["shape"])
 
     @property
     def name(self) -> str:
@@ -99,9 +101,13 @@ class Module:
             name, value = spec["name"], inputs[spec["name"]]
             arr = value if isinstance(value, np.ndarray) else np.asarray(value)
             # Strict: a silent float64 -> float32 (or int64 -> int32) cast hides caller bugs.
-            if arr.dtype != np.dtype(spec["dtype"]):
-                raise InputError(f"input {name!r}: expected dtype {spec['dtype']}, got "
+            stored = as_storage(arr, spec["dtype"])
+            if stored is None:
+                bits = (f" (as {storage_dtype(spec['dtype']).name} bit patterns)"
+                        if is_exotic(spec["dtype"]) else "")
+                raise InputError(f"input {name!r}: expected dtype {spec['dtype']}{bits}, got "
                                  f"{arr.dtype.name}")
+            arr = stored
             if list(arr.shape) != spec["shape"]:
                 raise InputError(f"input {name!r}: expected shape {tuple(spec['shape'])}, got "
                                  f"{tuple(arr.shape)}")

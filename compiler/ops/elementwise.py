@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..floatfmt import cast_array, is_exotic
 from ..graph import TensorType
 from ._util import broadcast_shapes, expect_inputs, same_dtype
 from .registry import register_op
@@ -157,7 +158,11 @@ def _cast_infer(types: list[TensorType], attrs: dict) -> list[TensorType]:
 
 
 def _cast_fold(arrays: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
-    return [arrays[0].astype(np.dtype(attrs["to"]))]
+    x, to = arrays[0], np.dtype(attrs["to"]).name
+    if is_exotic(to) or is_exotic(x.dtype.name):  # ONNX rounding/saturation, not ml_dtypes'
+        return [cast_array(x, to, bool(attrs.get("saturate", 1)),
+                           attrs.get("round_mode", "up"))]
+    return [x.astype(np.dtype(to))]
 
 
 register_op("Cast", _cast_infer, _cast_fold)

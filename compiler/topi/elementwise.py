@@ -40,7 +40,7 @@ UNARY = {
         _f(x, 1), x * _f(x, 1 / 6) + _f(x, 0.5))),
     "Elu": lambda x, a: select(cmp("lt", x, _f(x, 0)),
                                _f(x, a["alpha"]) * (call("exp", x) - _f(x, 1)), x),
-    "Cast": lambda x, a: cast(a["to"], x),
+    "Cast": lambda x, a: cast(a["to"], x, bool(a.get("saturate", 1)), a.get("round_mode", "up")),
     "Sin": lambda x, a: call("sin", x), "Cos": lambda x, a: call("cos", x),
     "Tan": lambda x, a: call("tan", x), "Asin": lambda x, a: call("asin", x),
     "Acos": lambda x, a: call("acos", x), "Atan": lambda x, a: call("atan", x),

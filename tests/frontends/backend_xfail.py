@@ -33,90 +33,8 @@ OUT_OF_SCOPE: dict[str, str] = {
     "(int2/uint2/int4/uint4/float4e2m1)",
 }
 
-# Byte-sized exotic float formats are in scope (one value per byte or half-word, so storage is
-# possible) but not implemented: they need a storage dtype plus software conversion to float32.
-TYPE_REASONS: dict[str, str] = {
-    t: f"element type {t} not implemented (needs a storage dtype and software conversion)"
-    for t in ("bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz",
-              "float8_e8m0fnu")
-}
-
 # ---- generated from a full run; one (reason, [case names]) group per reason
 _GROUPS: list[tuple[str, list[str]]] = [
-    ('element type bfloat16 not implemented (needs a storage dtype and software conversion)', [
-        'test_attention_3d_causal_bf16', 'test_attention_3d_causal_bf16_expanded',
-        'test_attention_4d_attn_mask_causal_bf16',
-        'test_attention_4d_attn_mask_causal_bf16_expanded', 'test_attention_4d_causal_bf16',
-        'test_attention_4d_causal_bf16_expanded', 'test_attention_4d_causal_padded_kv_bf16',
-        'test_attention_4d_causal_padded_kv_bf16_expanded', 'test_attention_4d_padded_kv_bf16',
-        'test_attention_4d_padded_kv_bf16_expanded', 'test_cast_BFLOAT16_to_FLOAT',
-        'test_cast_FLOAT_to_BFLOAT16', 'test_castlike_BFLOAT16_to_FLOAT',
-        'test_castlike_BFLOAT16_to_FLOAT_expanded', 'test_castlike_FLOAT_to_BFLOAT16',
-        'test_castlike_FLOAT_to_BFLOAT16_expanded', 'test_celu_bfloat16',
-        'test_celu_bfloat16_expanded', 'test_compress_bfloat16',
-        'test_einsum_batch_matmul_bfloat16', 'test_einsum_sum_bfloat16',
-        'test_einsum_transpose_bfloat16', 'test_onehot_with_bfloat16_values',
-        'test_range_bfloat16_type_positive_delta',
-        'test_range_bfloat16_type_positive_delta_expanded', 'test_reversesequence_bfloat16',
-        'test_unique_bfloat16_sorted_without_axis',
-    ]),
-    ('element type float8_e4m3fnuz not implemented (needs a storage dtype and software conversion)', [
-        'test_cast_FLOAT16_to_FLOAT8E4M3FNUZ', 'test_cast_FLOAT8E4M3FNUZ_to_FLOAT16',
-        'test_cast_FLOAT8E4M3FNUZ_to_FLOAT', 'test_cast_FLOAT_to_FLOAT8E4M3FNUZ',
-        'test_cast_no_saturate_FLOAT16_to_FLOAT8E4M3FNUZ',
-        'test_cast_no_saturate_FLOAT_to_FLOAT8E4M3FNUZ', 'test_castlike_FLOAT16_to_FLOAT8E4M3FNUZ',
-        'test_castlike_FLOAT16_to_FLOAT8E4M3FNUZ_expanded',
-        'test_castlike_FLOAT8E4M3FNUZ_to_FLOAT16',
-        'test_castlike_FLOAT8E4M3FNUZ_to_FLOAT16_expanded',
-        'test_castlike_FLOAT8E4M3FNUZ_to_FLOAT', 'test_castlike_FLOAT8E4M3FNUZ_to_FLOAT_expanded',
-        'test_castlike_FLOAT_to_FLOAT8E4M3FNUZ', 'test_castlike_FLOAT_to_FLOAT8E4M3FNUZ_expanded',
-        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E4M3FNUZ',
-        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E4M3FNUZ_expanded',
-        'test_castlike_no_saturate_FLOAT_to_FLOAT8E4M3FNUZ',
-        'test_castlike_no_saturate_FLOAT_to_FLOAT8E4M3FNUZ_expanded',
-    ]),
-    ('element type float8_e4m3fn not implemented (needs a storage dtype and software conversion)', [
-        'test_cast_FLOAT16_to_FLOAT8E4M3FN', 'test_cast_FLOAT8E4M3FN_to_FLOAT16',
-        'test_cast_FLOAT8E4M3FN_to_FLOAT', 'test_cast_FLOAT_to_FLOAT8E4M3FN',
-        'test_cast_no_saturate_FLOAT16_to_FLOAT8E4M3FN',
-        'test_cast_no_saturate_FLOAT_to_FLOAT8E4M3FN', 'test_castlike_FLOAT16_to_FLOAT8E4M3FN',
-        'test_castlike_FLOAT16_to_FLOAT8E4M3FN_expanded', 'test_castlike_FLOAT8E4M3FN_to_FLOAT16',
-        'test_castlike_FLOAT8E4M3FN_to_FLOAT16_expanded', 'test_castlike_FLOAT8E4M3FN_to_FLOAT',
-        'test_castlike_FLOAT8E4M3FN_to_FLOAT_expanded', 'test_castlike_FLOAT_to_FLOAT8E4M3FN',
-        'test_castlike_FLOAT_to_FLOAT8E4M3FN_expanded',
-        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E4M3FN',
-        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E4M3FN_expanded',
-        'test_castlike_no_saturate_FLOAT_to_FLOAT8E4M3FN',
-        'test_castlike_no_saturate_FLOAT_to_FLOAT8E4M3FN_expanded',
-    ]),
-    ('element type float8_e5m2fnuz not implemented (needs a storage dtype and software conversion)', [
-        'test_cast_FLOAT16_to_FLOAT8E5M2FNUZ', 'test_cast_FLOAT8E5M2FNUZ_to_FLOAT16',
-        'test_cast_FLOAT8E5M2FNUZ_to_FLOAT', 'test_cast_FLOAT_to_FLOAT8E5M2FNUZ',
-        'test_cast_no_saturate_FLOAT16_to_FLOAT8E5M2FNUZ',
-        'test_cast_no_saturate_FLOAT_to_FLOAT8E5M2FNUZ', 'test_castlike_FLOAT16_to_FLOAT8E5M2FNUZ',
-        'test_castlike_FLOAT16_to_FLOAT8E5M2FNUZ_expanded',
-        'test_castlike_FLOAT8E5M2FNUZ_to_FLOAT16',
-        'test_castlike_FLOAT8E5M2FNUZ_to_FLOAT16_expanded',
-        'test_castlike_FLOAT8E5M2FNUZ_to_FLOAT', 'test_castlike_FLOAT8E5M2FNUZ_to_FLOAT_expanded',
-        'test_castlike_FLOAT_to_FLOAT8E5M2FNUZ', 'test_castlike_FLOAT_to_FLOAT8E5M2FNUZ_expanded',
-        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E5M2FNUZ',
-        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E5M2FNUZ_expanded',
-        'test_castlike_no_saturate_FLOAT_to_FLOAT8E5M2FNUZ',
-        'test_castlike_no_saturate_FLOAT_to_FLOAT8E5M2FNUZ_expanded',
-    ]),
-    ('element type float8_e5m2 not implemented (needs a storage dtype and software conversion)', [
-        'test_cast_FLOAT16_to_FLOAT8E5M2', 'test_cast_FLOAT8E5M2_to_FLOAT16',
-        'test_cast_FLOAT8E5M2_to_FLOAT', 'test_cast_FLOAT_to_FLOAT8E5M2',
-        'test_cast_no_saturate_FLOAT16_to_FLOAT8E5M2', 'test_cast_no_saturate_FLOAT_to_FLOAT8E5M2',
-        'test_castlike_FLOAT16_to_FLOAT8E5M2', 'test_castlike_FLOAT16_to_FLOAT8E5M2_expanded',
-        'test_castlike_FLOAT8E5M2_to_FLOAT16', 'test_castlike_FLOAT8E5M2_to_FLOAT16_expanded',
-        'test_castlike_FLOAT8E5M2_to_FLOAT', 'test_castlike_FLOAT8E5M2_to_FLOAT_expanded',
-        'test_castlike_FLOAT_to_FLOAT8E5M2', 'test_castlike_FLOAT_to_FLOAT8E5M2_expanded',
-        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E5M2',
-        'test_castlike_no_saturate_FLOAT16_to_FLOAT8E5M2_expanded',
-        'test_castlike_no_saturate_FLOAT_to_FLOAT8E5M2',
-        'test_castlike_no_saturate_FLOAT_to_FLOAT8E5M2_expanded',
-    ]),
     ('unsupported op(s): GridSample', [
         'test_gridsample_aligncorners_true',
         'test_gridsample_bicubic_align_corners_0_additional_1',
@@ -221,12 +139,6 @@ _GROUPS: list[tuple[str, list[str]]] = [
     ]),
     ('unsupported op(s): TensorScatter', [
         'test_tensorscatter_3d', 'test_tensorscatter_circular', 'test_tensorscatter',
-    ]),
-    ("FrontendError: node (Cast): cannot convert this node: TypeError: Cast() got an unexpected keyword argument 'round_mode'; check its attribute values an", [
-        'test_cast_e8m0_FLOAT16_to_FLOAT8E8M0', 'test_cast_e8m0_FLOAT_to_FLOAT8E8M0',
-    ]),
-    ('element type float8_e8m0fnu not implemented (needs a storage dtype and software conversion)', [
-        'test_cast_e8m0_FLOAT8E8M0_to_FLOAT16', 'test_cast_e8m0_FLOAT8E8M0_to_FLOAT',
     ]),
     ('unsupported op(s): Det', [
         'test_det_2d', 'test_det_nd',
