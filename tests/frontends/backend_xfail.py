@@ -132,21 +132,16 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_gridsample_volumetric_nearest_align_corners_0',
         'test_gridsample_volumetric_nearest_align_corners_1', 'test_gridsample_zeros_padding',
     ]),
-    ('quantization issue (QuantizeLinear: this variant (per-axis/blocked scales, 16-bit or sub-byte/float8 types, 3-D) is not supported by frontends/converters_quant.py)', [
-        'test_dynamicquantizelinear_expanded', 'test_dynamicquantizelinear_max_adjusted_expanded',
-        'test_dynamicquantizelinear_min_adjusted_expanded', 'test_quantizelinear_axis',
-        'test_quantizelinear_blocked_asymmetric', 'test_quantizelinear_blocked_symmetric',
-        'test_quantizelinear', 'test_quantizelinear_e4m3fn', 'test_quantizelinear_e5m2',
-        'test_quantizelinear_float4e2m1', 'test_quantizelinear_int16', 'test_quantizelinear_int2',
-        'test_quantizelinear_int4', 'test_quantizelinear_uint16', 'test_quantizelinear_uint2',
+    ('QuantizeLinear to a float8 or packed sub-byte type (needs that storage dtype)', [
+        'test_quantizelinear_e4m3fn', 'test_quantizelinear_e5m2', 'test_quantizelinear_float4e2m1',
+        'test_quantizelinear_int2', 'test_quantizelinear_int4', 'test_quantizelinear_uint2',
         'test_quantizelinear_uint4',
     ]),
-    ('quantization issue (DequantizeLinear: this variant (per-axis/blocked scales, 16-bit or sub-byte/float8 types, 3-D) is not supported by frontends/converters_quant.py)', [
-        'test_dequantizelinear_axis', 'test_dequantizelinear_blocked', 'test_dequantizelinear',
+    ('DequantizeLinear of a float8 or packed sub-byte type (needs that storage dtype)', [
         'test_dequantizelinear_e4m3fn', 'test_dequantizelinear_e4m3fn_float16',
         'test_dequantizelinear_e4m3fn_zero_point', 'test_dequantizelinear_e5m2',
-        'test_dequantizelinear_float4e2m1', 'test_dequantizelinear_int16',
-        'test_dequantizelinear_int2', 'test_dequantizelinear_int4', 'test_dequantizelinear_uint16',
+        'test_dequantizelinear_float4e2m1',
+        'test_dequantizelinear_int2', 'test_dequantizelinear_int4',
         'test_dequantizelinear_uint2', 'test_dequantizelinear_uint4',
     ]),
     ('unsupported op(s): FlexAttention', [
@@ -182,10 +177,6 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_mod_float_edge_cases_fmod_0_float64',
         'test_resize_downsample_scales_cubic_align_corners',
         'test_resize_downsample_scales_linear_align_corners',
-    ]),
-    ('quantization issue (QLinearMatMul: this variant (per-axis/blocked scales, 16-bit or sub-byte/float8 types, 3-D) is not supported by frontends/converters_quant.py)', [
-        'test_qlinearmatmul_3D_int8_float16', 'test_qlinearmatmul_3D_int8_float32',
-        'test_qlinearmatmul_3D_uint8_float16', 'test_qlinearmatmul_3D_uint8_float32',
     ]),
     ('unsupported op(s): TfIdfVectorizer', [
         'test_tfidfvectorizer_tf_batch_onlybigrams_skip0',

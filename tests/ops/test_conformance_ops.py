@@ -1,0 +1,72 @@
+"""Ops and op variants added for the ONNX node conformance suite (issue #3) vs onnxruntime.
+
+Same table format and helpers as tests/ops/test_ops_table.py: each row compiles a one-node
+model with `tilecc.compile`, runs it and compares every output with onnxruntime: exact for
+integer outputs, otherwise rtol 1e-4 / atol 1e-5 unless a row says why. Rows whose variant
+onnxruntime does not implement are compared with onnx's reference evaluator (reason starts
+with "onnxruntime lacks").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.models.harness import compile_and_run, ort_run
+from tests.ops.test_ops_table import C, Case, In, X, assert_outputs_match
+
+CASES: list[Case] = []
+EXACT = {"exact": True}
+
+
+def row(op, desc, inputs, attrs=None, **kw):
+    CASES.append(Case(f"{op}-{desc}", op, tuple(inputs), attrs or {}, **kw))
+
+
+def U(value, dtype: str) -> In:
+    """A runtime input with a fixed value (quantized data, run-time scales)."""
+    return In(np.shape(value), dtype, value=value)
+
+
+_rng = np.random.default_rng(3)
+
+# -- quantization: run-time and per-axis scales, blocks, 16-bit types, batched QLinearMatMul --
+row("QuantizeLinear", "int16-per-axis-runtime-scale",
+    [X(2, 3, 4, scale=300.0), U([0.5, 2.0, 0.25], "float32"), U([3, -7, 100], "int16")],
+    {"axis": 1}, opset=21, **EXACT)
+row("QuantizeLinear", "uint16-per-tensor", [X(3, 5, scale=100.0), C(0.02, "float32"),
+                                             C(30000, "uint16")], opset=21, **EXACT)
+row("QuantizeLinear", "int8-blocked", [X(3, 8, scale=4.0), C(_rng.uniform(0.05, 0.2, (3, 2)),
+                                                             "float32"),
+                                        C(_rng.integers(-5, 5, (3, 2)), "int8")],
+    {"axis": 1, "block_size": 4}, opset=21, **EXACT)
+row("DequantizeLinear", "uint16-per-axis", [U(_rng.integers(0, 65535, (2, 4)), "uint16"),
+                                             C([0.01, 0.5, 1e-3, 2.0], "float32"),
+                                             C([0, 40000, 7, 65535], "uint16")],
+    {"axis": 1}, opset=21)
+row("DequantizeLinear", "int8-blocked-axis0", [U(_rng.integers(-128, 127, (6, 3)), "int8"),
+                                                C(_rng.uniform(0.1, 1, (2, 3)), "float32"),
+                                                C(_rng.integers(-3, 3, (2, 3)), "int8")],
+    {"axis": 0, "block_size": 3}, opset=21)
+row("QLinearMatMul", "3d-uint8", [U(_rng.integers(0, 255, (2, 3, 5)), "uint8"),
+                                   C(0.02, "float32"), C(120, "uint8"),
+                                   C(_rng.integers(0, 255, (2, 5, 4)), "uint8"),
+                                   C(0.03, "float32"), C(110, "uint8"),
+                                   C(0.4, "float32"), C(128, "uint8")], opset=10, **EXACT)
+
+
+REF_ONLY = {c.id for c in CASES if c.reason.startswith("onnxruntime lacks")}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
+def test_conformance_op(case: Case, tmp_path) -> None:
+    feeds, model = case.feeds_and_model()
+    if case.id in REF_ONLY:
+        from onnx.reference import ReferenceEvaluator
+
+        names = [o.name for o in model.graph.output]
+        ref = dict(zip(names, ReferenceEvaluator(model).run(None, feeds)))
+    else:
+        ref = ort_run(model, feeds)
+    got = compile_and_run(model, feeds, tmp_path)
+    assert_outputs_match(got, ref, case)
