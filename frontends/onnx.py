@@ -21,6 +21,7 @@ from . import (
     converters_image,  # noqa: F401  (registers GridSample and the other sampling ops)
     converters_nn,  # noqa: F401  (registers the NN/transformer converters)
     converters_quant,  # noqa: F401  (registers the quantization converters)
+    converters_signal,  # noqa: F401  (registers DFT, STFT, MelWeightMatrix)
     onnx_converters,  # noqa: F401  (registers the converters)
 )
 from .onnx_builder import CONVERTERS, Builder, FrontendError, UnsupportedOpsError, pick_converter

@@ -69,6 +69,22 @@ row("GridSample", "opset16-bicubic", [X(1, 2, 4, 4), X(1, 3, 3, 2, scale=0.9)],
 row("GridSample", "3d-linear-reflection", [X(1, 2, 3, 4, 5), X(1, 2, 3, 4, 3, scale=1.4)],
     {"mode": "linear", "padding_mode": "reflection"}, opset=20)
 
+# -- DFT / STFT / MelWeightMatrix (one constant-matrix MatMul in float64) -------------------
+row("DFT", "real-axis1-opset17", [X(2, 8, 3, 1)], {"axis": 1}, opset=17, atol=1e-4,
+    reason="sums of 8 products of N(0,1) values")
+row("DFT", "complex-pad-axis2", [X(2, 3, 5, 2), C(8), C(2)], opset=20, atol=1e-4,
+    reason="sums of products of N(0,1) values")
+row("DFT", "complex-truncate-inverse", [X(3, 9, 2), C(6), C(-2)], {"inverse": 1}, opset=20)
+row("DFT", "rfft-odd", [X(4, 7, 1), C(7), C(1)], {"onesided": 1}, opset=20, atol=1e-4,
+    reason="sums of products of N(0,1) values")
+row("DFT", "irfft", [X(2, 5, 2), C(8), C(1)], {"onesided": 1, "inverse": 1}, opset=20)
+row("STFT", "window-complex", [X(2, 20, 2), C(4), X(6), C(6)], {"onesided": 0}, opset=17,
+    atol=1e-4, reason="sums of products of N(0,1) values")
+row("STFT", "onesided-real", [X(1, 32, 1), C(5), X(8)], opset=17, atol=1e-4,
+    reason="sums of products of N(0,1) values")
+row("MelWeightMatrix", "8x32", [C(8), C(32), C(8000), C(100.0, "float32"),
+                                C(3000.0, "float32")], opset=17)
+
 
 REF_ONLY = {c.id for c in CASES if c.reason.startswith(("onnxruntime lacks",
                                                           "onnxruntime differs"))}
