@@ -5,4 +5,4 @@ from . import index, logic  # noqa: F401
 from . import image, norm, recurrent  # noqa: F401
 from . import quant  # noqa: F401
 from . import extra  # noqa: F401
-from . import sampling  # noqa: F401
+from . import pool, sampling  # noqa: F401

@@ -170,13 +170,6 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_tfidfvectorizer_tf_onlybigrams_levelempty',
         'test_tfidfvectorizer_tf_onlybigrams_skip5', 'test_tfidfvectorizer_tf_uniandbigrams_skip5',
     ]),
-    ('FrontendError: node (AveragePool): dilations [2, 2, 2] are not supported for AveragePool', [
-        'test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_False',
-        'test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_True',
-        'test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_False',
-        'test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_True',
-        'test_averagepool_3d_dilations_small',
-    ]),
     ('unsupported op(s): Col2Im', [
         'test_col2im_5d', 'test_col2im', 'test_col2im_dilations', 'test_col2im_pads',
         'test_col2im_strides',
@@ -206,19 +199,6 @@ _GROUPS: list[tuple[str, list[str]]] = [
     ('unsupported op(s): Det', [
         'test_det_2d', 'test_det_nd',
     ]),
-    ('FrontendError: node (MaxPool): only 1-D and 2-D spatial inputs are supported, got shape [1, 1, 4, 4, 4]; 3-D convolutions and pools are not implemente', [
-        'test_maxpool_3d_dilations', 'test_maxpool_3d_dilations_use_ref_impl',
-    ]),
-    ('FrontendError: node (MaxPool): MaxPool Indices output is not supported; drop the second output', [
-        'test_maxpool_with_argmax_2d_precomputed_pads',
-        'test_maxpool_with_argmax_2d_precomputed_strides',
-    ]),
-    ('FrontendError: node (AveragePool): dilations [2, 2] are not supported for AveragePool', [
-        'test_averagepool_2d_dilations',
-    ]),
-    ('FrontendError: node (AveragePool): only 1-D and 2-D spatial inputs are supported, got shape [1, 3, 32, 32, 32]; 3-D convolutions and pools are not imp', [
-        'test_averagepool_3d_default',
-    ]),
     ('FrontendError: node (ConvTranspose): only 1-D and 2-D ConvTranspose is supported, got input [1, 1, 3, 4, 5]', [
         'test_convtranspose_3d',
     ]),
@@ -231,20 +211,11 @@ _GROUPS: list[tuple[str, list[str]]] = [
     ("ModelError: invalid model: inputs of the wrong type:   node #34 (Scan): inputs 'LinearAttention_test_linear_attention_fp16_expanded_function_State0' (", [
         'test_linear_attention_fp16_expanded',
     ]),
-    ('FrontendError: node (LpPool): only 1-D and 2-D spatial inputs are supported, got shape [1, 3, 32, 32, 32]; 3-D convolutions and pools are not implemen', [
-        'test_lppool_3d_default',
-    ]),
     ('FrontendError: node (LSTM): layout=1 (batch-major) is not supported; export with layout=0 (time-major, the default)', [
         'test_lstm_batchwise',
     ]),
     ('FrontendError: node (LSTM): sequence_lens must be absent or a constant equal to the sequence length 1 for every batch entry; variable lengths are not', [
         'test_lstm_with_peepholes',
-    ]),
-    ('FrontendError: node (MaxPool): only 1-D and 2-D spatial inputs are supported, got shape [1, 3, 32, 32, 32]; 3-D convolutions and pools are not impleme', [
-        'test_maxpool_3d_default',
-    ]),
-    ('FrontendError: node (MaxPool): only 1-D and 2-D spatial inputs are supported, got shape [1, 1, 32, 32, 32]; 3-D convolutions and pools are not impleme', [
-        'test_maxpool_3d_dilations_use_ref_impl_large',
     ]),
     ('FrontendError: node (RNN): layout=1 (batch-major) is not supported; export with layout=0 (time-major, the default)', [
         'test_simple_rnn_batchwise',

@@ -85,6 +85,26 @@ row("STFT", "onesided-real", [X(1, 32, 1), C(5), X(8)], opset=17, atol=1e-4,
 row("MelWeightMatrix", "8x32", [C(8), C(32), C(8000), C(100.0, "float32"),
                                 C(3000.0, "float32")], opset=17)
 
+# -- pools: 3-D (two 2-D pools), dilated AveragePool, MaxPool's Indices output --------------
+row("MaxPool", "3d-dilated-ceil-pads", [X(1, 2, 7, 8, 9)],
+    {"kernel_shape": [3, 2, 3], "strides": [2, 2, 1], "dilations": [2, 1, 2],
+     "pads": [1, 0, 1, 1, 1, 0], "ceil_mode": 1}, opset=12, **EXACT)
+for _inc in (0, 1):
+    row("AveragePool", f"3d-pads-ceil-include{_inc}", [X(1, 2, 6, 7, 5)],
+        {"kernel_shape": [3, 3, 2], "strides": [2, 2, 2], "pads": [1, 1, 0, 1, 0, 1],
+         "ceil_mode": 1, "count_include_pad": _inc}, opset=19)
+    row("AveragePool", f"2d-dilated-pads-ceil-include{_inc}", [X(1, 3, 9, 10)],
+        {"kernel_shape": [3, 2], "strides": [2, 3], "dilations": [2, 3],
+         "pads": [2, 1, 1, 1], "ceil_mode": 1, "count_include_pad": _inc}, opset=19)
+row("LpPool", "3d-p2-pads", [X(1, 2, 5, 6, 4)], {"kernel_shape": [2, 3, 2], "p": 2,
+                                                  "pads": [1, 1, 0, 0, 1, 1]}, opset=18)
+row("MaxPool", "indices-pads-strides", [X(2, 3, 7, 6)],
+    {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}, opset=12, n_out=2,
+    **EXACT)
+row("MaxPool", "indices-column-major", [X(1, 2, 5, 6)],
+    {"kernel_shape": [2, 3], "strides": [1, 2], "storage_order": 1}, opset=12, n_out=2,
+    **EXACT)
+
 
 REF_ONLY = {c.id for c in CASES if c.reason.startswith(("onnxruntime lacks",
                                                           "onnxruntime differs"))}
