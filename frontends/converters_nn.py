@@ -215,9 +215,12 @@ def _recurrent(b: Builder, op: str, ins, n_out, hidden_size, direction, activati
     if direction not in ("forward", "reverse", "bidirectional"):
         raise b.error(f"direction {direction!r} is not forward, reverse or bidirectional")
     ndir = 2 if direction == "bidirectional" else 1
+    ins = list(ins)
     if layout:
-        raise b.error("layout=1 (batch-major) is not supported; export with layout=0 "
-                      "(time-major, the default)")
+        # Batch-major: transpose X and the initial states to time-major and the outputs back.
+        for i in (0, 5, 6):
+            if len(ins) > i and ins[i]:
+                ins[i] = b.emit("Transpose", [ins[i]], {"perm": (1, 0, 2)})[0]
     x = ins[0]
     t, batch, _ = b.shape(x)
     w = ins[1]
@@ -229,8 +232,8 @@ def _recurrent(b: Builder, op: str, ins, n_out, hidden_size, direction, activati
             return ins[i]
         return b.add_const(np.zeros(shape, dtype), "rnn_zeros")
     if len(ins) > 4 and ins[4]:
-        lens = b.const(ins[4])
-        if lens is None or not (np.asarray(lens) == t).all():
+        lens = b.static(ins[4], "sequence_lens")
+        if not (np.asarray(lens) == t).all():
             raise b.error("sequence_lens must be absent or a constant equal to the sequence "
                           f"length {t} for every batch entry; variable lengths are not "
                           "supported")
@@ -249,8 +252,11 @@ def _recurrent(b: Builder, op: str, ins, n_out, hidden_size, direction, activati
              "activation_alpha": tuple(float(v) for v in activation_alpha or ()),
              "activation_beta": tuple(float(v) for v in activation_beta or ()),
              "clip": float(clip) if clip is not None else float("inf"), **extra}
-    outs = b.emit(op, inputs, attrs, n_out=3 if op == "LSTM" else 2)
-    return outs[:max(n_out, 1)]
+    outs = b.emit(op, inputs, attrs, n_out=3 if op == "LSTM" else 2)[:max(n_out, 1)]
+    if layout:
+        outs = [b.emit("Transpose", [o], {"perm": (2, 0, 1, 3) if k == 0 else (1, 0, 2)})[0]
+                for k, o in enumerate(outs)]
+    return outs
 
 
 @converter("LSTM", 7, 14)

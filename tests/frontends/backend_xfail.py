@@ -205,20 +205,8 @@ _GROUPS: list[tuple[str, list[str]]] = [
     ("FrontendError: node (Einsum): einsum term 'Aii' repeats a letter (diagonals) which is not supported", [
         'test_einsum_batch_diagonal',
     ]),
-    ('FrontendError: node (GRU): layout=1 (batch-major) is not supported; export with layout=0 (time-major, the default)', [
-        'test_gru_batchwise',
-    ]),
     ("ModelError: invalid model: inputs of the wrong type:   node #34 (Scan): inputs 'LinearAttention_test_linear_attention_fp16_expanded_function_State0' (", [
         'test_linear_attention_fp16_expanded',
-    ]),
-    ('FrontendError: node (LSTM): layout=1 (batch-major) is not supported; export with layout=0 (time-major, the default)', [
-        'test_lstm_batchwise',
-    ]),
-    ('FrontendError: node (LSTM): sequence_lens must be absent or a constant equal to the sequence length 1 for every batch entry; variable lengths are not', [
-        'test_lstm_with_peepholes',
-    ]),
-    ('FrontendError: node (RNN): layout=1 (batch-major) is not supported; export with layout=0 (time-major, the default)', [
-        'test_simple_rnn_batchwise',
     ]),
     ("FrontendError: node (Pad): pad mode 'wrap' is not supported; use constant, reflect or edge", [
         'test_wrap_pad',

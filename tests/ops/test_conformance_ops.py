@@ -105,6 +105,16 @@ row("MaxPool", "indices-column-major", [X(1, 2, 5, 6)],
     {"kernel_shape": [2, 3], "strides": [1, 2], "storage_order": 1}, opset=12, n_out=2,
     **EXACT)
 
+# -- recurrent ops in batch-major layout (layout=1) ------------------------------------------
+row("LSTM", "layout1-bidirectional", [X(2, 4, 3), X(2, 20, 3, scale=0.5), X(2, 20, 5, scale=0.5),
+                                      X(2, 40, scale=0.5), C([4, 4], "int32"), X(2, 2, 5),
+                                      X(2, 2, 5)],
+    {"hidden_size": 5, "direction": "bidirectional", "layout": 1}, opset=14, n_out=3,
+    reason="onnxruntime lacks batch-major (layout=1) recurrent ops")
+row("GRU", "layout1", [X(3, 5, 2), X(1, 12, 2, scale=0.5), X(1, 12, 4, scale=0.5)],
+    {"hidden_size": 4, "layout": 1}, opset=14, n_out=2,
+    reason="onnxruntime lacks batch-major (layout=1) recurrent ops")
+
 
 REF_ONLY = {c.id for c in CASES if c.reason.startswith(("onnxruntime lacks",
                                                           "onnxruntime differs"))}
