@@ -170,10 +170,6 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_tfidfvectorizer_tf_onlybigrams_levelempty',
         'test_tfidfvectorizer_tf_onlybigrams_skip5', 'test_tfidfvectorizer_tf_uniandbigrams_skip5',
     ]),
-    ('unsupported op(s): Col2Im', [
-        'test_col2im_5d', 'test_col2im', 'test_col2im_dilations', 'test_col2im_pads',
-        'test_col2im_strides',
-    ]),
     ('unsupported op(s): DeformConv', [
         'test_basic_deform_conv_with_padding', 'test_basic_deform_conv_without_padding',
         'test_deform_conv_with_mask_bias', 'test_deform_conv_with_multiple_offset_groups',

@@ -115,6 +115,10 @@ row("GRU", "layout1", [X(3, 5, 2), X(1, 12, 2, scale=0.5), X(1, 12, 4, scale=0.5
     {"hidden_size": 4, "layout": 1}, opset=14, n_out=2,
     reason="onnxruntime lacks batch-major (layout=1) recurrent ops")
 
+# -- Col2Im (one MatMul with a constant scatter matrix) --------------------------------------
+row("Col2Im", "strides-pads-dilations", [X(2, 3 * 6, 12), C([6, 7]), C([2, 3])],
+    {"strides": [2, 1], "pads": [1, 0, 0, 1], "dilations": [1, 2]}, opset=18)
+
 
 REF_ONLY = {c.id for c in CASES if c.reason.startswith(("onnxruntime lacks",
                                                           "onnxruntime differs"))}
