@@ -147,10 +147,29 @@ def _einsum_terms(b: Builder, equation: str, ranks: list[int]) -> tuple[list[str
             for ch in t:
                 counts[ch] = counts.get(ch, 0) + 1
         rhs = ell + "".join(sorted(ch for ch, k in counts.items() if k == 1 and ch not in ell))
-    for t in out_terms:
-        if len(set(t)) != len(t):
-            raise b.error(f"einsum term {t!r} repeats a letter (diagonals) which is not supported")
     return out_terms, rhs
+
+
+def _einsum_diagonal(b, x, term):
+    """Take the diagonal for every letter an operand term repeats ('ii' -> 'i'): move the two
+    positions last, flatten them and Gather every (n + 1)-th element."""
+    while len(set(term)) != len(term):
+        ch = next(c for c in term if term.count(c) > 1)
+        p, q = term.index(ch), term.index(ch, term.index(ch) + 1)
+        n = b.shape(x)[p]
+        if b.shape(x)[q] != n:
+            raise b.error(f"einsum letter {ch!r} repeats with sizes {n} and {b.shape(x)[q]}")
+        rest = [k for k in range(len(term)) if k not in (p, q)]
+        order = "".join(term[k] for k in rest) + ch + ch
+        perm = tuple(rest) + (p, q)
+        if perm != tuple(range(len(perm))):
+            x = b.emit("Transpose", [x], {"perm": perm})[0]
+        lead = tuple(b.shape(x)[:-2])
+        x = _reshape(b, x, lead + (n * n,))
+        idx = b.add_const(np.arange(n, dtype=np.int64) * (n + 1), "diag_idx")
+        x = b.emit("Gather", [x, idx], {"axis": len(lead)})[0]
+        term = order[:-1]
+    return x, term
 
 
 def _einsum_reduce(b, x, term, keep):
@@ -172,6 +191,7 @@ def _transpose_to(b, x, term, order):
 @converter("Einsum", 12)
 def Einsum(b, ins, n_out, *, equation):
     terms, out = _einsum_terms(b, equation, [len(b.shape(x)) for x in ins])
+    ins, terms = map(list, zip(*(_einsum_diagonal(b, x, t) for x, t in zip(ins, terms))))
     dims: dict[str, int] = {}
     for x, t in zip(ins, terms):
         for ch, d in zip(t, b.shape(x)):

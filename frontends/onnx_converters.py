@@ -332,9 +332,23 @@ def Pad(b, ins, n_out, *, mode="constant", pads=None, paddings=None, value=0.0):
         pads = list(pads if pads is not None else paddings)
     if len(pads) != 2 * rank:
         raise b.error(f"pads {pads} needs {2 * rank} entries for rank {rank}")
-    if mode not in ("constant", "reflect", "edge"):
-        raise b.error(f"pad mode {mode!r} is not supported; use constant, reflect or edge")
+    if mode not in ("constant", "reflect", "edge", "wrap"):
+        raise b.error(f"pad mode {mode!r} is not supported; use constant, reflect, edge or wrap")
     if not any(pads):
+        return [x]
+    if mode == "wrap":
+        # Circular padding: one constant-index Gather per padded axis. Negative pads crop
+        # first and the wrap then repeats the cropped extent (as the ONNX reference).
+        shape = b.shape(x)
+        for a in range(rank):
+            pb, pe = pads[a], pads[rank + a]
+            if pb or pe:
+                lo, n = max(0, -pb), shape[a] - max(0, -pb) - max(0, -pe)
+                if n < 1:
+                    raise b.error(f"pads {pads} crop axis {a} of size {shape[a]} away")
+                out = n + max(pb, 0) + max(pe, 0)
+                idx = lo + (np.arange(out, dtype=np.int64) - max(pb, 0)) % n
+                x = b.emit("Gather", [x, b.add_const(idx, "wrap_idx")], {"axis": a})[0]
         return [x]
     return b.emit("Pad", [x], {"pads": tuple(pads), "mode": mode, "value": float(value)})
 

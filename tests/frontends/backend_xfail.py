@@ -198,14 +198,8 @@ _GROUPS: list[tuple[str, list[str]]] = [
     ('FrontendError: node (ConvTranspose): only 1-D and 2-D ConvTranspose is supported, got input [1, 1, 3, 4, 5]', [
         'test_convtranspose_3d',
     ]),
-    ("FrontendError: node (Einsum): einsum term 'Aii' repeats a letter (diagonals) which is not supported", [
-        'test_einsum_batch_diagonal',
-    ]),
     ("ModelError: invalid model: inputs of the wrong type:   node #34 (Scan): inputs 'LinearAttention_test_linear_attention_fp16_expanded_function_State0' (", [
         'test_linear_attention_fp16_expanded',
-    ]),
-    ("FrontendError: node (Pad): pad mode 'wrap' is not supported; use constant, reflect or edge", [
-        'test_wrap_pad',
     ]),
 ]
 

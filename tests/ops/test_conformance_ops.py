@@ -119,6 +119,13 @@ row("GRU", "layout1", [X(3, 5, 2), X(1, 12, 2, scale=0.5), X(1, 12, 4, scale=0.5
 row("Col2Im", "strides-pads-dilations", [X(2, 3 * 6, 12), C([6, 7]), C([2, 3])],
     {"strides": [2, 1], "pads": [1, 0, 0, 1], "dilations": [1, 2]}, opset=18)
 
+# -- Pad wrap, Einsum diagonals ----------------------------------------------------------------
+row("Pad", "wrap-and-crop", [X(3, 4, 5), C([0, 3, -1, 2, 5, 1])], {"mode": "wrap"}, opset=19,
+    **EXACT)
+row("Einsum", "batch-diagonal", [X(3, 4, 4)], {"equation": "bii->bi"}, opset=12, **EXACT)
+row("Einsum", "diagonal-then-matmul", [X(4, 4, 3), X(3, 5)], {"equation": "iij,jk->ik"},
+    opset=12)
+
 
 REF_ONLY = {c.id for c in CASES if c.reason.startswith(("onnxruntime lacks",
                                                           "onnxruntime differs"))}
