@@ -192,9 +192,6 @@ _GROUPS: list[tuple[str, list[str]]] = [
     ('element type float8_e8m0fnu not implemented (needs a storage dtype and software conversion)', [
         'test_cast_e8m0_FLOAT8E8M0_to_FLOAT16', 'test_cast_e8m0_FLOAT8E8M0_to_FLOAT',
     ]),
-    ('unsupported op(s): Det', [
-        'test_det_2d', 'test_det_nd',
-    ]),
     ('FrontendError: node (ConvTranspose): only 1-D and 2-D ConvTranspose is supported, got input [1, 1, 3, 4, 5]', [
         'test_convtranspose_3d',
     ]),
