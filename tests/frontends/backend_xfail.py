@@ -163,8 +163,6 @@ _GROUPS: list[tuple[str, list[str]]] = [
     ('numerical mismatch beyond the case tolerance', [
         'test_attention_4d_causal_fp16_expanded', 'test_causal_conv_with_state_silu_fp16',
         'test_causal_conv_with_state_silu_fp16_expanded',
-        'test_mod_float_edge_cases_fmod_0_float16', 'test_mod_float_edge_cases_fmod_0_float32',
-        'test_mod_float_edge_cases_fmod_0_float64',
     ]),
     ('unsupported op(s): TfIdfVectorizer', [
         'test_tfidfvectorizer_tf_batch_onlybigrams_skip0',
