@@ -185,9 +185,6 @@ _GROUPS: list[tuple[str, list[str]]] = [
     ('unsupported op(s): RoiAlign', [
         'test_roialign_aligned_false', 'test_roialign_aligned_true', 'test_roialign_mode_max',
     ]),
-    ('unsupported op(s): TensorScatter', [
-        'test_tensorscatter_3d', 'test_tensorscatter_circular', 'test_tensorscatter',
-    ]),
     ("FrontendError: node (Cast): cannot convert this node: TypeError: Cast() got an unexpected keyword argument 'round_mode'; check its attribute values an", [
         'test_cast_e8m0_FLOAT16_to_FLOAT8E8M0', 'test_cast_e8m0_FLOAT_to_FLOAT8E8M0',
     ]),

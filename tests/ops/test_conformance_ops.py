@@ -139,6 +139,12 @@ row("Mod", "float-edge-cases", [U([-4.0, 4.0, -4.0, 4.0, 3.0, -1.0, 0.0, -2.5, _
                                   "float32")], opset=13,
     reason="onnxruntime lacks Mod with fmod=0 for floats", **EXACT)
 
+# -- TensorScatter (KV-cache write: GatherElements + Where) -----------------------------------
+row("TensorScatter", "circular-axis2", [X(2, 3, 5, 4), X(2, 3, 3, 4), U([1, 4], "int64")],
+    {"mode": "circular", "axis": 2}, opset=24, **EXACT)
+row("TensorScatter", "linear-default-axis", [X(3, 6, 2), X(3, 2, 2), U([0, 2, 4], "int64")],
+    opset=24, **EXACT)
+
 
 REF_ONLY = {c.id for c in CASES if c.reason.startswith(("onnxruntime lacks",
                                                           "onnxruntime differs"))}
