@@ -143,8 +143,8 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_bitcast_int8_to_uint8', 'test_bitcast_scalar_float32_to_int32',
         'test_bitcast_uint16_to_int16', 'test_bitcast_uint32_to_int32',
     ]),
-    ('expected output carries float32 FFT rounding noise (1.9e-7 in a bin that is exactly 0) '
-     'beyond the case atol 1e-7; tilecc computes the exact DFT', [
+    (('expected output carries float32 FFT rounding noise (1.9e-7 in a bin that is exactly 0) '
+     'beyond the case atol 1e-7; tilecc computes the exact DFT'), [
         'test_dft_inverse', 'test_dft_inverse_opset19',
     ]),
     ('unsupported op(s): ImageDecoder', [
@@ -154,9 +154,9 @@ _GROUPS: list[tuple[str, list[str]]] = [
         'test_image_decoder_decode_pnm_rgb', 'test_image_decoder_decode_tiff_rgb',
         'test_image_decoder_decode_webp_rgb',
     ]),
-    ('Resize align_corners with scales that give a fractional output length: the ONNX '
+    (('Resize align_corners with scales that give a fractional output length: the ONNX '
      'reference maps corners through the unrounded length in * scale, onnxruntime and PyTorch '
-     '(and tilecc) through the integer output length', [
+     '(and tilecc) through the integer output length'), [
         'test_resize_downsample_scales_cubic_align_corners',
         'test_resize_downsample_scales_linear_align_corners',
     ]),
