@@ -306,6 +306,15 @@ def LpPool(b, ins, n_out, *, kernel_shape, p=2, auto_pad="NOTSET", ceil_mode=0,
     if ceil_mode:
         raise b.error("ceil_mode=1 is not supported for LpPool")
     c = shape[1]
+    if len(shape) == 5:
+        # 3-D: the window sum is an average over the padded window (every window covers
+        # exactly prod(kernel) padded positions without ceil_mode) times the window size.
+        (avg,) = pick_converter("AveragePool", b.opset)(
+            b, [_abs_pow(b, x, float(p))], 1, kernel_shape=tuple(kernel_shape),
+            auto_pad=auto_pad, count_include_pad=1, dilations=dilations, pads=pads,
+            strides=strides)
+        size = _full(b, (), float(np.prod(kernel_shape)), b.type(x).dtype, "lp_size")
+        return [_root(b, b.emit("Mul", [avg, size])[0], float(p))]
     w = b.add_const(np.ones((c, 1) + tuple(kernel_shape), b.type(x).dtype), "lp_ones")
     conv = pick_converter("Conv", b.opset)
     (s,) = conv(b, [_abs_pow(b, x, float(p)), w], 1, auto_pad=auto_pad, dilations=dilations,

@@ -147,10 +147,29 @@ def _einsum_terms(b: Builder, equation: str, ranks: list[int]) -> tuple[list[str
             for ch in t:
                 counts[ch] = counts.get(ch, 0) + 1
         rhs = ell + "".join(sorted(ch for ch, k in counts.items() if k == 1 and ch not in ell))
-    for t in out_terms:
-        if len(set(t)) != len(t):
-            raise b.error(f"einsum term {t!r} repeats a letter (diagonals) which is not supported")
     return out_terms, rhs
+
+
+def _einsum_diagonal(b, x, term):
+    """Take the diagonal for every letter an operand term repeats ('ii' -> 'i'): move the two
+    positions last, flatten them and Gather every (n + 1)-th element."""
+    while len(set(term)) != len(term):
+        ch = next(c for c in term if term.count(c) > 1)
+        p, q = term.index(ch), term.index(ch, term.index(ch) + 1)
+        n = b.shape(x)[p]
+        if b.shape(x)[q] != n:
+            raise b.error(f"einsum letter {ch!r} repeats with sizes {n} and {b.shape(x)[q]}")
+        rest = [k for k in range(len(term)) if k not in (p, q)]
+        order = "".join(term[k] for k in rest) + ch + ch
+        perm = tuple(rest) + (p, q)
+        if perm != tuple(range(len(perm))):
+            x = b.emit("Transpose", [x], {"perm": perm})[0]
+        lead = tuple(b.shape(x)[:-2])
+        x = _reshape(b, x, lead + (n * n,))
+        idx = b.add_const(np.arange(n, dtype=np.int64) * (n + 1), "diag_idx")
+        x = b.emit("Gather", [x, idx], {"axis": len(lead)})[0]
+        term = order[:-1]
+    return x, term
 
 
 def _einsum_reduce(b, x, term, keep):
@@ -172,6 +191,7 @@ def _transpose_to(b, x, term, order):
 @converter("Einsum", 12)
 def Einsum(b, ins, n_out, *, equation):
     terms, out = _einsum_terms(b, equation, [len(b.shape(x)) for x in ins])
+    ins, terms = map(list, zip(*(_einsum_diagonal(b, x, t) for x, t in zip(ins, terms))))
     dims: dict[str, int] = {}
     for x, t in zip(ins, terms):
         for ch, d in zip(t, b.shape(x)):
@@ -215,9 +235,12 @@ def _recurrent(b: Builder, op: str, ins, n_out, hidden_size, direction, activati
     if direction not in ("forward", "reverse", "bidirectional"):
         raise b.error(f"direction {direction!r} is not forward, reverse or bidirectional")
     ndir = 2 if direction == "bidirectional" else 1
+    ins = list(ins)
     if layout:
-        raise b.error("layout=1 (batch-major) is not supported; export with layout=0 "
-                      "(time-major, the default)")
+        # Batch-major: transpose X and the initial states to time-major and the outputs back.
+        for i in (0, 5, 6):
+            if len(ins) > i and ins[i]:
+                ins[i] = b.emit("Transpose", [ins[i]], {"perm": (1, 0, 2)})[0]
     x = ins[0]
     t, batch, _ = b.shape(x)
     w = ins[1]
@@ -229,8 +252,8 @@ def _recurrent(b: Builder, op: str, ins, n_out, hidden_size, direction, activati
             return ins[i]
         return b.add_const(np.zeros(shape, dtype), "rnn_zeros")
     if len(ins) > 4 and ins[4]:
-        lens = b.const(ins[4])
-        if lens is None or not (np.asarray(lens) == t).all():
+        lens = b.static(ins[4], "sequence_lens")
+        if not (np.asarray(lens) == t).all():
             raise b.error("sequence_lens must be absent or a constant equal to the sequence "
                           f"length {t} for every batch entry; variable lengths are not "
                           "supported")
@@ -249,8 +272,11 @@ def _recurrent(b: Builder, op: str, ins, n_out, hidden_size, direction, activati
              "activation_alpha": tuple(float(v) for v in activation_alpha or ()),
              "activation_beta": tuple(float(v) for v in activation_beta or ()),
              "clip": float(clip) if clip is not None else float("inf"), **extra}
-    outs = b.emit(op, inputs, attrs, n_out=3 if op == "LSTM" else 2)
-    return outs[:max(n_out, 1)]
+    outs = b.emit(op, inputs, attrs, n_out=3 if op == "LSTM" else 2)[:max(n_out, 1)]
+    if layout:
+        outs = [b.emit("Transpose", [o], {"perm": (2, 0, 1, 3) if k == 0 else (1, 0, 2)})[0]
+                for k, o in enumerate(outs)]
+    return outs
 
 
 @converter("LSTM", 7, 14)

@@ -27,28 +27,91 @@ def _scalar(b: Builder, arr, what: str):
     return arr.reshape(()).item()
 
 
-@converter("QuantizeLinear", 10)
-def QuantizeLinear(b, ins, n_out, *, axis=1, saturate=1, block_size=0, output_dtype=0):
+_QRANGES = {"uint8": (0, 255), "int8": (-128, 127), "uint16": (0, 65535),
+            "int16": (-32768, 32767)}
+
+
+def _qparam(b: Builder, p: str, x: str, axis: int, block_size: int) -> str:
+    """Scale or zero point `p` as float32, shaped to broadcast against x: per-tensor (scalar),
+    per-axis (1-D along `axis`) or blocked (x's rank, `axis` holding ceil(n / block_size)
+    entries, each repeated over its block with a constant-index Gather)."""
+    shape = b.shape(x)
+    v = p if b.type(p).dtype == "float32" else b.emit("Cast", [p], {"to": "float32"})[0]
+    ps = b.shape(v)
     if block_size:
-        raise b.error("blocked quantization (block_size) is not supported")
+        if len(ps) != len(shape):
+            raise b.error(f"blocked quantization needs a parameter of rank {len(shape)}, got "
+                          f"shape {list(ps)}")
+        idx = b.add_const(np.arange(shape[axis], dtype=np.int64) // block_size, "block_idx")
+        return b.emit("Gather", [v, idx], {"axis": axis})[0]
+    size = int(np.prod(ps, dtype=np.int64))
+    if size == 1:
+        return _reshape(b, v, ())
+    if len(ps) != 1 or ps[0] != shape[axis]:
+        raise b.error(f"a per-axis parameter must be 1-D with {shape[axis]} entries (axis "
+                      f"{axis}), got shape {list(ps)}")
+    return _reshape(b, v, [shape[axis] if d == axis else 1 for d in range(len(shape))])
+
+
+def _quantize(b: Builder, x: str, scale: str, zp: str, axis: int, block_size: int,
+              dtype: str) -> str:
+    """ONNX QuantizeLinear as float ops: saturate(round_half_even(x / scale) + zp)."""
+    lo, hi = _QRANGES[dtype]
+    xf = x if b.type(x).dtype == "float32" else b.emit("Cast", [x], {"to": "float32"})[0]
+    v = b.emit("Round", [b.emit("Div", [xf, _qparam(b, scale, x, axis, block_size)])[0]])[0]
+    if zp:
+        v = b.emit("Add", [v, _qparam(b, zp, x, axis, block_size)])[0]
+    v = b.emit("Clip", [v], {"min": float(lo), "max": float(hi)})[0]
+    return b.emit("Cast", [v], {"to": dtype})[0]
+
+
+def _dequantize(b: Builder, q: str, scale: str, zp: str, axis: int, block_size: int) -> str:
+    """ONNX DequantizeLinear as float ops: (q - zp) * scale, in scale's type."""
+    v = b.emit("Cast", [q], {"to": "float32"})[0]
+    if zp:
+        v = b.emit("Sub", [v, _qparam(b, zp, q, axis, block_size)])[0]
+    v = b.emit("Mul", [v, _qparam(b, scale, q, axis, block_size)])[0]
+    out = b.type(scale).dtype
+    return v if out == "float32" else b.emit("Cast", [v], {"to": out})[0]
+
+
+def _kernel_form(b: Builder, ins, dtypes) -> bool:
+    """True when a Q/DQ node has the form passes/quantize.py fuses into integer kernels:
+    constant float32 scale and zero point, 8-bit types, no blocks."""
+    return (all(b.const(i) is not None for i in ins[1:3] if i)
+            and b.type(ins[1]).dtype == "float32" and dtypes <= {"uint8", "int8", "int32"})
+
+
+@converter("QuantizeLinear", 10)
+def QuantizeLinear(b, ins, n_out, *, axis=1, saturate=1, block_size=0, output_dtype=0,
+                   precision=0):
     if len(ins) > 2 and ins[2]:
-        dtype = b.graph.types[ins[2]].dtype
+        dtype = b.type(ins[2]).dtype
     else:
         dtype = helper.tensor_dtype_to_np_dtype(output_dtype).name if output_dtype else "uint8"
-    if dtype not in ("uint8", "int8"):
-        raise b.error(f"QuantizeLinear to {dtype} is not supported (uint8/int8 only)")
-    inputs = [i for i in ins[:3] if i]
-    return b.emit("QuantizeLinear", inputs, {"axis": int(axis), "dtype": dtype})
+    if dtype not in _QRANGES:
+        raise b.error(f"QuantizeLinear to {dtype} is not supported (uint8/int8/uint16/int16)")
+    # A per-tensor parameter ignores axis (even one past a 1-D input's rank).
+    axis = int(axis) % max(1, len(b.shape(ins[0])))
+    if not block_size and _kernel_form(b, ins, {dtype}):
+        inputs = [i for i in ins[:3] if i]
+        return b.emit("QuantizeLinear", inputs, {"axis": axis, "dtype": dtype})
+    zp = ins[2] if len(ins) > 2 else ""
+    return [_quantize(b, ins[0], ins[1], zp, axis, int(block_size), dtype)]
 
 
 @converter("DequantizeLinear", 10)
-def DequantizeLinear(b, ins, n_out, *, axis=1, block_size=0):
-    if block_size:
-        raise b.error("blocked quantization (block_size) is not supported")
-    if b.graph.types[ins[0]].dtype not in ("uint8", "int8", "int32"):
-        raise b.error(f"DequantizeLinear of {b.graph.types[ins[0]].dtype} is not supported")
-    inputs = [i for i in ins[:3] if i]
-    return b.emit("DequantizeLinear", inputs, {"axis": int(axis)})
+def DequantizeLinear(b, ins, n_out, *, axis=1, block_size=0, output_dtype=0):
+    dtype = b.type(ins[0]).dtype
+    if dtype not in set(_QRANGES) | {"int32"}:
+        raise b.error(f"DequantizeLinear of {dtype} is not supported "
+                      "(uint8/int8/uint16/int16/int32)")
+    axis = int(axis) % max(1, len(b.shape(ins[0])))
+    if not block_size and _kernel_form(b, ins, {dtype}):
+        inputs = [i for i in ins[:3] if i]
+        return b.emit("DequantizeLinear", inputs, {"axis": axis})
+    zp = ins[2] if len(ins) > 2 else ""
+    return [_dequantize(b, ins[0], ins[1], zp, axis, int(block_size))]
 
 
 def _qconv(b, x, w_q, layer_kw, out_dtype, bias_q, y, group, kernel_shape, auto_pad,
@@ -127,10 +190,39 @@ def QLinearMatMul(b, ins, n_out):
     b_q = b.static(ins[3], "b (weights)")
     bs, bz = b.static(ins[4], "b_scale"), b.static(ins[5], "b_zero_point")
     ys, yz = b.static(ins[6], "y_scale"), b.static(ins[7], "y_zero_point")
+    if b_q.ndim != 2 or as_.dtype != np.float32:
+        return [_qlinear_matmul_float(b, ins[0], b_q, (as_, az), (bs, bz), (ys, yz))]
     kw = {"w_scale": bs, "w_zp": bz, "x_scale": _scalar(b, as_, "a_scale"),
               "x_zp": _scalar(b, az, "a_zero_point")}
     y = (_scalar(b, ys, "y_scale"), _scalar(b, yz, "y_zero_point"), yz.dtype.name)
     return _qmatmul(b, ins[0], b_q, kw, y, None)
+
+
+def _qlinear_matmul_float(b: Builder, a: str, b_q: np.ndarray, qa, qb, qy) -> str:
+    """QLinearMatMul with batched B or float16 scales: the zero-point-shifted integer operands
+    multiply exactly in float32 (exact while K * 255**2 < 2**24, checked), then one combined
+    scale, round half to even, add the output zero point, saturate."""
+    k = b.shape(a)[-1]
+    if k * 255 * 255 >= 2 ** 24:
+        raise b.error(f"batched QLinearMatMul with K={k} would lose exactness in float32; "
+                      "use a 2-D B")
+    (as_, az), (bs, bz), (ys, yz) = qa, qb, qy
+    for v, what in ((as_, "a_scale"), (ys, "y_scale"), (az, "a_zero_point"),
+                    (yz, "y_zero_point")):
+        _scalar(b, v, what)
+    af = b.emit("Sub", [b.emit("Cast", [a], {"to": "float32"})[0],
+                        b.add_const(np.float32(az.reshape(-1)[0]), "a_zp")])[0]
+    bz_col = np.asarray(bz, np.float32).reshape(-1)
+    bf = b.add_const(b_q.astype(np.float32) - bz_col, "b_shifted")
+    acc = b.emit("MatMul", [af, bf])[0]
+    # The scales multiply in their own type, as the ONNX reference does, then widen.
+    comb = (as_.reshape(-1)[0] * np.asarray(bs).reshape(-1) / ys.reshape(-1)[0])
+    v = b.emit("Mul", [acc, b.add_const(comb.astype(np.float32), "qscale")])[0]
+    v = b.emit("Add", [b.emit("Round", [v])[0],
+                       b.add_const(np.float32(yz.reshape(-1)[0]), "y_zp")])[0]
+    lo, hi = _QRANGES[yz.dtype.name]
+    v = b.emit("Clip", [v], {"min": float(lo), "max": float(hi)})[0]
+    return b.emit("Cast", [v], {"to": yz.dtype.name})[0]
 
 
 @converter("MatMulInteger", 10)

@@ -6,3 +6,4 @@ from . import image, norm, recurrent  # noqa: F401
 from . import quant  # noqa: F401
 from . import extra  # noqa: F401
 from . import nchwc  # noqa: F401
+from . import pool, sampling  # noqa: F401

@@ -120,7 +120,8 @@ def _binary(op):
         def g(x, y):
             if op == "Mod":
                 if not attrs["fmod"]:
-                    return binop("mod", x, y)
+                    return _float_mod(x, y) if x.dtype.startswith("float") else \
+                        binop("mod", x, y)
                 if x.dtype.startswith("float"):
                     return call("fmod", x, y)
                 # Truncated remainder for integers: div truncates toward zero.
@@ -138,6 +139,20 @@ def _binary(op):
             return binop(BINARY[op], x, y)
         return [te.compute(shape, f, name=op.lower(), tag="elemwise")]
     return compute
+
+
+def _float_mod(x, y):
+    """Python/numpy float modulus (sign of the divisor) with its edge cases: a zero result
+    carries y's sign; a finite x over an infinite y is x when they agree in sign (or x is 0),
+    else y; infinite x, zero y and NaNs give NaN (from x - floor(x / y) * y itself)."""
+    r = binop("mod", x, y)
+    zero = const(0.0, x.dtype)
+    r = select(cmp("eq", r, zero), y * zero, r)
+    inf = const(math.inf, x.dtype)
+    y_inf = cmp("eq", call("fabs", y), inf)
+    x_fin = cmp("lt", call("fabs", x), inf)
+    agree = binop("or", cmp("eq", x, zero), cmp("eq", cmp("lt", x, zero), cmp("lt", y, zero)))
+    return select(binop("and", y_inf, x_fin), select(agree, x, y), r)
 
 
 for _op in list(BINARY) + ["Pow", "Mod"]:

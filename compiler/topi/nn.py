@@ -411,19 +411,25 @@ def avg_pool_divisor(attrs, in_hw, out_hw, h, w, dtype):
     H, W = in_hw
     kh, kw = attrs["kernel"]
     sh, sw = attrs["strides"]
+    dh, dw = attrs.get("dilations", (1, 1))
     t, lf, b, r = attrs["pads"]
+    include = attrs.get("count_include_pad", 0)
     extra = _pool_out_padding(attrs, in_hw, out_hw)
     if not any(attrs["pads"]) and not any(extra):
         return None
 
-    def count(o, s, k, size, p0, p1):
+    def count(o, s, k, size, p0, p1, d, n_out):
         start = o * s - p0
+        if d > 1:
+            return _dilated_count(start, k, d, (-p0, size + p1) if include else (0, size),
+                                  (n_out - 1) * s + size + p0 + p1 + k * d)
         end = minimum(start + k, size + p1)
-        if attrs.get("count_include_pad", 0):
+        if include:
             return end - start
         return minimum(end, size) - maximum(start, 0)
 
-    return cast(dtype, count(h, sh, kh, H, t, b) * count(w, sw, kw, W, lf, r))
+    return cast(dtype, count(h, sh, kh, H, t, b, dh, out_hw[0])
+                * count(w, sw, kw, W, lf, r, dw, out_hw[1]))
 
 
 @register_compute("AveragePool")
@@ -432,16 +438,27 @@ def avg_pool(inputs, attrs, out_types):
     N, C, OH, OW = out_types[0].shape
     kh, kw = attrs["kernel"]
     sh, sw = attrs["strides"]
+    dh, dw = attrs.get("dilations", (1, 1))
     extra = _pool_out_padding(attrs, x.shape[2:], (OH, OW))
     xp = pad_nchw(x, attrs["pads"], 0.0, extra)
     ry, rx = te.reduce_axis(kh, "ry"), te.reduce_axis(kw, "rx")
 
     def f(n, c, h, w):
-        acc = te.sum(xp[n, c, h * sh + ry, w * sw + rx], axis=[ry, rx])
+        acc = te.sum(xp[n, c, h * sh + ry * dh, w * sw + rx * dw], axis=[ry, rx])
         div = avg_pool_divisor(attrs, x.shape[2:], (OH, OW), h, w, x.dtype)
         return acc * const(1.0 / (kh * kw), x.dtype) if div is None else acc / div
 
     return [te.compute((N, C, OH, OW), f, name="avgpool", tag="pool")]
+
+
+def _dilated_count(start, k: int, d: int, valid: tuple[int, int], reach: int):
+    """How many taps start + j*d (0 <= j < k) fall in [valid[0], valid[1]); `reach` bounds
+    |valid - start| so the divisions below only see non-negative numerators."""
+    lo, hi = valid
+    m = reach // d + 1
+    first = maximum((lo - start + (m * d + d - 1)) // d - m, 0)
+    last = minimum((hi - 1 - start + m * d) // d - m, k - 1)
+    return maximum(last - first + 1, 0)
 
 
 def global_pool(inputs, attrs, out_types, is_max: bool):
