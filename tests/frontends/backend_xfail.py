@@ -103,9 +103,6 @@ _GROUPS: list[tuple[str, list[str]]] = [
     ('unsupported op(s): RoiAlign', [
         'test_roialign_aligned_false', 'test_roialign_aligned_true', 'test_roialign_mode_max',
     ]),
-    ("FrontendError: node (Cast): cannot convert this node: TypeError: Cast() got an unexpected keyword argument 'round_mode'; check its attribute values an", [
-        'test_cast_e8m0_FLOAT16_to_FLOAT8E8M0', 'test_cast_e8m0_FLOAT_to_FLOAT8E8M0',
-    ]),
     ('FrontendError: node (ConvTranspose): only 1-D and 2-D ConvTranspose is supported, got input [1, 1, 3, 4, 5]', [
         'test_convtranspose_3d',
     ]),
