@@ -116,7 +116,7 @@ def _conv_nchwc_knobs(stage, target):
     _, ko, oh, ow, _ = stage.axes
     regs = _regs(target)
     if stage.anchor_op.attrs["depthwise"]:
-        return {"tile": _divisors(ow.extent, regs)}
+        return {"tile": _divisors(ow.extent, regs), "rows": _divisors(oh.extent, 4)}
     by_ow = _packed_tiles_ow(ow.extent, 2, regs)
     return {"oc_tiles": _divisors(ko.extent, 4),
             "tile": _divisors(ow.extent if by_ow else oh.extent * ow.extent, regs)}
@@ -180,19 +180,25 @@ def _schedule_dense(stage, target, cfg):
 
 
 def _schedule_depthwise(stage, target, cfg):
-    """`tile` output pixels along the width, b channels each, accumulate over the window:
-    per tap one weight vector and `tile` input vectors feed `tile` FMAs. Knob: tile."""
+    """A (rows x tile) block of output pixels, b channels each, accumulated over the window:
+    per tap one weight vector and rows*tile input vectors feed rows*tile FMAs; with the
+    window unrolled, rows that overlap reuse their input loads. Knobs: tile, rows."""
     n, c, oh, ow, ci = stage.axes
     ry, rx = stage.reduce_axes
-    tile = cfg.get("tile") or _largest_divisor(ow.extent, _regs(target) // 2, 8)
+    rows = cfg.get("rows") or 1
+    tile = cfg.get("tile") or _largest_divisor(ow.extent, max(1, _regs(target) // 2 // rows), 8)
+    oho, ohi = stage.split(oh, rows)
     po, pi = stage.split(ow, tile)
-    stage.reorder(n, c, oh, po, ry, rx, pi, ci)
+    stage.reorder(n, c, oho, po, ry, rx, ohi, pi, ci)
+    if rows > 1:
+        stage.unroll(ry)
     stage.unroll(rx)
+    stage.unroll(ohi)
     stage.unroll(pi)
     stage.vectorize(ci)
     work = math.prod(a.extent for a in stage.axes) * ry.extent * rx.extent
     if target.cores > 1 and work >= MIN_PARALLEL_WORK:
-        stage.parallel(_fuse_all(stage, [n, c, oh]))
+        stage.parallel(_fuse_all(stage, [n, c, oho]))
 
 
 # ---- pools ----------------------------------------------------------------------------
