@@ -31,6 +31,10 @@ class MeasureOptions:
     number: int = 1
     repeat: int = 3
     min_repeat_ms: float = 20.0
+    # Bytes of other memory dirtied before each timed call (0: warm repeated calls). Inside a
+    # model a kernel meets its weights and inputs in outer caches; timing it warm favours
+    # configs whose advantage vanishes there.
+    flush_bytes: int = 8 << 20
     timeout: float = 10.0  # seconds per run request
     build_timeout: float = 120.0
     threads: int = 1  # 1 by default: the thread pool must not disturb the comparison
@@ -177,7 +181,8 @@ class LocalRunner:
         o = self.options
         return {"cmd": "run", "lib": b.lib, "symbol": b.symbol, "args": b.args, "seed": seed,
                 "number": o.number, "repeat": o.repeat, "min_repeat_ms": o.min_repeat_ms,
-                "threads": o.threads, "ref": ref, "ref_mode": ref_mode}
+                "flush_bytes": o.flush_bytes, "threads": o.threads, "ref": ref,
+                "ref_mode": ref_mode}
 
     def run(self, builds: list[BuildResult], seed: int, ref: str, ref_mode: str = "check"
             ) -> list[MeasureResult]:

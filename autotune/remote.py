@@ -78,7 +78,7 @@ class DaskRunner:
         ref_bytes = None if ref_mode == "save" else self._refs.get(ref)
         o = self.options
         opts = {"number": o.number, "repeat": o.repeat, "min_repeat_ms": o.min_repeat_ms,
-                "timeout": o.timeout, "threads": o.threads, "parallel": 1}
+                "flush_bytes": o.flush_bytes, "timeout": o.timeout, "threads": o.threads, "parallel": 1}
         fut = self.client.submit(run_batch_here, libs, meta, seed, ref_bytes, ref_mode, opts,
                                  resources={self.key: 1}, pure=False)
         out = fut.result()

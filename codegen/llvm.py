@@ -568,12 +568,13 @@ class FunctionEmitter:
         cg = self.cg
         vars_ = list(self.env.items())
         bufs = list(self.bufs.items())
-        struct = ir.LiteralStructType([I64] * len(vars_) + [PTR] * len(bufs))
+        # The closure: captured loop variables, buffers, then the shared next-chunk counter.
+        struct = ir.LiteralStructType([I64] * len(vars_) + [PTR] * len(bufs) + [I64])
         task_fn = ir.Function(cg.module, ir.FunctionType(I32, [I32, I32, PTR]),
                               cg.unique(self.fn.name + "_par"))
         task_fn.linkage = "internal"
         sub = FunctionEmitter(cg, task_fn)
-        tid, ntasks, cdata = task_fn.args
+        _tid, ntasks, cdata = task_fn.args
         for k, (var, _) in enumerate(vars_ + bufs):
             p = sub.b.gep(cdata, [I32(0), I32(k)], inbounds=True, source_etype=struct)
             v = sub.b.load(p, typ=struct.elements[k])
@@ -581,22 +582,41 @@ class FunctionEmitter:
                 sub.env[var] = v
             else:
                 sub.bufs[var] = v
-        # Contiguous chunk per task: begin = t*ceil(n/T), end = min(n, begin + chunk).
+        # Dynamic chunks: tasks take the next CHUNKS_PER_TASK-th share of the range from a
+        # shared counter until it runs out, so a thread the OS delays (a busy neighbour core)
+        # holds up at most one small chunk instead of a whole static 1/T of the loop.
         n = I64(s.extent)
-        t64, nt64 = sub.b.sext(tid, I64), sub.b.sext(ntasks, I64)
-        chunk = sub.b.sdiv(sub.b.add(n, sub.b.sub(nt64, I64(1))), nt64)
-        begin = sub.b.mul(t64, chunk)
-        end = sub.b.add(begin, chunk)
+        nt64 = sub.b.sext(ntasks, I64)
+        parts = sub.b.mul(nt64, I64(CHUNKS_PER_TASK))
+        grain = sub.b.sdiv(sub.b.add(n, sub.b.sub(parts, I64(1))), parts)
+        counter = sub.b.gep(cdata, [I32(0), I32(len(vars_) + len(bufs))], inbounds=True,
+                            source_etype=struct)
+        head = task_fn.append_basic_block("chunk.head")
+        work = task_fn.append_basic_block("chunk.work")
+        done = task_fn.append_basic_block("chunk.done")
+        sub.b.branch(head)
+        sub.b.position_at_end(head)
+        begin = sub.b.atomic_rmw("add", counter, grain, "monotonic")
+        sub.b.cbranch(sub.b.icmp_signed("<", begin, n), work, done)
+        sub.b.position_at_end(work)
+        end = sub.b.add(begin, grain)
         end = sub.b.select(sub.b.icmp_signed("<", end, n), end, n)
         sub._serial_loop(s.var, end, s.body, start=begin)
+        sub.b.branch(head)
+        sub.b.position_at_end(done)
         sub.finish(I32(0))
         # Caller side: pack the closure and launch.
         cl = self.alloca(struct, align=8)
         for k, (_, v) in enumerate(vars_ + bufs):
             self.b.store(v, self.b.gep(cl, [I32(0), I32(k)], inbounds=True, source_etype=struct))
+        self.b.store(I64(0), self.b.gep(cl, [I32(0), I32(len(vars_) + len(bufs))],
+                                        inbounds=True, source_etype=struct))
         rc = self.b.call(cg.parallel_for, [task_fn, cl])
         with self.b.if_then(self.b.icmp_signed("!=", rc, I32(0))):
             self.b.ret(rc)
+
+
+CHUNKS_PER_TASK = 4
 
 
 def _vectorizable(s) -> bool:

@@ -341,7 +341,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     shapes = dict(_parse_shape(s) for s in args.input_shape or [])
     mopt = MeasureOptions(timeout=args.timeout, threads=args.threads,
                           parallel=args.parallel or MeasureOptions().parallel,
-                          repeat=args.repeat, min_repeat_ms=args.min_repeat_ms)
+                          repeat=args.repeat, min_repeat_ms=args.min_repeat_ms,
+                          flush_bytes=0 if args.no_cache_flush else MeasureOptions().flush_bytes)
     budget = args.time_budget * 60 if args.time_budget else None
     trials = args.trials if args.trials is not None else (10 ** 9 if budget else 200)
     opts = TuneOptions(trials=trials, tuner=args.tuner, seed=args.seed, time_budget=budget,
@@ -495,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     tu.add_argument("--threads", type=int, default=1, help="threads while timing (default 1)")
     tu.add_argument("--repeat", type=int, default=3)
     tu.add_argument("--min-repeat-ms", type=float, default=20.0)
+    tu.add_argument("--no-cache-flush", action="store_true",
+                    help="time candidates warm (repeated calls) instead of after dirtying 8 MiB "
+                         "of other memory, as they run inside a model")
     tu.add_argument("--batch", type=int, default=8, help="candidates per tuner round")
     tu.add_argument("--early-stopping", type=int, default=24,
                     help="stop a task after this many trials without improvement")

@@ -75,3 +75,20 @@ def test_builder_reports_build_errors(target, tmp_path):
     assert [r.error for r in res] == [ErrorKind.NONE, ErrorKind.BUILD_ERROR, ErrorKind.NONE]
     assert "TypeError" in res[1].msg or "Error" in res[1].msg
     assert [a[2] for a in res[0].args][:3] == ["in", "in", "in"]
+
+
+@pytest.mark.parametrize("flush_bytes", [0, 1 << 20])
+def test_warm_and_cold_timing_both_check_and_time(cand_lib, tmp_path, target, flush_bytes):
+    """Cold timing (the default: other memory dirtied before each timed call, as inside a model
+    run) and warm timing (repeated calls) both verify the output and report `repeat` costs."""
+    args = [[[64], "float32", "in"], [[64], "float32", "out"]]
+    opts = MeasureOptions(timeout=10.0, repeat=3, min_repeat_ms=1, flush_bytes=flush_bytes)
+    runner = LocalRunner(target, opts)
+    ref = str(tmp_path / "ref.npz")
+    try:
+        (r0,) = runner.run([BuildResult(cand_lib, "good", args)], 0, ref, "save")
+        r1, r2 = runner.run([BuildResult(cand_lib, n, args) for n in ("good", "wrong")], 0, ref)
+    finally:
+        runner.close()
+    assert r0.ok and r1.ok and len(r1.costs) == 3 and all(c > 0 for c in r1.costs)
+    assert r2.error == ErrorKind.WRONG_ANSWER
