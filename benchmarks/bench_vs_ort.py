@@ -123,7 +123,8 @@ def bench_model(tilecc, name: str, threads: list[int], args, workdir: Path) -> l
         model, feeds = load_model(name)
         t0 = time.perf_counter()
         path = workdir / f"{name}.tar"
-        tilecc.compile(model, target="host", opt_level=args.opt_level).save(str(path))
+        tilecc.compile(model, target="host", opt_level=args.opt_level,
+                       default_logs=args.default_logs).save(str(path))
         print(f"  {name}: compiled in {time.perf_counter() - t0:.1f} s", flush=True)
     except Exception as exc:  # noqa: BLE001 - a failing model must not stop the benchmark
         if args.debug:
@@ -227,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ort-spin", action="store_true",
                     help="let ORT intra-op threads spin between runs (default: off)")
     ap.add_argument("--debug", action="store_true", help="print tracebacks of failures")
+    ap.add_argument("--default-logs", action="store_true",
+                    help="apply TILECC_TUNING_LOGS and the tuning logs shipped with tilecc "
+                         "(default: template default configs only)")
     args = ap.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in DEFAULT_MODELS and m not in builders.BUILDERS

@@ -9,8 +9,12 @@
  * less than a mutex + condvar round trip. The dispatcher publishes the job, bumps
  * `generation`, and only makes a wake-up syscall when some worker is really asleep. Workers
  * spin a little after each job because the next one usually follows within microseconds.
- * Every started worker takes part in every generation (tasks beyond the current thread count
- * are skipped) so the dispatcher can wait for all of them before it reuses the job slot.
+ * Task ids are claimed from a shared counter by whoever is running: the dispatcher does not
+ * wait for a worker the OS has not scheduled yet (a busy neighbour core would otherwise stall
+ * every parallel region for a scheduler time slice); it runs the unclaimed tasks itself, then
+ * closes the job and waits only for workers that joined it. A worker joins by counting itself
+ * in `active` and then checking the job is still open (seq_cst on both sides, so either the
+ * dispatcher sees the worker or the worker sees the job closed).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -166,10 +170,12 @@ typedef struct {
     void *cdata;
     int32_t num_tasks;
     atomic_int generation;       /* futex word workers wait on */
-    atomic_int pending;          /* workers not done with this generation; dispatcher waits */
+    atomic_int open;             /* 1 while the current job accepts joining workers */
+    atomic_int next_task;        /* next unclaimed task id of the current job */
+    atomic_int active;           /* workers inside the current job; dispatcher waits on it */
     atomic_int result;           /* first non-zero task result */
     atomic_int worker_sleepers;  /* workers that may sleep on `generation` */
-    atomic_int waiter_sleeping;  /* dispatcher may sleep on `pending` */
+    atomic_int waiter_sleeping;  /* dispatcher may sleep on `active` */
 } pool_t;
 
 static pool_t g_pool = {.dispatch = PTHREAD_MUTEX_INITIALIZER};
@@ -182,17 +188,28 @@ static void record_result(int32_t r) {
     }
 }
 
+/* Claim and run task ids of the current job until none are left. */
+static void run_claimed_tasks(tilecc_task_fn fn, void *cdata, int32_t n) {
+    for (;;) {
+        int t = atomic_fetch_add(&g_pool.next_task, 1);
+        if (t >= n) return;
+        record_result(fn(t, n, cdata));
+    }
+}
+
 static void *worker_main(void *arg) {
     int index = (int)(intptr_t)arg;
-    int task_id = index + 1; /* the dispatcher runs task 0 */
     int seen = g_pool.start_generation[index];
     t_in_task = 1;
     for (;;) {
         seen = wait_while_equal(&g_pool.generation, seen, &g_pool.worker_sleepers);
-        int32_t n = g_pool.num_tasks;
-        if (task_id < n) record_result(g_pool.fn(task_id, n, g_pool.cdata));
-        if (atomic_fetch_sub(&g_pool.pending, 1) == 1 && atomic_load(&g_pool.waiter_sleeping))
-            wake_all(&g_pool.pending);
+        atomic_fetch_add(&g_pool.active, 1);
+        /* Still open: the job (fn, cdata, n, published before `open`) stays valid until this
+         * worker leaves `active`. It may be a job newer than `seen`; that one counts us too. */
+        if (atomic_load(&g_pool.open))
+            run_claimed_tasks(g_pool.fn, g_pool.cdata, g_pool.num_tasks);
+        if (atomic_fetch_sub(&g_pool.active, 1) == 1 && atomic_load(&g_pool.waiter_sleeping))
+            wake_all(&g_pool.active);
     }
     return NULL;
 }
@@ -201,7 +218,8 @@ static void *worker_main(void *arg) {
 static void reset_pool_in_child(void) {
     pthread_mutex_init(&g_pool.dispatch, NULL);
     g_pool.num_workers = 0;
-    atomic_store(&g_pool.pending, 0);
+    atomic_store(&g_pool.active, 0);
+    atomic_store(&g_pool.open, 0);
     atomic_store(&g_pool.worker_sleepers, 0);
     atomic_store(&g_pool.waiter_sleeping, 0);
 }
@@ -228,16 +246,26 @@ static void grow_pool(int want) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* One task on the calling thread, marked as inside a task so that a parallel_for nested in
+ * it runs inline too (even if the pool becomes free meanwhile). */
+static int32_t run_inline(tilecc_task_fn fn, void *cdata) {
+    int saved = t_in_task;
+    t_in_task = 1;
+    int32_t r = fn(0, 1, cdata);
+    t_in_task = saved;
+    return r;
+}
+
 int32_t tilecc_parallel_for(tilecc_task_fn fn, void *cdata) {
     int n = tilecc_get_num_threads();
-    if (n <= 1 || t_in_task) return fn(0, 1, cdata);
+    if (n <= 1 || t_in_task) return run_inline(fn, cdata);
     /* Another thread owns the pool (two models run concurrently): run inline, not wait. */
-    if (pthread_mutex_trylock(&g_pool.dispatch) != 0) return fn(0, 1, cdata);
+    if (pthread_mutex_trylock(&g_pool.dispatch) != 0) return run_inline(fn, cdata);
     if (g_pool.num_workers < n - 1) grow_pool(n - 1);
     int workers = g_pool.num_workers;
     if (workers == 0) {
         pthread_mutex_unlock(&g_pool.dispatch);
-        return fn(0, 1, cdata);
+        return run_inline(fn, cdata);
     }
     if (n > workers + 1) n = workers + 1;
 
@@ -245,17 +273,21 @@ int32_t tilecc_parallel_for(tilecc_task_fn fn, void *cdata) {
     g_pool.cdata = cdata;
     g_pool.num_tasks = n;
     atomic_store_explicit(&g_pool.result, 0, memory_order_relaxed);
-    atomic_store_explicit(&g_pool.pending, workers, memory_order_relaxed);
+    atomic_store(&g_pool.next_task, 0);
+    atomic_store(&g_pool.open, 1);
     atomic_fetch_add(&g_pool.generation, 1);
     if (atomic_load(&g_pool.worker_sleepers) > 0) wake_all(&g_pool.generation);
 
     t_in_task = 1;
-    record_result(fn(0, n, cdata));
+    run_claimed_tasks(fn, cdata, n);
     t_in_task = 0;
 
+    /* Every task id is claimed (and ours are done): close the job, then wait for the workers
+     * that joined it to finish theirs before the job slot and `cdata` are reused. */
+    atomic_store(&g_pool.open, 0);
     int left;
-    while ((left = atomic_load_explicit(&g_pool.pending, memory_order_acquire)) != 0)
-        wait_while_equal(&g_pool.pending, left, &g_pool.waiter_sleeping);
+    while ((left = atomic_load(&g_pool.active)) != 0)
+        wait_while_equal(&g_pool.active, left, &g_pool.waiter_sleeping);
     int32_t result = atomic_load(&g_pool.result);
     pthread_mutex_unlock(&g_pool.dispatch);
     return result;

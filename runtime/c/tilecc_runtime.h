@@ -16,8 +16,9 @@ extern "C" {
 /* A unit of parallel work: task `task_id` of `num_tasks`; non-zero return is an error code. */
 typedef int32_t (*tilecc_task_fn)(int32_t task_id, int32_t num_tasks, void *cdata);
 
-/* Run fn(t, n, cdata) for every t in [0, n), n = tilecc_get_num_threads(), and wait for all.
- * The caller runs task 0; a pool of n - 1 threads, started on first use, runs the rest.
+/* Run fn(t, n, cdata) for every t in [0, n), n = tilecc_get_num_threads(), each exactly once,
+ * and wait for all. The caller and a pool of n - 1 threads (started on first use) claim task
+ * ids as they get to them, so the caller may run several when a pool thread is late.
  * Returns the first non-zero task result, else 0. A call made from inside a task (or while
  * another thread is using the pool) runs as one task, fn(0, 1, cdata), on the calling thread. */
 int32_t tilecc_parallel_for(tilecc_task_fn fn, void *cdata);

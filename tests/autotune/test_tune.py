@@ -140,3 +140,44 @@ def test_dask_runner_matches_local(tmp_path, target):
         costs = {r.config_key: r.cost for r in lrec}
         from tilecc.autotune.record import config_key
         assert costs[config_key(db)] <= 2.0 * costs[config_key(lb)]
+
+
+def test_user_log_directory_and_default_logs_switch(tmp_path, target, monkeypatch):
+    """A directory in TILECC_TUNING_LOGS is applied by default; default_logs=False (the CLI's
+    --no-default-logs) ignores it."""
+    (task,) = extract_tasks(conv_model(), target)
+    cfg = {"oc_tiles": 1, "tile": 4}
+    d = tmp_path / "logs"
+    d.mkdir()
+    append_records(d / "team.jsonl", [Record(target.key, task.workload, task.template,
+                                             task.template_version, cfg, (1e-9,))])
+    monkeypatch.setenv("TILECC_TUNING_LOGS", str(d))
+    (k,) = [k for k in tilecc.compile(conv_model(), target=TARGET).metadata["kernels"]
+            if k["workload"]]
+    assert k["config_source"] == "log" and k["config"] == cfg
+    (k,) = [k for k in tilecc.compile(conv_model(), target=TARGET, default_logs=False)
+            .metadata["kernels"] if k["workload"]]
+    assert k["config_source"] == "default"
+
+
+def test_shipped_logs_match_current_templates():
+    """Every record in the logs shipped with tilecc names a registered template at its current
+    version (a template change without a re-tune fails here), and they are best-only: one
+    record per (target, workload)."""
+    from tilecc.autotune.provider import shipped_logs
+    from tilecc.topi.registry import SCHEDULES, get_schedule
+
+    get_schedule("Conv", "generic")  # loads every family module
+    logs = shipped_logs()
+    assert logs, "tilecc ships pre-tuned logs (compiler/data/tuned/*.jsonl)"
+    by_name = {t.name: t for t in SCHEDULES.values()}
+    seen = set()
+    for p in logs:
+        for r in read_records(p):
+            tpl = by_name.get(r.template)
+            assert tpl is not None, f"{p}: unknown template {r.template}"
+            assert r.template_version == tpl.version, f"{p}: {r.template} is stale"
+            assert (r.target, r.workload) not in seen
+            seen.add((r.target, r.workload))
+            assert r.ok
+
