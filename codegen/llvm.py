@@ -249,6 +249,8 @@ class FunctionEmitter:
             bits = {"f16": 16, "f32": 32, "f64": 64}
             return Val(bl.fpext(v, ty) if bits[db] > bits[sb] else bl.fptrunc(v, ty), x.vec)
         if is_float(src):
+            if mathfns.no_static_rounding(self.cg.target):  # qemu 7.2 RVV: see mathfns
+                return Val(mathfns.fp_to_int(bl, v, ty, not is_unsigned(dst)), x.vec)
             return Val(bl.fptoui(v, ty) if is_unsigned(dst) else bl.fptosi(v, ty), x.vec)
         if is_float(dst):
             return Val(bl.uitofp(v, ty) if is_unsigned(src) else bl.sitofp(v, ty), x.vec)

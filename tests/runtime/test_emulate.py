@@ -23,6 +23,7 @@ import numpy as np
 import onnx
 import pytest
 
+from tests.codegen.test_cross import float_to_int_inputs, float_to_int_model
 from tests.models import builders
 from tests.models.harness import import_tilecc, ort_run
 from tests.targets.crosstools import need_tools
@@ -88,12 +89,10 @@ def _light_params():
 TOO_SLOW_FOR_CI = {("vgg19", "riscv64-rvv")}
 
 # qemu-user's own translator fails an internal assertion on these (a guest program cannot
-# legitimately trip it: an emulator bug, Debian 12's qemu 7.2); the same model passes under
-# qemu-aarch64 and qemu-arm. Strict: when a newer qemu runs it, this entry must go.
-QEMU_ABORTS = {
-    ("bvlc_alexnet", "riscv64-rvv"): "qemu-riscv64 7.2 aborts: target/riscv/translate.c:213 "
-    "decode_save_opc: Assertion `ctx->insn_start != NULL' failed",
-}
+# legitimately trip it: an emulator bug). Strict: when a newer qemu runs it, this entry must go.
+# (AlexNet on riscv64-rvv was here until RVV code stopped using static-rounding conversions,
+# which Debian 12's qemu 7.2 aborts on: codegen/mathfns.py.)
+QEMU_ABORTS: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.parametrize("name,target", list(_light_params()))
@@ -149,3 +148,20 @@ def test_cli_run_emulate_and_load_refusal(tmp_path):
     if platform.machine() not in ("aarch64", "arm64"):
         with pytest.raises(tilecc.ArtifactError, match="--emulate"):
             tilecc.load(tar)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_float_to_int_under_qemu(target, emulated):
+    """Cast to every integer type truncates toward zero exactly as onnxruntime does, and the
+    exp/pow behind Softmax and LRN are right, on the emulated CPU (RVV converts through
+    lrint plus a correction there, codegen/mathfns.py)."""
+    model = float_to_int_model()
+    feeds = float_to_int_inputs()
+    out = _timed_run(emulated("float_to_int", model, target), feeds, f"float_to_int @ {target}")
+    ref = ort_run(model, feeds)
+    assert set(out) == set(ref)
+    for key, want in ref.items():
+        if want.dtype.kind in "iu":
+            np.testing.assert_array_equal(out[key], want, err_msg=key)
+        else:
+            np.testing.assert_allclose(out[key], want, rtol=1e-5, atol=1e-6, err_msg=key)
