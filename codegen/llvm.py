@@ -646,6 +646,8 @@ class ModuleCodegen:
         return fn
 
     def target_machine(self):
+        for opt in getattr(self.target, "llvm_options", ()):  # e.g. RVV's LMUL cap
+            llvm.set_option("tilecc", opt)
         t = llvm.Target.from_triple(self.target.triple)
         return t.create_target_machine(cpu=self.target.cpu, features=self.target.features,
                                        opt=3, reloc="pic", codemodel="default")

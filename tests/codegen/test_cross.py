@@ -8,7 +8,10 @@ loads and FMAs for riscv64-rvv (`vle32.v` and `vfmacc`/`vfmadd`).
 RVV code must not contain conversions with a static rounding mode (`vfcvt.rtz.*` and
 friends): qemu 7.2 aborts translating them (codegen/mathfns.py explains);
 `float_to_int_model` exercises every place tilecc converts float to int (Cast to each integer
-type, exp's 2^k in Softmax, pow's exponent test in LRN)."""
+type, exp's 2^k in Softmax, pow's exponent test in LRN). Nor may it run integer vector
+operations on register groups wider than one register (LMUL > 1 at full length): qemu turns
+those into 256-bit AVX host code that slows every later soft-float helper ~15x
+(targets/target.py explains)."""
 
 from __future__ import annotations
 
@@ -128,3 +131,55 @@ def test_rvv_float_to_int_avoids_static_rounding_conversions(tmp_path):
     dyn = re.findall(r"\bvf[nw]?cvt\.x\.f\.[vw]\b", body)
     print(f"riscv64-rvv: {len(dyn)} dynamic-rounding vector float-to-int conversions")
     assert dyn, "no vector float-to-int conversion in the RVV code"
+
+
+# Integer/move operations qemu 7.2 translates inline into host vector code (gvec) when they
+# cover the whole register group; floating-point, load/store and slide operations call C
+# helpers instead and are harmless whatever the LMUL.
+_GVEC = re.compile(r"\b(?:(?:vadd|vsub|vrsub|vand|vor|vxor|vmul|vsll|vsrl|vsra|vminu?|vmaxu?)"
+                   r"\.v[vxi]|vmv\.v\.[vxi]|vfmv\.v\.f|vmv[248]r\.v)\b")
+
+
+def wide_vector_ops(disassembly: dict[str, str], vlen: int) -> list[str]:
+    """Instructions of `_GVEC` that run on more than `vlen` bits: tracks vl and vtype through
+    each function's straight-line text (vsetivli sets vl, `vsetvli zero,zero` keeps it, any
+    other vsetvli makes it unknown, which counts as wide under LMUL > 1)."""
+    bad = []
+    for fn, code in disassembly.items():
+        vl, sew, lmul = None, 32, "1"
+        for line in code.splitlines():
+            m = re.search(r"\bvset(i?)vli\s+(\w+),\s*(\w+),\s*e(\d+),\s*m(f?\d)", line)
+            if m:
+                imm, rd, avl, e, lmul = m.groups()
+                sew = int(e)
+                if imm:
+                    vl = int(avl)
+                elif not (rd == "zero" and avl == "zero"):
+                    vl = None
+                continue
+            op = _GVEC.search(line)
+            if op is None:
+                continue
+            group = op.group(0).startswith(("vmv2r", "vmv4r", "vmv8r"))
+            if group or (lmul in "248" and (vl is None or vl * sew > vlen)):
+                bad.append(f"{fn}: {line.strip()} (e{sew}, m{lmul}, vl={vl})")
+    return bad
+
+
+def test_rvv_integer_vector_ops_fit_one_register(tmp_path):
+    tilecc = import_tilecc()
+    from tilecc.targets import get_target
+
+    t = get_target("riscv64-rvv")
+    need_tools(t.objdump, t.linker)
+    checked = 0
+    for name, model in (("ds_cnn_kws", ds_cnn_kws()), ("float_to_int", float_to_int_model())):
+        art = tilecc.compile(model, target=t)
+        obj = tmp_path / f"{name}.o"
+        obj.write_bytes(art.files["lib/model.o"])
+        funcs = kernels_disassembly(t.objdump, obj)
+        checked += sum(len(_GVEC.findall(code)) for code in funcs.values())
+        bad = wide_vector_ops(funcs, t.vector_bits)
+        assert not bad, f"{name}: vector ops wider than one register:\n" + "\n".join(bad[:10])
+    print(f"riscv64-rvv: {checked} integer vector ops, all within one register")
+    assert checked > 0
