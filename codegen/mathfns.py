@@ -22,11 +22,11 @@ that carries its own rounding mode (`vfcvt.rtz.x.f.v`, `vfncvt.rtz.x.f.w`, `vfwc
 `vfncvt.rod.f.f.w`) by switching the rounding mode twice (first to the dynamic mode, to check
 `frm`, then to the instruction's), and each switch records the instruction for unwinding:
 the second record trips `decode_save_opc: Assertion 'ctx->insn_start != NULL'` in
-target/riscv/translate.c and qemu aborts (fixed in qemu 8.0). LLVM lowers every vector
-`fptosi`/`fptoui` to those RTZ forms, so on RVV the conversions are built from `llvm.lrint`
-(`vfcvt.x.f.v`, dynamic rounding mode, which qemu translates correctly) plus a
-truncation-toward-zero correction (`fp_to_int`); where the float already holds an integer
-(exp's 2^k exponent) the `lrint` alone is exact.
+target/riscv/translate.c and qemu aborts (later qemu, e.g. 8.1, checks `frm` without the
+second record). LLVM lowers every vector `fptosi`/`fptoui` to those RTZ forms, so on RVV the
+conversions are built from `llvm.lrint` (`vfcvt.x.f.v`, dynamic rounding mode, which qemu
+translates correctly) plus a truncation-toward-zero correction (`fp_to_int`); where the
+float already holds an integer (exp's 2^k exponent) the `lrint` alone is exact.
 """
 
 from __future__ import annotations
@@ -384,8 +384,8 @@ def fp_to_int(b: ir.IRBuilder, x, ity, signed: bool):
     up = b.and_(o.lt(back, x), o.lt(x, zero))  # rounded down past a negative x
     r = b.add(b.sub(r, b.zext(down, wt)), b.zext(up, wt))
     if big is not None:
-        one = ir.Constant(wt, [-(1 << 63)] * n if n else -(1 << 63))
-        r = b.select(big, b.xor(r, one), r)
+        top = ir.Constant(wt, [-(1 << 63)] * n if n else -(1 << 63))
+        r = b.select(big, b.xor(r, top), r)
     if elem.width < wide:
         r = b.trunc(r, ity)
     return r
