@@ -253,6 +253,8 @@ class FunctionEmitter:
             bits = {"f16": 16, "f32": 32, "f64": 64}
             return Val(bl.fpext(v, ty) if bits[db] > bits[sb] else bl.fptrunc(v, ty), x.vec)
         if is_float(src):
+            if mathfns.no_static_rounding(self.cg.target):  # qemu 7.2 RVV: see mathfns
+                return Val(mathfns.fp_to_int(bl, v, ty, not is_unsigned(dst)), x.vec)
             return Val(bl.fptoui(v, ty) if is_unsigned(dst) else bl.fptosi(v, ty), x.vec)
         if is_float(dst):
             return Val(bl.uitofp(v, ty) if is_unsigned(src) else bl.sitofp(v, ty), x.vec)
@@ -674,6 +676,8 @@ class ModuleCodegen:
         return fn
 
     def target_machine(self):
+        for opt in getattr(self.target, "llvm_options", ()):  # e.g. RVV's LMUL cap
+            llvm.set_option("tilecc", opt)
         t = llvm.Target.from_triple(self.target.triple)
         return t.create_target_machine(cpu=self.target.cpu, features=self.target.features,
                                        opt=3, reloc="pic", codemodel="default")

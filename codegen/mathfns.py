@@ -15,6 +15,18 @@ exponents, zeros, infinities, `pow(x, 0) == 1`, `pow(1, y) == 1`).
 
 floor/ceil/round are only replaced on 32-bit ARM, where ARMv7 has no rounding instructions
 and LLVM would call libm's floorf (vector code scalarised); other targets round natively.
+
+RVV targets convert float to int without a static rounding mode (`no_static_rounding`): qemu
+7.2 (Debian 12's qemu-user, what CI emulates RISC-V with) translates every RVV conversion
+that carries its own rounding mode (`vfcvt.rtz.x.f.v`, `vfncvt.rtz.x.f.w`, `vfwcvt.rtz.*`,
+`vfncvt.rod.f.f.w`) by switching the rounding mode twice (first to the dynamic mode, to check
+`frm`, then to the instruction's), and each switch records the instruction for unwinding:
+the second record trips `decode_save_opc: Assertion 'ctx->insn_start != NULL'` in
+target/riscv/translate.c and qemu aborts (later qemu, e.g. 8.1, checks `frm` without the
+second record). LLVM lowers every vector `fptosi`/`fptoui` to those RTZ forms, so on RVV the
+conversions are built from `llvm.lrint` (`vfcvt.x.f.v`, dynamic rounding mode, which qemu
+translates correctly) plus a truncation-toward-zero correction (`fp_to_int`); where the
+float already holds an integer (exp's 2^k exponent) the `lrint` alone is exact.
 """
 
 from __future__ import annotations
@@ -40,9 +52,10 @@ _LN2_LO_D = float.fromhex("0x1.a39ef35793c76p-33")
 class _Ops:
     """Arithmetic on a float type `ft` (scalar or vector) and its same-width integer type."""
 
-    def __init__(self, b: ir.IRBuilder, ft):
+    def __init__(self, b: ir.IRBuilder, ft, no_rtz: bool = False):
         self.b = b
         self.ft = ft
+        self.no_rtz = no_rtz  # see the module docstring (RVV under qemu 7.2)
         base = ft.element if isinstance(ft, ir.VectorType) else ft
         self.bits = 64 if base == F64 else 32
         ib = ir.IntType(self.bits)
@@ -110,12 +123,15 @@ class _Ops:
         return self.as_float(self.b.shl(self.b.add(k, self.i(self.bias)), self.i(self.mbits)))
 
     def to_int(self, x):
-        """Truncate a float holding a small integer to the same-width int (no i64 fptosi on
-        32-bit ARM: it would be a libgcc call)."""
-        if self.bits == 64:
-            return self.b.sext(self.b.fptosi(x, ir.VectorType(I32, self.n) if self.n else I32),
-                               self.it)
-        return self.b.fptosi(x, self.it)
+        """Convert a float holding a small integer to the same-width int (no i64 fptosi on
+        32-bit ARM: it would be a libgcc call). Also used where only whether the value is
+        an integer (and its parity if so) matters: any rounding direction serves there."""
+        i32 = ir.VectorType(I32, self.n) if self.n else I32
+        if self.no_rtz:
+            k = lrint(self.b, x, i32)
+        else:
+            k = self.b.fptosi(x, i32)
+        return self.b.sext(k, self.it) if self.bits == 64 else k
 
 
 def _exp_core(o: _Ops, x):
@@ -256,7 +272,7 @@ def _powf(o: _Ops, x, y):
     """C powf semantics; log and exp in double so y*log|x| keeps ~2^-50 relative error."""
     b = o.b
     dt = ir.VectorType(F64, o.n) if o.n else F64
-    d = _Ops(b, dt)
+    d = _Ops(b, dt, o.no_rtz)
     ax = o.fabs(x)
     lx = _logf(d, b.fpext(ax, dt))
     t = b.fmul(b.fpext(y, dt), lx)
@@ -270,7 +286,7 @@ def _powf(o: _Ops, x, y):
     ay = o.fabs(y)
     large = b.fcmp_ordered(">=", ay, o.f(2.0 ** 24))
     yc = o.sel(o.lt(ay, o.f(2.0 ** 24)), y, o.f(0.0))
-    yi = b.fptosi(yc, o.it)
+    yi = o.to_int(yc)
     is_int = b.or_(large, o.eq(b.sitofp(yi, o.ft), y))
     odd = b.and_(b.and_(is_int, b.not_(large)),
                  b.icmp_unsigned("!=", b.and_(yi, o.i(1)), o.i(0)))
@@ -312,13 +328,76 @@ def _needs_rounding(target) -> bool:
     return triple.startswith(("arm", "thumb"))
 
 
+def no_static_rounding(target) -> bool:
+    """True for RVV targets: float-to-int conversions must not use `vfcvt.rtz.*` (module
+    docstring)."""
+    return (getattr(target, "family", "") == "riscv"
+            and "+v" in getattr(target, "features", "").split(","))
+
+
+def _intrinsic(b: ir.IRBuilder, name: str, ret, args: list):
+    module = b.module
+    fn = module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(module, ir.FunctionType(ret, [a.type for a in args]), name)
+    return b.call(fn, args)
+
+
+def _suffix(ty) -> str:
+    if isinstance(ty, ir.VectorType):
+        return f"v{ty.count}{ty.element.intrinsic_name}"
+    return ty.intrinsic_name
+
+
+def lrint(b: ir.IRBuilder, x, ity):
+    """x rounded to an integer of type `ity` in the current (dynamic) rounding mode, which
+    tilecc code never changes from round-to-nearest-even."""
+    return _intrinsic(b, f"llvm.lrint.{_suffix(ity)}.{_suffix(x.type)}", ity, [x])
+
+
+def fp_to_int(b: ir.IRBuilder, x, ity, signed: bool):
+    """`fptosi`/`fptoui` of x (float scalar or vector) to `ity` without a static-rounding
+    conversion instruction: lrint, then one step toward zero where rounding went away from
+    it. Exact wherever fptosi/fptoui is defined: below 2^mantissa the nearest integer r
+    converts back exactly (so `float(r)` vs x decides the step), above it x is an integer
+    and r == x."""
+    n = ity.count if isinstance(ity, ir.VectorType) else 0
+    elem = ity.element if n else ity
+    fbase = x.type.element if n else x.type
+    if fbase not in (F32, F64):  # half: widen first (exact)
+        x = b.fpext(x, ir.VectorType(F32, n) if n else F32)
+        fbase = F32
+    o = _Ops(b, x.type)
+    # The working integer holds the destination's range plus the one-off rounding before the
+    # correction (a double just below 2^31 rounds to 2^31): unsigned and double-to-32-bit
+    # go through i64; unsigned 64-bit values >= 2^63 are offset into the signed range.
+    wide = 64 if elem.width > 32 or (elem.width == 32 and (not signed or fbase == F64)) else 32
+    wt = ir.VectorType(ir.IntType(wide), n) if n else ir.IntType(wide)
+    big = None
+    if not signed and elem.width == 64:
+        big = b.fcmp_ordered(">=", x, o.f(2.0 ** 63))
+        x = o.sel(big, b.fsub(x, o.f(2.0 ** 63)), x)
+    r = lrint(b, x, wt)
+    back = b.sitofp(r, x.type)
+    zero = o.f(0.0)
+    down = b.and_(o.gt(back, x), o.gt(x, zero))  # rounded up past a positive x
+    up = b.and_(o.lt(back, x), o.lt(x, zero))  # rounded down past a negative x
+    r = b.add(b.sub(r, b.zext(down, wt)), b.zext(up, wt))
+    if big is not None:
+        top = ir.Constant(wt, [-(1 << 63)] * n if n else -(1 << 63))
+        r = b.select(big, b.xor(r, top), r)
+    if elem.width < wide:
+        r = b.trunc(r, ity)
+    return r
+
+
 def handles(fn: str, target=None) -> bool:
     return fn in _FUNCS or (fn in _ROUNDING and _needs_rounding(target))
 
 
-def get_function(module: ir.Module, fn: str, ty) -> ir.Function:
+def get_function(module: ir.Module, fn: str, ty, target=None) -> ir.Function:
     """The internal function `tilecc_<fn>f[_v<N>]` for float32 type `ty`, emitted on first
-    use in `module`."""
+    use in `module` (one target per module)."""
     impl, nargs = _FUNCS.get(fn) or _ROUNDING[fn]
     suffix = f"_v{ty.count}" if isinstance(ty, ir.VectorType) else ""
     name = f"tilecc_{fn}f{suffix}"
@@ -328,7 +407,7 @@ def get_function(module: ir.Module, fn: str, ty) -> ir.Function:
     f = ir.Function(module, ir.FunctionType(ty, [ty] * nargs), name)
     f.linkage = "internal"
     b = ir.IRBuilder(f.append_basic_block("entry"))
-    b.ret(impl(_Ops(b, ty), *f.args))
+    b.ret(impl(_Ops(b, ty, no_rtz=no_static_rounding(target)), *f.args))
     return f
 
 
@@ -341,4 +420,4 @@ def emit_call(cg, builder: ir.IRBuilder, fn: str, args: list) -> ir.Value | None
     elem = ty.element if isinstance(ty, ir.VectorType) else ty
     if elem != F32:
         return None
-    return builder.call(get_function(cg.module, fn, ty), args)
+    return builder.call(get_function(cg.module, fn, ty, getattr(cg, "target", None)), args)

@@ -21,12 +21,26 @@ class _Target:  # rounding functions are only replaced on 32-bit ARM; force them
     triple = "armv7a-unknown-linux-gnueabihf"
 
 
+class _RvvTarget:  # RVV's conversions (lrint, no vfcvt.rtz), run on the host
+    triple, family, features = "riscv64-unknown-linux-gnu", "riscv", "+64bit,+v,+zvl128b"
+
+
 class _CG:
-    def __init__(self, module):
-        self.module, self.target = module, _Target()
+    def __init__(self, module, target=None):
+        self.module, self.target = module, target or _Target()
 
 
-def _kernel(fn: str, nargs: int, lanes: int):
+def _jit(mod: ir.Module, name: str):
+    m = llvm.parse_assembly(str(mod))
+    m.verify()
+    tm = llvm.Target.from_default_triple().create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(), opt=2)
+    ee = llvm.create_mcjit_compiler(m, tm)
+    ee.finalize_object()
+    return ee.get_function_address(name), (ee, m)
+
+
+def _kernel(fn: str, nargs: int, lanes: int, target=None):
     """void k(float *out, const float *a, const float *b, int64 n): out[i] = fn(a[i], b[i])."""
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
@@ -41,7 +55,7 @@ def _kernel(fn: str, nargs: int, lanes: int):
     i = b.phi(I64)
     i.add_incoming(I64(0), entry)
     args = [b.load(b.gep(p, [i], source_etype=F32), typ=ety, align=4) for p in f.args[1:1 + nargs]]
-    r = mathfns.emit_call(_CG(mod), b, fn, args)
+    r = mathfns.emit_call(_CG(mod, target), b, fn, args)
     assert r is not None
     b.store(r, b.gep(f.args[0], [i], source_etype=F32), align=4)
     nxt = b.add(i, I64(lanes))
@@ -49,14 +63,9 @@ def _kernel(fn: str, nargs: int, lanes: int):
     b.cbranch(b.icmp_signed("<", nxt, f.args[3]), loop, done)
     b.position_at_end(done)
     b.ret_void()
-    m = llvm.parse_assembly(str(mod))
-    m.verify()
-    tm = llvm.Target.from_default_triple().create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(), opt=2)
-    ee = llvm.create_mcjit_compiler(m, tm)
-    ee.finalize_object()
+    addr, keep = _jit(mod, "k")
     cfn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                           ctypes.c_int64)(ee.get_function_address("k"))
+                           ctypes.c_int64)(addr)
 
     def run(a, bb=None):
         a = np.ascontiguousarray(a, np.float32)
@@ -68,7 +77,7 @@ def _kernel(fn: str, nargs: int, lanes: int):
         out = np.empty_like(a2)
         cfn(out.ctypes.data, a2.ctypes.data, b2.ctypes.data, len(a2))
         return out[:n]
-    run._keep = (ee, m)
+    run._keep = keep
     return run
 
 
@@ -106,15 +115,16 @@ REFS = {
 MAX_ULPS = {"exp": 1, "log": 1, "tanh": 1, "erf": 2}
 
 
+@pytest.mark.parametrize("rvv", [False, True], ids=["", "rvv_conversions"])
 @pytest.mark.parametrize("lanes", [1, LANES])
 @pytest.mark.parametrize("fn", sorted(REFS))
-def test_unary_accuracy(fn, lanes):
+def test_unary_accuracy(fn, lanes, rvv):
     x = _sweep()
     if fn == "erf":
         x = np.concatenate([x[::8], np.linspace(-5, 5, 200_001, dtype=np.float32)])
     with np.errstate(all="ignore"):
         want = REFS[fn](x)
-    got = _kernel(fn, 1, lanes)(x)
+    got = _kernel(fn, 1, lanes, _RvvTarget() if rvv else None)(x)
     # Results in the denormal range have an absolute, not relative, error budget.
     d = _ulps(got, want)
     worst = int(np.nanargmax(d))
@@ -129,8 +139,9 @@ def _pow_ref(x, y):
         return np.power(x.astype(np.float64), y.astype(np.float64)).astype(np.float32)
 
 
+@pytest.mark.parametrize("rvv", [False, True], ids=["", "rvv_conversions"])
 @pytest.mark.parametrize("lanes", [1, LANES])
-def test_pow_accuracy_and_special_cases(lanes):
+def test_pow_accuracy_and_special_cases(lanes, rvv):
     rng = np.random.default_rng(1)
     n = 400_000
     x = np.concatenate([rng.uniform(0, 4, n), rng.uniform(-3, 3, n),
@@ -143,7 +154,7 @@ def test_pow_accuracy_and_special_cases(lanes):
     x = np.concatenate([x, sx.ravel().astype(np.float32)])
     y = np.concatenate([y, sy.ravel().astype(np.float32)])
     want = _pow_ref(x, y)
-    got = _kernel("pow", 2, lanes)(x, y)
+    got = _kernel("pow", 2, lanes, _RvvTarget() if rvv else None)(x, y)
     d = _ulps(got, want)
     worst = int(np.argmax(d))
     print(f"pow lanes={lanes}: max {d.max():.2f} ulp at ({x[worst]!r}, {y[worst]!r})")
@@ -162,3 +173,56 @@ def test_rounding_arm32_forms(fn):
         got = _kernel(fn, 1, lanes)(x)
         np.testing.assert_array_equal(got, ref)
         assert np.array_equal(np.signbit(got), np.signbit(ref))
+
+
+INT_TYPES = {"int8": 8, "uint8": 8, "int16": 16, "int32": 32, "uint32": 32, "int64": 64,
+             "uint64": 64}
+
+
+@pytest.mark.parametrize("src", ["float32", "float64"])
+@pytest.mark.parametrize("dst", sorted(INT_TYPES))
+def test_fp_to_int_truncates_like_fptosi(dst, src):
+    """mathfns.fp_to_int (RVV's float-to-int: lrint plus a step toward zero) equals C's
+    truncating conversion over the destination's whole range, in vector and scalar form."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    info = np.iinfo(dst)
+    rng = np.random.default_rng(2)
+    lo, hi = float(info.min), float(info.max)
+    x = np.concatenate([
+        rng.uniform(lo, hi, 100_000), rng.uniform(-300, 300, 100_000) % (hi - lo + 1) + lo,
+        np.arange(-4, 4.01, 0.25), np.float64(2.0) ** np.arange(0, INT_TYPES[dst]) - 0.5,
+        [lo, hi * 0.999, 0.49999997, -0.49999997, 8388607.5, 4503599627370495.5]])
+    x = x.astype(src)
+    x = x[(x >= lo) & (x < hi + 1.0) & (x > lo - 1.0)]  # fptosi/fptoui defined there
+    want = np.trunc(x.astype(np.float64)).astype(dst)
+    fty = ir.FloatType() if src == "float32" else ir.DoubleType()
+    ity = ir.IntType(INT_TYPES[dst])
+    for lanes in (1, LANES):
+        mod = ir.Module("t")
+        mod.triple = llvm.get_process_triple()
+        f = ir.Function(mod, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64]), "k")
+        entry, loop, done = (f.append_basic_block(n) for n in ("entry", "loop", "done"))
+        b = ir.IRBuilder(entry)
+        b.branch(loop)
+        b.position_at_end(loop)
+        i = b.phi(I64)
+        i.add_incoming(I64(0), entry)
+        vf = ir.VectorType(fty, lanes) if lanes > 1 else fty
+        vi = ir.VectorType(ity, lanes) if lanes > 1 else ity
+        v = b.load(b.gep(f.args[1], [i], source_etype=fty), typ=vf, align=4)
+        r = mathfns.fp_to_int(b, v, vi, signed=dst.startswith("int"))
+        b.store(r, b.gep(f.args[0], [i], source_etype=ity), align=1)
+        nxt = b.add(i, I64(lanes))
+        i.add_incoming(nxt, loop)
+        b.cbranch(b.icmp_signed("<", nxt, f.args[2]), loop, done)
+        b.position_at_end(done)
+        b.ret_void()
+        addr, _keep = _jit(mod, "k")
+        run = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)(addr)
+        n = len(x) - len(x) % lanes
+        got = np.empty(n, dst)
+        xs = np.ascontiguousarray(x[:n])
+        run(got.ctypes.data, xs.ctypes.data, n)
+        bad = np.flatnonzero(got != want[:n])
+        assert bad.size == 0, f"lanes={lanes}: {x[bad[:5]]} -> {got[bad[:5]]}, want {want[bad[:5]]}"
