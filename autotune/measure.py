@@ -31,7 +31,7 @@ class MeasureOptions:
     number: int = 1
     repeat: int = 3
     min_repeat_ms: float = 20.0
-    # Bytes of other memory dirtied before each timed call (0: warm repeated calls). Inside a
+    # Bytes of other memory read before each timed call (0: warm repeated calls). Inside a
     # model a kernel meets its weights and inputs in outer caches; timing it warm favours
     # configs whose advantage vanishes there.
     flush_bytes: int = 8 << 20

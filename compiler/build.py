@@ -118,7 +118,8 @@ def workload_key(anchor: Node, graph: Graph, template) -> str:
                        "attrs": {k: plain(v) for k, v in sorted(anchor.attrs.items())},
                        "inputs": [[list(graph.types[i].shape), graph.types[i].dtype]
                                   for i in anchor.inputs if i],
-                       "layout": "NCHW"}, sort_keys=True, separators=(",", ":"))
+                       "layout": "NCHWc" if anchor.op.endswith("NCHWc") else "NCHW"},
+                      sort_keys=True, separators=(",", ":"))
 
 
 def _check_config(cfg: dict | None, space: dict, template: str) -> None:

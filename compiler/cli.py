@@ -497,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     tu.add_argument("--repeat", type=int, default=3)
     tu.add_argument("--min-repeat-ms", type=float, default=20.0)
     tu.add_argument("--no-cache-flush", action="store_true",
-                    help="time candidates warm (repeated calls) instead of after dirtying 8 MiB "
+                    help="time candidates warm (repeated calls) instead of after reading 8 MiB "
                          "of other memory, as they run inside a model")
     tu.add_argument("--batch", type=int, default=8, help="candidates per tuner round")
     tu.add_argument("--early-stopping", type=int, default=24,
