@@ -1,4 +1,5 @@
-"""Blocked-layout (NCHW{b}c) convolution, pooling and layout transforms for CPU targets.
+"""Blocked-layout (NCHW{b}c) convolution and layout transforms for CPU targets (the pools
+take both layouts in nn.py).
 
 With b channels as the innermost, contiguous dimension every vector is b channels of one
 pixel: convolutions broadcast one input value against a vector of b output-channel weights
@@ -13,35 +14,15 @@ import math
 from tilecc.codegen.llvm import masked_loads_ok
 
 from .. import te
-from ..expr import all_of, const, select
-from .common import in_range
-from .generic import MIN_PARALLEL_WORK, _fuse_all, schedule_reduction
+from .generic import MIN_PARALLEL_WORK, _fuse_all
 from .nn import (
     _divisors,
     _largest_divisor,
     _materialize_pads,
     _packed_tiles_ow,
-    _pool_out_padding,
-    avg_pool_divisor,
     pad_nchw,
 )
 from .registry import register_compute, register_schedule
-
-
-def pad_blocked(x: te.Tensor, pads, value: float, extra=(0, 0)) -> te.Tensor:
-    """Padded copy of a blocked (N, C/b, H, W, b) tensor (pads = top, left, bottom, right)."""
-    t, lft, b, r = pads
-    N, CB, H, W, B = x.shape
-    if not any(pads) and not any(extra):
-        return x
-    Hp, Wp = H + t + b + extra[0], W + lft + r + extra[1]
-
-    def f(n, c, h, w, ci):
-        hh, ww = h - t, w - lft
-        return select(all_of(in_range(hh, 0, H), in_range(ww, 0, W)), x[n, c, hh, ww, ci],
-                      const(value, x.dtype))
-
-    return te.compute((N, CB, Hp, Wp, B), f, name="pad", tag="pad")
 
 
 @register_compute("LayoutTransform")
@@ -70,7 +51,7 @@ def conv_nchwc(inputs, attrs, out_types):
     sh, sw = attrs["strides"]
     dh, dw = attrs["dilations"]
     shape = out_types[0].shape
-    xp = pad_blocked(x, attrs["pads"], 0.0) if ib else pad_nchw(x, attrs["pads"], 0.0)
+    xp = pad_nchw(x, attrs["pads"], 0.0)
 
     def plus_bias(acc, ko, ki):
         return acc + bias[ko * ob + ki] if bias is not None else acc
@@ -199,67 +180,3 @@ def _schedule_depthwise(stage, target, cfg):
     work = math.prod(a.extent for a in stage.axes) * ry.extent * rx.extent
     if target.cores > 1 and work >= MIN_PARALLEL_WORK:
         stage.parallel(_fuse_all(stage, [n, c, oho]))
-
-
-# ---- pools ----------------------------------------------------------------------------
-
-@register_compute("MaxPoolNCHWc")
-def max_pool_nchwc(inputs, attrs, out_types):
-    (x,) = inputs
-    OH, OW = out_types[0].shape[2:4]
-    kh, kw = attrs["kernel"]
-    sh, sw = attrs["strides"]
-    dh, dw = attrs.get("dilations", (1, 1))
-    extra = _pool_out_padding(attrs, x.shape[2:4], (OH, OW))
-    xp = pad_blocked(x, attrs["pads"], -math.inf, extra)
-    ry, rx = te.reduce_axis(kh, "ry"), te.reduce_axis(kw, "rx")
-    return [te.compute(out_types[0].shape, lambda n, c, h, w, ci: te.max(
-        xp[n, c, h * sh + ry * dh, w * sw + rx * dw, ci], axis=[ry, rx]), name="maxpool",
-        tag="pool")]
-
-
-@register_compute("AveragePoolNCHWc")
-def avg_pool_nchwc(inputs, attrs, out_types):
-    (x,) = inputs
-    OH, OW = out_types[0].shape[2:4]
-    kh, kw = attrs["kernel"]
-    sh, sw = attrs["strides"]
-    extra = _pool_out_padding(attrs, x.shape[2:4], (OH, OW))
-    xp = pad_blocked(x, attrs["pads"], 0.0, extra)
-    ry, rx = te.reduce_axis(kh, "ry"), te.reduce_axis(kw, "rx")
-
-    def f(n, c, h, w, ci):
-        acc = te.sum(xp[n, c, h * sh + ry, w * sw + rx, ci], axis=[ry, rx])
-        div = avg_pool_divisor(attrs, x.shape[2:4], (OH, OW), h, w, x.dtype)
-        return acc * const(1.0 / (kh * kw), x.dtype) if div is None else acc / div
-
-    return [te.compute(out_types[0].shape, f, name="avgpool", tag="pool")]
-
-
-def _global_pool_nchwc(inputs, attrs, out_types, is_max: bool):
-    (x,) = inputs
-    _, _, H, W, _ = x.shape
-    rh, rw = te.reduce_axis(H, "rh"), te.reduce_axis(W, "rw")
-
-    def f(n, c, _h, _w, ci):
-        v = x[n, c, rh, rw, ci]
-        if is_max:
-            return te.max(v, axis=[rh, rw])
-        return te.sum(v, axis=[rh, rw]) * const(1.0 / (H * W), x.dtype)
-
-    return [te.compute(out_types[0].shape, f, name="globalpool", tag="pool")]
-
-
-register_compute("GlobalAveragePoolNCHWc")(lambda i, a, o: _global_pool_nchwc(i, a, o, False))
-register_compute("GlobalMaxPoolNCHWc")(lambda i, a, o: _global_pool_nchwc(i, a, o, True))
-
-
-def _schedule_pool_nchwc(sch, stage, target, cfg=None):
-    """Channel block in vectors, window loops around it (schedule_reduction's order)."""
-    _materialize_pads(sch, target)
-    schedule_reduction(stage, target, cfg)
-
-
-for _op in ("MaxPoolNCHWc", "AveragePoolNCHWc", "GlobalAveragePoolNCHWc",
-            "GlobalMaxPoolNCHWc"):
-    register_schedule(_op)(_schedule_pool_nchwc)

@@ -13,20 +13,21 @@ from .registry import register_compute, register_schedule
 
 
 def pad_nchw(x: te.Tensor, pads, value: float, extra=(0, 0), name="pad") -> te.Tensor:
-    """Materialisable padded copy of an NCHW tensor (pads = top, left, bottom, right)."""
+    """Materialisable padded copy of an NCHW tensor (pads = top, left, bottom, right); dims
+    after W (a blocked layout's channel block) pass through unpadded."""
     t, lft, b, r = pads
-    N, C, H, W = x.shape
+    N, C, H, W = x.shape[:4]
     if not any(pads) and not any(extra):
         return x
     Hp, Wp = H + t + b + extra[0], W + lft + r + extra[1]
 
-    def f(n, c, h, w):
+    def f(n, c, h, w, *inner):
         hh, ww = h - t, w - lft
         cond = all_of(in_range(hh, 0, H), in_range(ww, 0, W))
         # The load sits directly under the select: codegen guards it (masked/safe address).
-        return select(cond, x[n, c, hh, ww], const(value, x.dtype))
+        return select(cond, x[(n, c, hh, ww) + inner], const(value, x.dtype))
 
-    return te.compute((N, C, Hp, Wp), f, name=name, tag="pad")
+    return te.compute((N, C, Hp, Wp) + tuple(x.shape[4:]), f, name=name, tag="pad")
 
 
 def _materialize_pads(sch, target):
@@ -389,22 +390,6 @@ def _pool_out_padding(attrs, in_hw, out_hw):
     return (max(0, need_h - (in_hw[0] + t + b)), max(0, need_w - (in_hw[1] + lf + r)))
 
 
-@register_compute("MaxPool")
-def max_pool(inputs, attrs, out_types):
-    (x,) = inputs
-    N, C, OH, OW = out_types[0].shape
-    kh, kw = attrs["kernel"]
-    sh, sw = attrs["strides"]
-    dh, dw = attrs.get("dilations", (1, 1))
-    extra = _pool_out_padding(attrs, x.shape[2:], (OH, OW))
-    lowest = -math.inf if x.dtype.startswith("float") else -(2 ** 31)
-    xp = pad_nchw(x, attrs["pads"], lowest, extra)
-    ry, rx = te.reduce_axis(kh, "ry"), te.reduce_axis(kw, "rx")
-    return [te.compute((N, C, OH, OW), lambda n, c, h, w: te.max(
-        xp[n, c, h * sh + ry * dh, w * sw + rx * dw], axis=[ry, rx]), name="maxpool",
-        tag="pool")]
-
-
 def avg_pool_divisor(attrs, in_hw, out_hw, h, w, dtype):
     """The AveragePool divisor at output (h, w) as an expression, or None when every window
     is whole (then the mean is a constant scale)."""
@@ -432,23 +417,35 @@ def avg_pool_divisor(attrs, in_hw, out_hw, h, w, dtype):
                 * count(w, sw, kw, W, lf, r, dw, out_hw[1]))
 
 
-@register_compute("AveragePool")
-def avg_pool(inputs, attrs, out_types):
-    (x,) = inputs
-    N, C, OH, OW = out_types[0].shape
+def pool2d(x: te.Tensor, attrs, out_shape, is_max: bool) -> te.Tensor:
+    """MaxPool / AveragePool over dims 2, 3 of an NCHW tensor or of a blocked (N, C/b, H, W, b)
+    one (the trailing channel block passes through)."""
+    OH, OW = out_shape[2:4]
     kh, kw = attrs["kernel"]
     sh, sw = attrs["strides"]
     dh, dw = attrs.get("dilations", (1, 1))
-    extra = _pool_out_padding(attrs, x.shape[2:], (OH, OW))
-    xp = pad_nchw(x, attrs["pads"], 0.0, extra)
+    extra = _pool_out_padding(attrs, x.shape[2:4], (OH, OW))
+    if is_max:
+        fill = -math.inf if x.dtype.startswith("float") else -(2 ** 31)
+    else:
+        fill = 0.0
+    xp = pad_nchw(x, attrs["pads"], fill, extra)
     ry, rx = te.reduce_axis(kh, "ry"), te.reduce_axis(kw, "rx")
 
-    def f(n, c, h, w):
-        acc = te.sum(xp[n, c, h * sh + ry * dh, w * sw + rx * dw], axis=[ry, rx])
-        div = avg_pool_divisor(attrs, x.shape[2:], (OH, OW), h, w, x.dtype)
+    def f(n, c, h, w, *inner):
+        v = xp[(n, c, h * sh + ry * dh, w * sw + rx * dw) + inner]
+        if is_max:
+            return te.max(v, axis=[ry, rx])
+        acc = te.sum(v, axis=[ry, rx])
+        div = avg_pool_divisor(attrs, x.shape[2:4], (OH, OW), h, w, x.dtype)
         return acc * const(1.0 / (kh * kw), x.dtype) if div is None else acc / div
 
-    return [te.compute((N, C, OH, OW), f, name="avgpool", tag="pool")]
+    return te.compute(tuple(out_shape), f, name="maxpool" if is_max else "avgpool", tag="pool")
+
+
+for _op, _max in (("MaxPool", True), ("MaxPoolNCHWc", True), ("AveragePool", False),
+                  ("AveragePoolNCHWc", False)):
+    register_compute(_op)(lambda i, a, o, m=_max: [pool2d(i[0], a, o[0].shape, m)])
 
 
 def _dilated_count(start, k: int, d: int, valid: tuple[int, int], reach: int):
@@ -461,14 +458,16 @@ def _dilated_count(start, k: int, d: int, valid: tuple[int, int], reach: int):
     return maximum(last - first + 1, 0)
 
 
-def global_pool(inputs, attrs, out_types, is_max: bool):
+def global_pool(inputs, attrs, out_types, is_max: bool, spatial: int | None = None):
+    """Global pool over the dims after N, C (or over `spatial` of them: a blocked tensor keeps
+    its trailing channel block)."""
     (x,) = inputs
-    sp = x.shape[2:]
+    sp = x.shape[2:] if spatial is None else x.shape[2:2 + spatial]
     axes = [te.reduce_axis(s, f"r{k}") for k, s in enumerate(sp)]
     size = math.prod(sp)
 
     def f(n, c, *rest):
-        v = x[(n, c) + tuple(axes)]
+        v = x[(n, c) + tuple(axes) + tuple(rest[len(sp):])]
         if is_max:
             return te.max(v, axis=axes)
         return te.sum(v, axis=axes) * const(1.0 / size, x.dtype)
@@ -478,6 +477,8 @@ def global_pool(inputs, attrs, out_types, is_max: bool):
 
 register_compute("GlobalAveragePool")(lambda i, a, o: global_pool(i, a, o, False))
 register_compute("GlobalMaxPool")(lambda i, a, o: global_pool(i, a, o, True))
+register_compute("GlobalAveragePoolNCHWc")(lambda i, a, o: global_pool(i, a, o, False, 2))
+register_compute("GlobalMaxPoolNCHWc")(lambda i, a, o: global_pool(i, a, o, True, 2))
 
 
 def _schedule_pool(sch, stage, target, cfg=None):
@@ -487,7 +488,9 @@ def _schedule_pool(sch, stage, target, cfg=None):
 
 
 for _op in ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"):
+    # The blocked forms take the same schedule: channel block in vectors, window loops around.
     register_schedule(_op)(_schedule_pool)
+    register_schedule(_op + "NCHWc")(_schedule_pool)
 
 
 @register_compute("LRN")
