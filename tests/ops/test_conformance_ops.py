@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.models.harness import compile_and_run, ort_run
-from tests.ops.test_ops_table import C, Case, In, X, assert_outputs_match
+from tests.ops.test_ops_table import C, Case, In, X, check_case
 
 CASES: list[Case] = []
 EXACT = {"exact": True}
@@ -152,13 +151,4 @@ REF_ONLY = {c.id for c in CASES if c.reason.startswith(("onnxruntime lacks",
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
 def test_conformance_op(case: Case, tmp_path) -> None:
-    feeds, model = case.feeds_and_model()
-    if case.id in REF_ONLY:
-        from onnx.reference import ReferenceEvaluator
-
-        names = [o.name for o in model.graph.output]
-        ref = dict(zip(names, ReferenceEvaluator(model).run(None, feeds)))
-    else:
-        ref = ort_run(model, feeds)
-    got = compile_and_run(model, feeds, tmp_path)
-    assert_outputs_match(got, ref, case)
+    check_case(case, tmp_path, case.id in REF_ONLY)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.models.harness import compile_and_run, ort_run
-from tests.ops.test_ops_table import C, Case, In, V, X, assert_outputs_match
+from tests.models.harness import compile_and_run
+from tests.ops.test_ops_table import C, Case, In, V, X, check_case
 
 CASES: list[Case] = []
 EXACT = {"exact": True}
@@ -95,16 +95,7 @@ REF_ONLY = {c.id for c in CASES if c.reason.startswith("onnxruntime lacks")}
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
 def test_extra_op(case: Case, tmp_path) -> None:
-    feeds, model = case.feeds_and_model()
-    if case.id in REF_ONLY:
-        from onnx.reference import ReferenceEvaluator
-
-        names = [o.name for o in model.graph.output]
-        ref = dict(zip(names, ReferenceEvaluator(model).run(None, feeds)))
-    else:
-        ref = ort_run(model, feeds)
-    got = compile_and_run(model, feeds, tmp_path)
-    assert_outputs_match(got, ref, case)
+    check_case(case, tmp_path, case.id in REF_ONLY)
 
 
 def test_attention_fully_masked_row_is_zero(tmp_path) -> None:

@@ -454,6 +454,20 @@ assert len({c.id for c in CASES}) == len(CASES), "duplicate case ids"
 _PARAMS = [pytest.param(c, id=c.id) for c in CASES]
 
 
+def check_case(case: Case, tmp_path, ref_only: bool = False) -> None:
+    """Compile and run `case` with tilecc and compare with onnxruntime, or with onnx's
+    reference evaluator when `ref_only` (onnxruntime lacks or disagrees with the feature)."""
+    feeds, model = case.feeds_and_model()
+    if ref_only:
+        from onnx.reference import ReferenceEvaluator
+
+        names = [o.name for o in model.graph.output]
+        ref = dict(zip(names, ReferenceEvaluator(model).run(None, feeds)))
+    else:
+        ref = ort_run(model, feeds)
+    assert_outputs_match(compile_and_run(model, feeds, tmp_path), ref, case)
+
+
 def assert_outputs_match(got: dict, ref: dict, case: Case) -> None:
     assert set(got) == set(ref), f"output names {sorted(got)} != {sorted(ref)}"
     for name, want in ref.items():
