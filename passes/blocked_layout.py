@@ -225,4 +225,10 @@ def to_blocked_layout(graph: Graph, target=None) -> Graph:
         return graph
     if not any(n.op == "Conv" for n in graph.nodes):
         return graph
-    return _Rewriter(graph, target.lanes(4)).run()
+    g = _Rewriter(graph, target.lanes(4)).run()
+    # When most convolutions cannot be blocked (grouped ones, channel counts with no useful
+    # block: ShuffleNet), the layout flips back and forth around them and the copies cost more
+    # than the blocked kernels gain: keep the whole graph plain then.
+    blocked = sum(n.op == "ConvNCHWc" for n in g.nodes)
+    plain = sum(n.op == "Conv" for n in g.nodes)
+    return graph if plain > blocked else g
