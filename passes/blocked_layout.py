@@ -76,10 +76,8 @@ class _Rewriter:
         t = self.g.types[src]
         out = self.new_value(f"{v}__b{b}", TensorType(blocked_shape(t.shape, b), t.dtype))
         self.emit(_transform(src, out, 0, b, self.g))
-        if v not in self.blocked:
-            self.blocked[v], self.block[out] = out, b
-        else:
-            self.block[out] = b
+        self.block[out] = b
+        self.blocked.setdefault(v, out)  # a value blocked two ways keeps its first form
         return out
 
     def emit(self, node: Node) -> None:

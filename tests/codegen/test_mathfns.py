@@ -40,30 +40,41 @@ def _jit(mod: ir.Module, name: str):
     return ee.get_function_address(name), (ee, m)
 
 
-def _kernel(fn: str, nargs: int, lanes: int, target=None):
-    """void k(float *out, const float *a, const float *b, int64 n): out[i] = fn(a[i], b[i])."""
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
+def _jit_lane_loop(nptrs: int, lanes: int, body):
+    """JIT `void k(ptr * nptrs, int64 n)`: for (i = 0; i < n; i += lanes) body(b, i, ptrs, mod)
+    emits one step. Returns (address, objects to keep alive)."""
     mod = ir.Module("t")
     mod.triple = llvm.get_process_triple()
-    f = ir.Function(mod, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I64]), "k")
-    ety = ir.VectorType(F32, lanes) if lanes > 1 else F32
+    f = ir.Function(mod, ir.FunctionType(ir.VoidType(), [PTR] * nptrs + [I64]), "k")
     entry, loop, done = (f.append_basic_block(n) for n in ("entry", "loop", "done"))
     b = ir.IRBuilder(entry)
     b.branch(loop)
     b.position_at_end(loop)
     i = b.phi(I64)
     i.add_incoming(I64(0), entry)
-    args = [b.load(b.gep(p, [i], source_etype=F32), typ=ety, align=4) for p in f.args[1:1 + nargs]]
-    r = mathfns.emit_call(_CG(mod, target), b, fn, args)
-    assert r is not None
-    b.store(r, b.gep(f.args[0], [i], source_etype=F32), align=4)
+    body(b, i, f.args[:nptrs], mod)
     nxt = b.add(i, I64(lanes))
     i.add_incoming(nxt, loop)
-    b.cbranch(b.icmp_signed("<", nxt, f.args[3]), loop, done)
+    b.cbranch(b.icmp_signed("<", nxt, f.args[nptrs]), loop, done)
     b.position_at_end(done)
     b.ret_void()
-    addr, keep = _jit(mod, "k")
+    return _jit(mod, "k")
+
+
+def _kernel(fn: str, nargs: int, lanes: int, target=None):
+    """void k(float *out, const float *a, const float *b, int64 n): out[i] = fn(a[i], b[i])."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    ety = ir.VectorType(F32, lanes) if lanes > 1 else F32
+
+    def body(b, i, ptrs, mod):
+        args = [b.load(b.gep(p, [i], source_etype=F32), typ=ety, align=4)
+                for p in ptrs[1:1 + nargs]]
+        r = mathfns.emit_call(_CG(mod, target), b, fn, args)
+        assert r is not None
+        b.store(r, b.gep(ptrs[0], [i], source_etype=F32), align=4)
+
+    addr, keep = _jit_lane_loop(3, lanes, body)
     cfn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                            ctypes.c_int64)(addr)
 
@@ -199,26 +210,15 @@ def test_fp_to_int_truncates_like_fptosi(dst, src):
     fty = ir.FloatType() if src == "float32" else ir.DoubleType()
     ity = ir.IntType(INT_TYPES[dst])
     for lanes in (1, LANES):
-        mod = ir.Module("t")
-        mod.triple = llvm.get_process_triple()
-        f = ir.Function(mod, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64]), "k")
-        entry, loop, done = (f.append_basic_block(n) for n in ("entry", "loop", "done"))
-        b = ir.IRBuilder(entry)
-        b.branch(loop)
-        b.position_at_end(loop)
-        i = b.phi(I64)
-        i.add_incoming(I64(0), entry)
         vf = ir.VectorType(fty, lanes) if lanes > 1 else fty
         vi = ir.VectorType(ity, lanes) if lanes > 1 else ity
-        v = b.load(b.gep(f.args[1], [i], source_etype=fty), typ=vf, align=4)
-        r = mathfns.fp_to_int(b, v, vi, signed=dst.startswith("int"))
-        b.store(r, b.gep(f.args[0], [i], source_etype=ity), align=1)
-        nxt = b.add(i, I64(lanes))
-        i.add_incoming(nxt, loop)
-        b.cbranch(b.icmp_signed("<", nxt, f.args[2]), loop, done)
-        b.position_at_end(done)
-        b.ret_void()
-        addr, _keep = _jit(mod, "k")
+
+        def body(b, i, ptrs, mod, vf=vf, vi=vi):
+            v = b.load(b.gep(ptrs[1], [i], source_etype=fty), typ=vf, align=4)
+            r = mathfns.fp_to_int(b, v, vi, signed=dst.startswith("int"))
+            b.store(r, b.gep(ptrs[0], [i], source_etype=ity), align=1)
+
+        addr, _keep = _jit_lane_loop(2, lanes, body)
         run = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)(addr)
         n = len(x) - len(x) % lanes
         got = np.empty(n, dst)
