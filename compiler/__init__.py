@@ -72,7 +72,7 @@ def compile(model: Any, target: Any = "host", input_shapes: dict | None = None,
                                              else keep_fp32),
                              expose=expose_intermediates)
     return build(model, target=target, input_shapes=input_shapes, opt_level=opt_level,
-                 tuning_logs=tuning_logs, name=name, print_ir_after=print_ir_after,
+                 name=name, print_ir_after=print_ir_after,
                  configs=configs, precision=precision, quant=quant)
 
 

@@ -349,13 +349,17 @@ def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_lo
           configs=None, precision: str = "fp32", profile: bool = False, quant=None):
     """Compile an ONNX model (path, bytes or ModelProto) or a Graph into an Artifact.
 
-    `configs` is a config provider (see DefaultConfigs); `tuning_logs` is handled by the
-    autotuner's provider when present. `profile=True` times every kernel call into a table
+    `configs` is a config provider (see DefaultConfigs); without one, `tuning_logs` (path or
+    paths) are read by the autotuner's provider (only those logs: tilecc.compile adds the
+    shipped and user-directory logs). `profile=True` times every kernel call into a table
     the library exports (`tilecc run --profile`, Module.profile). `quant` is a
     passes.quantize.QuantOptions for int8 post-training quantization."""
     from tilecc.targets import get_target
 
     tgt = get_target(target)
+    if configs is None and tuning_logs:
+        from tilecc.autotune.provider import TuningLogConfigs
+        configs = TuningLogConfigs(tuning_logs, use_default_logs=False)
     graph, out_names = prepare_graph(model, input_shapes, opt_level, print_ir_after, tgt, quant)
     if tgt.kind == "opencl":
         from tilecc.codegen.opencl import compile_opencl, package_opencl

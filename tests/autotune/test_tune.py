@@ -87,6 +87,12 @@ def test_log_provider_and_transfer_in_kernel_metadata(tmp_path, target):
     (k3,) = [k for k in art3.metadata["kernels"] if k["workload"]]
     assert k3["config_source"] == "default"
 
+    # The lower-level build() reads the logs it is given too (it used to ignore them).
+    from tilecc.build import build
+    art4 = build(conv_model(), target=TARGET, tuning_logs=str(log))
+    (k4,) = [k for k in art4.metadata["kernels"] if k["workload"]]
+    assert k4["config_source"] == "log" and k4["config"] == cfg
+
 
 def test_transfer_checks_the_space(target):
     (small,) = extract_tasks(conv_model(hw=12), target)
