@@ -1,13 +1,18 @@
 """Latency of tilecc vs onnxruntime, batch 1, on this machine; writes BENCHMARKS.md.
 
     python benchmarks/bench_vs_ort.py [--models resnet18,light_squeezenet] [--threads 1,2]
-                                      [--repeat 50] [--warmup 5] [--out BENCHMARKS.md]
+                                      [--repeat 50] [--warmup 5] [--block 10]
+                                      [--out BENCHMARKS.md]
 
 For each model: compile once with tilecc (host target), then for each thread count load it with
 `tilecc.load(path, num_threads=n)` and open an onnxruntime session with
 `intra_op_num_threads=n`, `inter_op_num_threads=1`, sequential execution. After `--warmup` runs
-of each, the two engines run alternately (`--repeat` times each; which one goes first flips
-every iteration) and each run is timed with `time.perf_counter_ns`. The table reports median
+of each, the two engines take turns in blocks of `--block` back-to-back runs (`--repeat` timed
+runs each; which one goes first flips every block; the first run of each block is untimed)
+and each run is timed with `time.perf_counter_ns`. Blocks give the steady state of a serving
+loop (a model's weights and buffers stay in the caches between its runs) while still
+spreading slow drift of the machine over both engines; `--block 1` alternates single runs, so
+every run starts with caches full of the other engine's data. The table reports median
 and p90 latency in ms, the ratio of medians tilecc/ORT (< 1 means tilecc is faster) and the
 largest absolute difference between the two engines' outputs. No thresholds: this measures.
 
@@ -96,18 +101,24 @@ def _stats(ns: list[int]) -> tuple[float, float]:
     return float(np.median(ms)), float(np.percentile(ms, 90))
 
 
-def measure(run_a, run_b, warmup: int, repeat: int) -> tuple[tuple, tuple, object, object]:
-    """Alternate run_a / run_b; return (stats_a, stats_b, last output a, last output b)."""
+def measure(run_a, run_b, warmup: int, repeat: int, block: int = 10
+            ) -> tuple[tuple, tuple, object, object]:
+    """Alternate blocks of `block` runs of run_a / run_b; return (stats_a, stats_b, last output
+    a, last output b)."""
     out_a = out_b = None
     for _ in range(warmup):
         out_a, out_b = run_a(), run_b()
+    block = max(1, block)
     times_a, times_b = [], []
-    for i in range(repeat):
-        order = ((run_a, times_a), (run_b, times_b))
+    order = ((run_a, times_a), (run_b, times_b))
+    for i in range((repeat + block - 1) // block):
         for fn, times in order if i % 2 == 0 else order[::-1]:
-            t0 = time.perf_counter_ns()
-            fn()
-            times.append(time.perf_counter_ns() - t0)
+            if block > 1:
+                fn()  # the first run of a block meets the other engine's cache state
+            for _ in range(min(block, repeat - i * block)):
+                t0 = time.perf_counter_ns()
+                fn()
+                times.append(time.perf_counter_ns() - t0)
     return _stats(times_a), _stats(times_b), out_a, out_b
 
 
@@ -139,7 +150,7 @@ def bench_model(tilecc, name: str, threads: list[int], args, workdir: Path) -> l
             t_stats, o_stats, got, ref = measure(
                 lambda mod=mod: mod.run(feeds),
                 lambda sess=sess, names=names: dict(zip(names, sess.run(names, feeds))),
-                args.warmup, args.repeat)
+                args.warmup, args.repeat, args.block)
             rows.append(Row(name, n, t_stats, o_stats, max_abs_diff(got, ref)))
         except Exception as exc:  # noqa: BLE001 - report it in the table, go on
             if args.debug:
@@ -199,8 +210,10 @@ def machine_info(tilecc) -> dict[str, str]:
 def write_markdown(path: Path, rows: list[Row], info: dict[str, str], args) -> None:
     spin = "on" if args.ort_spin else "off"
     intro = ("Batch 1, fp32, CPU. Written by `benchmarks/bench_vs_ort.py` "
-             f"(`--repeat {args.repeat} --warmup {args.warmup} --opt-level {args.opt_level}`): "
-             "runs of the two engines alternate; median and p90 of per-run wall time "
+             f"(`--repeat {args.repeat} --warmup {args.warmup} --block {args.block} "
+             f"--opt-level {args.opt_level}`): the engines take turns in blocks of "
+             f"{args.block} back-to-back runs (steady state: each engine's weights stay in the "
+             "caches between its runs; `--block 1` alternates single runs); median and p90 of per-run wall time "
              "(`time.perf_counter_ns`, including the Python call). tilecc/ORT is the ratio of "
              "medians (< 1: tilecc faster). ORT: `intra_op_num_threads=threads`, "
              "`inter_op_num_threads=1`, sequential execution, all graph optimisations, "
@@ -223,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--repeat", type=int, default=50, help="timed runs per engine")
     ap.add_argument("--warmup", type=int, default=5, help="untimed runs per engine first")
+    ap.add_argument("--block", type=int, default=10,
+                    help="back-to-back runs per turn (1: alternate single runs)")
     ap.add_argument("--opt-level", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     ap.add_argument("--ort-spin", action="store_true",

@@ -100,7 +100,8 @@ def _conv_nchwc_knobs(stage, target):
         return {"tile": _divisors(ow.extent, regs), "rows": _divisors(oh.extent, 4)}
     by_ow = _packed_tiles_ow(ow.extent, 2, regs)
     return {"oc_tiles": _divisors(ko.extent, 4),
-            "tile": _divisors(ow.extent if by_ow else oh.extent * ow.extent, regs)}
+            "tile": _divisors(ow.extent if by_ow else oh.extent * ow.extent, regs),
+            "order": ["oc", "pix"]}
 
 
 @register_schedule("ConvNCHWc", knobs=_conv_nchwc_knobs, version=1)
@@ -143,15 +144,24 @@ def _schedule_dense(stage, target, cfg):
                               -(ot + tile_for(ot))))
     tile = tile_for(oc_tiles)
     koo, kot = stage.split(ko, oc_tiles)
+    pix_outer = cfg.get("order") == "pix"
     if by_ow:
         po, pi = stage.split(ow, tile)
-        stage.reorder(n, koo, oh, po, *raxes, pi, kot, ki)
-        outer = [n, koo, oh]
+        if pix_outer:
+            stage.reorder(n, oh, po, koo, *raxes, pi, kot, ki)
+            outer = [n, oh]
+        else:
+            stage.reorder(n, koo, oh, po, *raxes, pi, kot, ki)
+            outer = [n, koo, oh]
     else:
         p = stage.fuse(oh, ow)
         po, pi = stage.split(p, tile)
-        stage.reorder(n, koo, po, *raxes, pi, kot, ki)
-        outer = [n, koo, po]
+        if pix_outer:
+            stage.reorder(n, po, koo, *raxes, pi, kot, ki)
+            outer = [n, po]
+        else:
+            stage.reorder(n, koo, po, *raxes, pi, kot, ki)
+            outer = [n, koo, po]
     stage.unroll(kot)
     stage.unroll(pi)
     stage.vectorize(ki)
