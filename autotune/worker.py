@@ -24,17 +24,23 @@ _TIMER_C = r"""
 #include <stdint.h>
 #include <time.h>
 typedef int32_t (*entry_t)(void **);
+/* The clock: this thread's CPU time when the kernel runs on the calling thread alone (time
+ * the OS gave other processes is not billed to the candidate, so a busy machine does not
+ * reorder configs; memory stalls still count), else wall time. */
+static double now(int32_t cpu) {
+    struct timespec t;
+    clock_gettime(cpu ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 /* Seconds per call over `number` calls, or -rc when the kernel fails. Timing in C keeps the
  * ~1 us ctypes call cost out of small kernels' figures. */
-double tilecc_time_calls(entry_t fn, void **args, int32_t number) {
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
+double tilecc_time_calls(entry_t fn, void **args, int32_t number, int32_t cpu) {
+    double a = now(cpu);
     for (int32_t i = 0; i < number; i++) {
         int32_t rc = fn(args);
         if (rc != 0) return -(double)rc;
     }
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    return ((double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec)) / number;
+    return (now(cpu) - a) / number;
 }
 /* The same with every call timed alone after reading `flush_bytes` of other memory, so the
  * kernel's weights and inputs come from outer caches, as they do inside a model run (where
@@ -42,19 +48,18 @@ double tilecc_time_calls(entry_t fn, void **args, int32_t number) {
  * Reads, not writes: evicting clean lines costs the timed call nothing extra, while a dirty
  * sweep would bill it for write-backs that have nothing to do with its config. */
 double tilecc_time_calls_cold(entry_t fn, void **args, int32_t number, volatile char *flush,
-                              int64_t flush_bytes) {
+                              int64_t flush_bytes, int32_t cpu) {
     double total = 0.0;
-    struct timespec a, b;
     volatile char sink = 0;
     for (int32_t i = 0; i < number; i++) {
         char acc = 0;
         for (int64_t j = 0; j < flush_bytes; j += 64) acc ^= flush[j];
         sink = acc;
-        clock_gettime(CLOCK_MONOTONIC, &a);
+        double a = now(cpu);
         int32_t rc = fn(args);
-        clock_gettime(CLOCK_MONOTONIC, &b);
+        double b = now(cpu);
         if (rc != 0) return -(double)rc;
-        total += (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+        total += b - a;
     }
     (void)sink;
     return total / number;
@@ -74,11 +79,12 @@ def _timer_lib():
                         str(d / "timer.c")], check=True, capture_output=True)
         _timer = ctypes.CDLL(str(d / "timer.so"))
         _timer.tilecc_time_calls.restype = ctypes.c_double
-        _timer.tilecc_time_calls.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
+        _timer.tilecc_time_calls.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32,
+                                             ctypes.c_int32]
         _timer.tilecc_time_calls_cold.restype = ctypes.c_double
         _timer.tilecc_time_calls_cold.argtypes = [ctypes.c_void_p, ctypes.c_void_p,
                                                   ctypes.c_int32, ctypes.c_void_p,
-                                                  ctypes.c_int64]
+                                                  ctypes.c_int64, ctypes.c_int32]
     return _timer
 
 
@@ -151,7 +157,8 @@ def do_run(req: dict) -> dict:
     ptrs = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
     timer = _timer_lib()
     fn_ptr = ctypes.cast(entry, ctypes.c_void_p)
-    first = timer.tilecc_time_calls(fn_ptr, ptrs, 1)
+    cpu = int(threads == 1)
+    first = timer.tilecc_time_calls(fn_ptr, ptrs, 1, cpu)
     if first < 0:
         return {"ok": False, "error": "runtime_error", "msg": f"kernel returned {-first:.0f}"}
     outs = [a for a, (_, _, role) in zip(arrays, req["args"]) if role == "out"]
@@ -180,8 +187,8 @@ def do_run(req: dict) -> dict:
     def timed():
         if flush_bytes:
             return timer.tilecc_time_calls_cold(fn_ptr, ptrs, number, flush.ctypes.data,
-                                                flush_bytes)
-        return timer.tilecc_time_calls(fn_ptr, ptrs, number)
+                                                flush_bytes, cpu)
+        return timer.tilecc_time_calls(fn_ptr, ptrs, number, cpu)
 
     costs = []
     for _ in range(max(1, int(req.get("repeat", 3)))):
