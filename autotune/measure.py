@@ -52,6 +52,11 @@ class MeasureResult:
         return self.error == ErrorKind.NONE and bool(self.costs)
 
     @property
+    def passed(self) -> bool:
+        """Ran and matched the reference, timed or not (see ErrorKind.UNTIMED)."""
+        return self.ok or self.error == ErrorKind.UNTIMED
+
+    @property
     def cost(self) -> float:
         if not self.ok:
             return float("inf")
