@@ -37,7 +37,7 @@ def _cross(name: str) -> Target:
     return t
 
 
-@pytest.mark.parametrize("name", ["aarch64", "riscv64"])
+@pytest.mark.parametrize("name", ["aarch64", "cortex-a7", "riscv64"])
 def test_conv_candidates_checked_not_timed(tmp_path, name):
     t = _cross(name)
     (task,) = extract_tasks(conv_model(), t)
