@@ -1,8 +1,11 @@
 """Measurement: build candidates in parallel worker processes, time them in an isolated runner.
 
 Builder and runners talk to `tilecc.autotune.worker` subprocesses over JSON lines. A runner is
-anything with `run(requests) -> list[MeasureResult]` and `key` (the target key it measures);
-LocalRunner times on this machine; remote.py has SSH and Dask runners.
+anything with `run(builds, seed, ref, ref_mode) -> list[MeasureResult]`, `key` (the target key
+it measures), `new_task()` and `close()`, optionally `device` and `timed` (False: results
+are correctness checks, ErrorKind.UNTIMED, never latencies). LocalRunner times on this
+machine; emulated.py checks cross candidates under qemu-user; remote.py has SSH and Dask
+runners (SSH and emulated drive the C kernel runner, kernelrun.py).
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ class MeasureResult:
     @property
     def ok(self) -> bool:
         return self.error == ErrorKind.NONE and bool(self.costs)
+
+    @property
+    def passed(self) -> bool:
+        """Ran and matched the reference, timed or not (see ErrorKind.UNTIMED)."""
+        return self.ok or self.error == ErrorKind.UNTIMED
 
     @property
     def cost(self) -> float:

@@ -2,7 +2,8 @@
 
 A record names its target (Target.key), the workload key from the build driver, the device it
 was measured on, the template name and version, the config (an empty config means "the
-template's default"), the measured costs in seconds and an error kind. Files are append-only;
+template's default"), the measured costs in seconds and an error kind (`untimed`: checked for correctness under an
+emulator, no cost). Files are append-only;
 each append is one locked, fsynced write so several tuners can share one file.
 """
 
@@ -32,6 +33,9 @@ class ErrorKind(str, enum.Enum):
     CRASH = "crash"  # the isolated runner died (e.g. SIGSEGV)
     TIMEOUT = "timeout"  # the run exceeded its time limit
     WRONG_ANSWER = "wrong_answer"  # output differs from the default config's output
+    # Ran and matched the reference, but was not timed (emulated runner): a correct config
+    # with no latency, so it can never be "best"; old readers skip such lines with a warning.
+    UNTIMED = "untimed"
 
 
 def _tool_version() -> str:
@@ -57,6 +61,11 @@ class Record:
     @property
     def ok(self) -> bool:
         return self.error == ErrorKind.NONE and bool(self.costs)
+
+    @property
+    def passed(self) -> bool:
+        """Ran and matched the reference, timed or not."""
+        return self.ok or self.error == ErrorKind.UNTIMED
 
     @property
     def cost(self) -> float:

@@ -1,19 +1,24 @@
 """Runners that measure somewhere else: a Dask cluster, or a board over SSH.
 
-Both take the libraries the local Builder made and the same run requests LocalRunner sends;
-the reference output travels as .npz bytes.
+Both take the libraries the local Builder made. The Dask runner sends LocalRunner's requests
+to a worker with Python (the reference output travels as .npz bytes); the SSH runner drives
+the C kernel runner on the board and compares outputs here (kernelrun.py).
 """
 
 from __future__ import annotations
 
-import base64
 import os
+import secrets
 import shlex
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-from .measure import BuildResult, LocalRunner, MeasureOptions, MeasureResult, _result
+from tilecc.errors import TileccError
+
+from .kernelrun import EXE_NAME, finish, runner_args, write_inputs
+from .measure import BuildResult, LocalRunner, MeasureOptions, MeasureResult
 from .record import ErrorKind
 
 
@@ -92,64 +97,127 @@ class DaskRunner:
 
 
 class SSHRunner:
-    """Times candidates on a board reachable by `ssh`: uploads each candidate library and the
-    worker request with `scp`, runs `python3 -m tilecc.autotune.worker` there (the board needs
-    Python, numpy and tilecc's autotune package; a C-only timing runner is not done), and reads
-    the JSON reply. `ssh`/`scp` are plain subprocesses so keys and config come from the user's
-    ~/.ssh/config."""
+    """Times candidates on a board reachable by `ssh`, with no Python there: the C kernel
+    runner (runtime/c/tilecc_kernel_runner.c, cross-built for the target) is uploaded once per
+    session, then per candidate the library goes up with `scp`, runs under a remote `timeout`,
+    and its outputs come back to be compared with the reference here. `ssh`/`scp` are plain
+    subprocesses so keys and config come from the user's ~/.ssh/config; the board needs a
+    POSIX shell, `timeout` (coreutils or busybox) and a glibc no older than the cross
+    toolchain's. `prefix` goes before the runner on the board (e.g. `taskset -c 3` to pin
+    it to one core)."""
+
+    timed = True
 
     def __init__(self, host: str, target, options: MeasureOptions, remote_dir: str = "/tmp",
-                 ssh: str = "ssh", scp: str = "scp", python: str = "python3"):
+                 ssh: str = "ssh", scp: str = "scp", prefix: list[str] | None = None):
+        from .kernelrun import build_kernel_runner
+
         self.host, self.key, self.options = host, target.key, options
-        self.remote_dir, self.ssh, self.scp, self.python = remote_dir, ssh, scp, python
+        self.ssh, self.scp, self.prefix = ssh, scp, list(prefix or [])
         self.device = f"ssh:{host}"
+        self.exe = build_kernel_runner(target)
+        self.rdir = f"{remote_dir.rstrip('/')}/tilecc-{os.getpid()}-{secrets.token_hex(4)}"
+        self._tmp = tempfile.TemporaryDirectory(prefix="tilecc-ssh-")
+        self.dir = Path(self._tmp.name)
+        self._started = False
+        self._uploaded: set[str] = set()
+        self._runs = 0
 
     def new_task(self):
         pass
 
-    def close(self):
-        pass
+    def _ssh_run(self, cmd: str, timeout: float) -> subprocess.CompletedProcess:
+        return subprocess.run([self.ssh, self.host, cmd], check=False, capture_output=True,
+                              text=True, timeout=timeout)
 
-    def _remote(self, name: str) -> str:
-        return f"{self.remote_dir.rstrip('/')}/tilecc-{os.getpid()}-{name}"
+    def _copy(self, src: str, dst: str) -> None:
+        try:
+            p = subprocess.run([self.scp, "-q", src, dst], check=False, capture_output=True,
+                               text=True, timeout=self.options.timeout)
+        except subprocess.TimeoutExpired:
+            raise RemoteError(f"scp {src} {dst}: no answer within "
+                              f"{self.options.timeout:g} s") from None
+        if p.returncode != 0:
+            raise RemoteError(f"scp {src} {dst} failed ({p.returncode}): "
+                            f"{p.stderr.strip()[-200:]}")
+
+    def _put(self, local: str | Path, name: str) -> str:
+        remote = f"{self.rdir}/{name}"
+        self._copy(str(local), f"{self.host}:{remote}")
+        return remote
+
+    def _start(self) -> None:
+        """One remote directory per session, holding the runner and the input files."""
+        p = self._ssh_run(f"mkdir -p {shlex.quote(self.rdir)}", self.options.timeout)
+        if p.returncode != 0:
+            raise RemoteError(f"ssh {self.host} failed ({p.returncode}): "
+                            f"{p.stderr.strip()[-200:]}")
+        self._put(self.exe, EXE_NAME)
+        self._started = True
+
+    def close(self):
+        if self._started:
+            try:
+                self._ssh_run(f"rm -rf {shlex.quote(self.rdir)}", self.options.timeout)
+            except (subprocess.TimeoutExpired, OSError):
+                pass  # the board went away: nothing left to clean up from here
+            self._started = False
+        self._tmp.cleanup()
 
     def run(self, builds: list[BuildResult], seed: int, ref: str, ref_mode: str = "check"
             ) -> list[MeasureResult]:
-        import json
-
         out = []
-        rref = self._remote("ref.npz")
-        if ref_mode == "check" and Path(ref).exists():
-            subprocess.run([self.scp, "-q", ref, f"{self.host}:{rref}"], check=True,
-                           timeout=self.options.timeout)
-        for k, b in enumerate(builds):
+        for b in builds:
             if b.error != ErrorKind.NONE:
                 out.append(MeasureResult([], b.error, b.msg))
                 continue
-            rlib = self._remote(f"c{k}.so")
-            req = LocalRunner.request(self, BuildResult(rlib, b.symbol, b.args), seed, rref,
-                                      ref_mode)
-            try:
-                subprocess.run([self.scp, "-q", b.lib, f"{self.host}:{rlib}"], check=True,
-                               timeout=self.options.timeout, capture_output=True)
-                line = base64.b64encode(json.dumps(req).encode()).decode()
-                cmd = (f"echo {line} | base64 -d | {shlex.quote(self.python)} -m "
-                       f"tilecc.autotune.worker; rm -f {shlex.quote(rlib)}")
-                p = subprocess.run([self.ssh, self.host, cmd], check=False, capture_output=True,
-                                   text=True, timeout=self.options.timeout)
-            except subprocess.TimeoutExpired:
-                out.append(MeasureResult([], ErrorKind.TIMEOUT, "ssh run timed out"))
-                continue
-            except subprocess.CalledProcessError as e:
-                out.append(MeasureResult([], ErrorKind.RUNTIME_ERROR, f"upload failed: {e}"))
-                continue
-            lines = [ln for ln in p.stdout.splitlines() if ln.strip()]
-            if not lines:
-                out.append(MeasureResult([], ErrorKind.CRASH,
-                                         f"remote worker exited with {p.returncode}"))
-                continue
-            out.append(_result(json.loads(lines[-1])))
-        if ref_mode == "save":
-            subprocess.run([self.scp, "-q", f"{self.host}:{rref}", ref], check=False,
-                           timeout=self.options.timeout, capture_output=True)
+            out.append(self._one(b, seed, ref, ref_mode))
         return out
+
+    def _one(self, b: BuildResult, seed: int, ref: str, ref_mode: str) -> MeasureResult:
+        if not self._started:
+            self._start()
+        self._runs += 1
+        local = write_inputs(b.args, seed, self.dir)
+        names: list[str | None] = []
+        for k, (f, (_, _, role)) in enumerate(zip(local, b.args)):
+            if f is not None:
+                if f.name not in self._uploaded:
+                    self._put(f, f.name)
+                    self._uploaded.add(f.name)
+                names.append(f.name)
+            else:
+                names.append(f"out{k}.bin" if role == "out" else None)
+        self._put(b.lib, "cand.so")
+        argv = runner_args("./cand.so", b.symbol, b.args, names, self.options, timed=True)
+        outs = [n for n, (_, _, role) in zip(names, b.args) if role == "out"]
+        t = self.options.timeout
+        # Old outputs go first, so a crashed candidate's files can never pass for its own;
+        # the remote `timeout` stops a hung kernel on the board even if ssh is cut.
+        cmd = (f"cd {shlex.quote(self.rdir)} && rm -f {' '.join(outs)} && "
+               f"timeout {t:g} {' '.join(map(shlex.quote, self.prefix))} ./{EXE_NAME} "
+               f"{' '.join(map(shlex.quote, argv))}; rc=$?; rm -f cand.so; exit $rc")
+        try:
+            proc = self._ssh_run(cmd, t + 30)
+        except subprocess.TimeoutExpired:
+            return MeasureResult([], ErrorKind.TIMEOUT, f"ssh gave no answer within {t + 30:g} s")
+        if proc.returncode == 124:
+            return MeasureResult([], ErrorKind.TIMEOUT, f"no result within {t:g} s on the board")
+        if proc.returncode == 255:  # ssh's own failure, not the runner's
+            raise RemoteError(f"ssh {self.host} failed: {proc.stderr.strip()[-200:]}")
+        run_dir = self.dir / f"run{self._runs}"
+        run_dir.mkdir()
+        files: list[Path | None] = []
+        for n, (_, _, role) in zip(names, b.args):
+            files.append(run_dir / n if role == "out" else None)
+            if role == "out" and proc.returncode == 0:
+                self._copy(f"{self.host}:{self.rdir}/{n}", str(run_dir / n))
+        try:
+            return finish(proc, b.args, files, ref, ref_mode, timed=True, via_shell=True)
+        finally:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+class RemoteError(TileccError):
+    """ssh or scp itself failed (no connection, disk full): not the candidate's fault, so it
+    stops the session instead of being logged against a config; the log resumes later."""

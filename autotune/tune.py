@@ -32,6 +32,8 @@ class TaskState:
     done: bool = False
     ref: str = ""
     history: list[Record] = field(default_factory=list)
+    default_logged: bool = False  # the log already holds a usable default record
+    failed: int = 0  # candidates of this session that failed
 
     @property
     def latency(self) -> float:
@@ -67,13 +69,16 @@ def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
     """Tune `tasks`, appending every measurement to `log`. Configs already in the log (same
     target, workload) are not measured again, so a killed run resumes where it stopped."""
     log = Path(log)
+    runner = runner or make_runner(target, options.measure, progress=progress)
+    # An untimed runner (qemu) only checks correctness: any earlier record settles a config
+    # for it. A timing runner must still time configs that were only checked.
+    timed = getattr(runner, "timed", True)
     prior: dict[str, list[Record]] = {}
     if log.exists():
         for r in read_records(log):
-            if r.target == target.key:
+            if r.target == target.key and (not timed or r.error != ErrorKind.UNTIMED):
                 prior.setdefault(r.workload, []).append(r)
     builder = Builder(target, options.measure)
-    runner = runner or LocalRunner(target, options.measure)
     device = getattr(runner, "device", None) or platform.node()
     work = Path(tempfile.mkdtemp(prefix="tilecc-tune-"))
     states = []
@@ -86,6 +91,7 @@ def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
         for r in recs:
             if r.config == {}:
                 st.default_cost = min(st.default_cost, r.cost)
+                st.default_logged |= r.passed
         ok = [r for r in recs if r.config]
         st.tuner.update([r.config for r in ok], [r.cost for r in ok])
         for r in ok:
@@ -119,13 +125,14 @@ def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
         b = builder.build(st.task, [{}], str(work))
         res = runner.run(b, seed=options.seed, ref=st.ref, ref_mode="save")[0]
         st.started = True
-        if not res.ok:
+        if not (res.ok if timed else res.passed):
             st.done = True
             progress(f"[{st.task.name}] default config failed ({res.error.value}: {res.msg}); "
                      f"skipping task")
             return False
-        if not math.isfinite(st.default_cost):
+        if not st.default_logged:
             record(st, [{}], [res])
+            st.default_logged = True
             spent += 1
             st.trials += 1
             st.default_cost = res.cost
@@ -156,9 +163,16 @@ def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
         else:
             st.since_improve += len(cfgs)
             st.last_gain = 0.0
+        fails = sum(not r.passed for r in results)
+        st.failed += fails
+        if not timed:
+            # Nothing improves without costs: check until the trials or the space run out.
+            progress(f"[{states.index(st) + 1}/{len(states)} {st.task.name}] checked "
+                     f"{st.trials} ({_session(spent, options, t0)})  failed {st.failed} "
+                     f"this session  (emulated: correctness only, not timed)")
+            return
         if st.since_improve >= options.early_stopping:
             st.done = True
-        fails = sum(not r.ok for r in results)
         total = sum(s.latency for s in states)
         progress(f"[{states.index(st) + 1}/{len(states)} {st.task.name}] trials {st.trials} "
                  f"({_session(spent, options, t0)})  best {st.best_cost * 1e6:.1f} us  "
@@ -174,6 +188,8 @@ def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
             return -1.0
         if not st.started:
             return math.inf
+        if not timed:
+            return 1.0 / (1 + st.trials)  # no latencies: spread the checks evenly
         est = max(st.last_gain, 0.02 * 0.5 ** (st.since_improve / max(1, options.batch)))
         return st.latency * est
 
@@ -198,6 +214,56 @@ def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
     return states
 
 
+def make_runner(target, options: MeasureOptions, kind: str | None = None,
+                host: str | None = None, cluster: str | None = None, progress=_progress):
+    """A runner for `target`: `kind` "local", "emulated", "ssh" (needs `host`) or "dask"
+    (needs `cluster`); None picks local when the target runs on this machine, else the
+    emulated runner (correctness only) when its emulator is installed."""
+    import shutil
+
+    from tilecc.errors import InputError
+    from tilecc.targets.target import is_host
+
+    if kind is None:
+        if cluster:
+            kind = "dask"
+        elif host:
+            kind = "ssh"
+        elif is_host(target):
+            kind = "local"
+        else:
+            emu = target.emulator()
+            if not emu or shutil.which(emu[0]) is None:
+                what = (f"{emu[0]} is not installed (apt-get install qemu-user)" if emu
+                        else "no emulator is known for it")
+                raise InputError(f"target {target.name} does not run on this machine and "
+                                 f"{what}; measure on a board with --runner ssh --host HOST "
+                                 f"or on a Dask cluster with --cluster")
+            kind = "emulated"
+            progress(f"target {target.name} does not run here: checking candidates under "
+                     f"{emu[0]} for correctness only (no timing; time them on a board with "
+                     f"--runner ssh --host HOST)")
+    if kind == "local":
+        if not is_host(target):
+            raise InputError(f"target {target.name} ({target.triple}) does not run on this "
+                             f"machine; use --runner emulated, or --runner ssh --host HOST")
+        return LocalRunner(target, options)
+    if kind == "emulated":
+        from .emulated import EmulatedRunner
+        return EmulatedRunner(target, options)
+    if kind == "ssh":
+        if not host:
+            raise InputError("--runner ssh needs --host HOST (an ssh destination)")
+        from .remote import SSHRunner
+        return SSHRunner(host, target, options)
+    if kind == "dask":
+        if not cluster:
+            raise InputError("--runner dask needs --cluster tcp://HOST:8786")
+        from .remote import DaskRunner
+        return DaskRunner(cluster, target, options)
+    raise InputError(f"unknown runner {kind!r}; choose local, emulated, ssh or dask")
+
+
 def tune(model, target, log: str | Path, options: TuneOptions | None = None,
          input_shapes=None, runner=None, progress=_progress) -> list[TaskState]:
     """Extract the tunable tasks of `model` and tune them for `target` into `log`."""
@@ -211,4 +277,4 @@ def tune(model, target, log: str | Path, options: TuneOptions | None = None,
     return tune_tasks(tasks, target, log, options, runner, progress)
 
 
-__all__ = ["ErrorKind", "TaskState", "TuneOptions", "tune", "tune_tasks"]
+__all__ = ["ErrorKind", "TaskState", "TuneOptions", "make_runner", "tune", "tune_tasks"]

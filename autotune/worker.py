@@ -107,7 +107,7 @@ def random_like(shape, dtype, rng) -> np.ndarray:
 
 def do_build(req: dict) -> dict:
     from tilecc.build import build_schedule
-    from tilecc.codegen.function import build_function
+    from tilecc.codegen.function import build_shared
     from tilecc.targets.target import Target
 
     from .task import Task
@@ -117,14 +117,18 @@ def do_build(req: dict) -> dict:
     node, graph = task.graph_node()
     cfg = req.get("config")
     sch, args, _, _ = build_schedule(node, graph, target, None, cfg_override=cfg or None)
-    fn = build_function(sch, args, target, name="cand")
     out = Path(req["out"])
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(fn.lib._name, out)
+    # Built without loading: a cross target's library cannot be loaded here, and a library
+    # that loads is the runner's business (a constructor that crashes is the runner's crash).
+    with tempfile.TemporaryDirectory(prefix="tilecc-cand-") as tmp:
+        lib, func = build_shared(sch, args, target, tmp, name="cand")
+        shutil.copyfile(lib, out)
     n_in = len(node.inputs)
+    n_args = len(func.params) - len(func.attrs.get("scratch", []))
     spec = []
-    for k, b in enumerate(fn.func.params):
-        role = "in" if k < n_in else ("out" if k < len(fn.arg_buffers) else "scratch")
+    for k, b in enumerate(func.params):
+        role = "in" if k < n_in else ("out" if k < n_args else "scratch")
         spec.append([list(b.shape), b.dtype, role])
     return {"ok": True, "lib": str(out), "symbol": "cand_entry", "args": spec}
 

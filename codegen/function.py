@@ -56,7 +56,12 @@ class NativeFunction:
             raise RuntimeError(f"{self.func.name} returned error code {rc}")
 
 
-def build_function(sch: Schedule, args, target, name: str = "kernel") -> NativeFunction:
+def build_shared(sch: Schedule, args, target, out_dir: str | Path, name: str = "kernel"
+                 ) -> tuple[Path, PrimFunc]:
+    """Compile and link the kernel with an entry `int32_t <name>_entry(void **args)` into
+    out_dir/lib<name>.so for `target`, without loading it: for a cross target the library
+    only runs on the board or under an emulator. Returns the library and the lowered function
+    (its params are the entry's args: inputs, outputs, then scratch)."""
     from tilecc.targets import get_target
 
     from .link import link_shared
@@ -71,8 +76,12 @@ def build_function(sch: Schedule, args, target, name: str = "kernel") -> NativeF
             for k in range(len(func.params))]
     b.ret(b.call(kfn, argv))
     obj, _ = cg.compile()
-    tmp = tempfile.TemporaryDirectory(prefix="tilecc_fn_")
-    o = Path(tmp.name) / f"{name}.o"
+    o = Path(out_dir) / f"{name}.o"
     o.write_bytes(obj)
-    lib = link_shared([o], Path(tmp.name) / f"lib{name}.so", target)
+    return link_shared([o], Path(out_dir) / f"lib{name}.so", target), func
+
+
+def build_function(sch: Schedule, args, target, name: str = "kernel") -> NativeFunction:
+    tmp = tempfile.TemporaryDirectory(prefix="tilecc_fn_")
+    lib, func = build_shared(sch, args, target, tmp.name, name)
     return NativeFunction(lib, f"{name}_entry", func, tmp)

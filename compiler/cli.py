@@ -347,14 +347,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
     trials = args.trials if args.trials is not None else (10 ** 9 if budget else 200)
     opts = TuneOptions(trials=trials, tuner=args.tuner, seed=args.seed, time_budget=budget,
                        early_stopping=args.early_stopping, batch=args.batch, measure=mopt)
-    runner = None
-    if args.cluster:
-        from tilecc.autotune.remote import DaskRunner
-        from tilecc.targets import get_target
-        runner = DaskRunner(args.cluster, get_target(args.target), mopt)
-    states = tune(str(model), args.target, args.log, opts, shapes or None, runner=runner)
+    from tilecc.autotune.tune import make_runner
+    from tilecc.targets import get_target
+
+    target = get_target(args.target)
+    runner = make_runner(target, mopt, args.runner, host=args.host, cluster=args.cluster)
+    timed = getattr(runner, "timed", True)
+    states = tune(str(model), target, args.log, opts, shapes or None, runner=runner)
     for st in states:
-        if st.best_config is not None:
+        if not timed:
+            print(f"{st.task.name}: {st.trials} configs checked under emulation, "
+                  f"{st.failed} failed this session (not timed)")
+        elif st.best_config is not None:
             print(f"{st.task.name}: best {st.best_cost * 1e6:.1f} us "
                   f"({st.default_cost / st.best_cost:.2f}x over default) {st.best_config}")
     print(f"log: {args.log}")
@@ -369,9 +373,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
         best = R.best_records(recs)
         fails: dict[str, int] = {}
         for r in recs:
-            if not r.ok:
+            if not r.passed:
                 fails[r.error.value] = fails.get(r.error.value, 0) + 1
+        untimed = sum(r.error == R.ErrorKind.UNTIMED for r in recs)
         print(f"{args.log}: {len(recs)} records, {len(best)} workloads"
+              + (f", {untimed} checked but not timed (emulated)" if untimed else "")
               + (f", failures {fails}" if fails else ""))
         for (tk, wl), r in sorted(best.items()):
             n = sum(1 for x in recs if x.workload == wl and x.target == tk)
@@ -503,6 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
     tu.add_argument("--early-stopping", type=int, default=24,
                     help="stop a task after this many trials without improvement")
     tu.add_argument("--seed", type=int, default=0)
+    tu.add_argument("--runner", choices=("local", "emulated", "ssh", "dask"),
+                    help="where candidates run: local (default when the target runs here), "
+                    "emulated (qemu-user: correctness only, no timing; default for other "
+                    "targets), ssh (a board, with --host), dask (with --cluster)")
+    tu.add_argument("--host", metavar="[USER@]HOST",
+                    help="ssh destination of the board (--runner ssh)")
     tu.add_argument("--cluster", metavar="tcp://HOST:8786",
                     help="measure on a Dask cluster (workers advertise the target key)")
     tu.add_argument("--input-shape", action="append", metavar="NAME=D0,D1,...")

@@ -103,3 +103,21 @@ def test_concurrent_writers(tmp_path):
 def test_record_rejects_bad_schema():
     with pytest.raises(ValueError):
         Record.from_json('{"version": 1, "target": "x"}')
+
+
+def test_untimed_records_are_never_best(tmp_path):
+    """An emulated check (error "untimed", no costs) reads back, counts as passed, and never
+    wins over a timed record, however slow the timed one is; the schema version is unchanged,
+    so logs written before the kind existed read as before."""
+    timed = make_record("a", {"oc_block": 4}, (5.0,))
+    untimed = make_record("a", {"oc_block": 8}, (), "untimed")
+    log = tmp_path / "l.jsonl"
+    append_records(log, [untimed, timed])
+    back = list(read_records(log))
+    assert back == [untimed, timed]
+    assert back[0].passed and not back[0].ok and back[0].cost == float("inf")
+    assert json.loads(log.read_text().splitlines()[0])["version"] == 1
+    assert best_records(back) == {("t/k/c", "a"): timed}
+    assert best_records([untimed]) == {}
+    assert main(["logs", "best", str(log), "-o", str(tmp_path / "b.jsonl")]) == 0
+    assert list(read_records(tmp_path / "b.jsonl")) == [timed]
