@@ -17,7 +17,7 @@ import platform
 import time
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 SCHEMA_VERSION = 1
@@ -57,6 +57,9 @@ class Record:
     tool_version: str = field(default_factory=_tool_version)
     error_msg: str = ""
     version: int = SCHEMA_VERSION
+    # "search": a tuner's proposal; "confirm": a deliberate re-measurement of a leading config
+    # next to the default (see tune.py), which pools with the config's earlier costs.
+    purpose: str = "search"
 
     @property
     def ok(self) -> bool:
@@ -176,15 +179,27 @@ def merge(records: Iterable[Record]) -> list[Record]:
     return out
 
 
-def best_records(records: Iterable[Record]) -> dict[tuple[str, str], Record]:
-    """The fastest successful record per (target, workload)."""
-    best: dict[tuple[str, str], Record] = {}
+def best_records(records: Iterable[Record]) -> dict[(tuple[str, str]), Record]:
+    """Per (target, workload), the config with the lowest median over all its successful
+    measurements, as one record carrying the pooled costs. Pooling repeated measurements of a
+    config (confirmation rounds, logs merged from several machines of one target) keeps a
+    single lucky run from deciding: the minimum of many noisy single measurements favours
+    whichever config drew the luckiest one."""
+    groups: dict[tuple[str, str, str], tuple[Record, list[float]]] = {}
     for r in records:
         if not r.ok:
             continue
-        k = (r.target, r.workload)
-        if k not in best or r.cost < best[k].cost:
-            best[k] = r
+        k = (r.target, r.workload, r.config_key)
+        if k in groups:
+            first, costs = groups[k]
+            costs.extend(r.costs)
+        else:
+            groups[k] = (r, list(r.costs))
+    best: dict[tuple[str, str], Record] = {}
+    for (tk, wk, _), (first, costs) in groups.items():
+        rec = first if len(costs) == len(first.costs) else replace(first, costs=tuple(costs))
+        if (tk, wk) not in best or rec.cost < best[(tk, wk)].cost:
+            best[(tk, wk)] = rec
     return best
 
 

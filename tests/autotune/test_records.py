@@ -82,6 +82,16 @@ def test_best_records_ignores_failures():
     assert merge(recs + recs) == recs
 
 
+def test_best_records_pool_repeated_measurements():
+    """A config's measurements pool: one lucky run of {a: 1} (0.9) does not beat {a: 2}
+    whose three runs all measured 1.0, once {a: 1} was re-measured at 1.2 twice."""
+    recs = [make_record("w", {"a": 1}, (0.9,)), make_record("w", {"a": 2}, (1.0,))]
+    assert best_records(recs)[("t/k/c", "w")].config == {"a": 1}
+    recs += [make_record("w", {"a": 1}, (1.2, 1.2)), make_record("w", {"a": 2}, (1.0, 1.0))]
+    best = best_records(recs)[("t/k/c", "w")]
+    assert best.config == {"a": 2} and sorted(best.costs) == [1.0, 1.0, 1.0]
+
+
 def test_concurrent_writers(tmp_path):
     log = tmp_path / "shared.jsonl"
     script = textwrap.dedent(f"""

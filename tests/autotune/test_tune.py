@@ -51,12 +51,23 @@ def test_resume_after_kill_loses_nothing(tmp_path):
     assert r.returncode == 0, r.stderr
     assert log.read_text().startswith(before)  # appended only
     recs = list(read_records(log))
-    assert len(recs) == n_before + 6
-    keys = [r.config_key for r in recs]
+    search = [r for r in recs if r.purpose == "search"]
+    assert len(search) == n_before + 6
+    keys = [r.config_key for r in search]
     assert len(keys) == len(set(keys)), "a config was measured twice"
-    assert sum(1 for r in recs if r.config == {}) == 1  # the default, once
+    assert sum(1 for r in search if r.config == {}) == 1  # the default, once
     assert all(r.ok for r in recs)
     assert "speedup" in r.stderr
+    # The session ended by re-measuring its leading configs next to the default, each the
+    # same number of times; a third session has nothing new to confirm.
+    confirm = [r for r in recs if r.purpose == "confirm"]
+    counts = {k: sum(1 for r in confirm if r.config_key == k) for k in
+              {r.config_key for r in confirm}}
+    assert "{}" in counts and len(counts) >= 2 and len(set(counts.values())) == 1
+    r3 = subprocess.run(_tune_cmd(model, log, 0), check=False, capture_output=True, text=True,
+                        timeout=300)
+    assert r3.returncode == 0, r3.stderr
+    assert len(list(read_records(log))) == len(recs)
 
 
 def test_log_provider_and_transfer_in_kernel_metadata(tmp_path, target):
@@ -133,8 +144,8 @@ def test_dask_runner_matches_local(tmp_path, target):
         runner = DaskRunner(client, target, QUIET)
         remote = tune_tasks([task], target, tmp_path / "dask.jsonl", opts, runner=runner,
                             progress=lambda m: None)
-    lrec = list(read_records(tmp_path / "local.jsonl"))
-    drec = list(read_records(tmp_path / "dask.jsonl"))
+    lrec = [r for r in read_records(tmp_path / "local.jsonl") if r.purpose == "search"]
+    drec = [r for r in read_records(tmp_path / "dask.jsonl") if r.purpose == "search"]
     assert [r.config for r in lrec] == [r.config for r in drec]  # same seed, same proposals
     assert all(r.ok for r in drec) and drec[0].device.startswith("dask:")
     lb, db = local[0].best_config, remote[0].best_config
