@@ -181,13 +181,18 @@ def merge(records: Iterable[Record]) -> list[Record]:
 
 def best_records(records: Iterable[Record]) -> dict[(tuple[str, str]), Record]:
     """Per (target, workload), the config with the lowest median over all its successful
-    measurements, as one record carrying the pooled costs. Pooling repeated measurements of a
+    measurements (in-model ones where there are any), as one record carrying the pooled
+    costs. Pooling repeated measurements of a
     config (confirmation rounds, logs merged from several machines of one target) keeps a
     single lucky run from deciding: the minimum of many noisy single measurements favours
     whichever config drew the luckiest one."""
     groups: dict[tuple[str, str, str], tuple[Record, list[float]]] = {}
+    records = [r for r in records if r.ok]
+    # Times measured inside the model (purpose "model", autotune/inmodel.py) decide where they
+    # exist: they are what the config is for, and they are not comparable with isolated times.
+    in_model = {(r.target, r.workload) for r in records if r.purpose == "model"}
     for r in records:
-        if not r.ok:
+        if ((r.target, r.workload) in in_model) != (r.purpose == "model"):
             continue
         k = (r.target, r.workload, r.config_key)
         if k in groups:

@@ -354,10 +354,21 @@ def cmd_tune(args: argparse.Namespace) -> int:
     runner = make_runner(target, mopt, args.runner, host=args.host, cluster=args.cluster)
     timed = getattr(runner, "timed", True)
     states = tune(str(model), target, args.log, opts, shapes or None, runner=runner)
+    in_model = {}
+    from tilecc.autotune.measure import LocalRunner
+    if isinstance(runner, LocalRunner) and not args.no_model_check:
+        from tilecc.autotune.inmodel import check_in_model
+        in_model = check_in_model(str(model), target, args.log, states,
+                                  input_shapes=shapes or None, threads=args.threads,
+                                  progress=lambda m: print(m, file=sys.stderr, flush=True))
     for st in states:
         if not timed:
             print(f"{st.task.name}: {st.trials} configs checked under emulation, "
                   f"{st.failed} failed this session (not timed)")
+        elif st.task.workload in in_model:
+            cfg, cost, dflt = in_model[st.task.workload]
+            print(f"{st.task.name}: in the model {cost * 1e6:.1f} us per call "
+                  f"({dflt / cost:.2f}x over default) {cfg or 'default'}")
         elif st.best_config is not None:
             print(f"{st.task.name}: best {st.best_cost * 1e6:.1f} us "
                   f"({st.default_cost / st.best_cost:.2f}x over default) {st.best_config}")
@@ -505,6 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
     tu.add_argument("--no-cache-flush", action="store_true",
                     help="time candidates warm (repeated calls) instead of after reading 8 MiB "
                          "of other memory, as they run inside a model")
+    tu.add_argument("--no-model-check", action="store_true",
+                    help="skip timing the leading configs inside the compiled model at the end "
+                         "(host targets)")
     tu.add_argument("--batch", type=int, default=8, help="candidates per tuner round")
     tu.add_argument("--early-stopping", type=int, default=24,
                     help="stop a task after this many trials without improvement")

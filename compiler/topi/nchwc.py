@@ -84,7 +84,7 @@ def conv_nchwc(inputs, attrs, out_types):
             return plus_bias(acc, ko, ki)
 
     return [te.compute(shape, f, name="conv2d_nchwc", tag="conv2d_nchwc",
-                       attrs={"depthwise": attrs["depthwise"]})]
+                       attrs={"depthwise": attrs["depthwise"], "in_block": ib})]
 
 
 def _regs(target) -> int:
@@ -99,9 +99,15 @@ def _conv_nchwc_knobs(stage, target):
     if stage.anchor_op.attrs["depthwise"]:
         return {"tile": _divisors(ow.extent, regs), "rows": _divisors(oh.extent, 4)}
     by_ow = _packed_tiles_ow(ow.extent, 2, regs)
-    return {"oc_tiles": _divisors(ko.extent, 4),
-            "tile": _divisors(ow.extent if by_ow else oh.extent * ow.extent, regs),
-            "order": ["oc", "pix"]}
+    knobs = {"oc_tiles": _divisors(ko.extent, 4),
+             "tile": _divisors(ow.extent if by_ow else oh.extent * ow.extent, regs),
+             "order": ["oc", "pix"]}
+    # Splitting the reduction keeps the whole image's accumulators in a local array: small
+    # images only (at most 64 KiB with the most output-channel blocks).
+    b = stage.axes[-1].extent
+    if stage.anchor_op.attrs.get("in_block") and oh.extent * ow.extent * b * 4 * 4 <= 65536:
+        knobs["ic_split"] = _divisors(stage.reduce_axes[0].extent, 8)
+    return knobs
 
 
 @register_schedule("ConvNCHWc", knobs=_conv_nchwc_knobs, version=1)
@@ -145,7 +151,21 @@ def _schedule_dense(stage, target, cfg):
     tile = tile_for(oc_tiles)
     koo, kot = stage.split(ko, oc_tiles)
     pix_outer = cfg.get("order") == "pix"
-    if by_ow:
+    chunks = cfg.get("ic_split") or 1
+    if chunks > 1:
+        # The reduction in `chunks` parts outside the whole image: each part's weights
+        # (oc_tiles blocks) stay in L1 across all pixel tiles instead of streaming from L2
+        # once per tile; the accumulators of the image live in a small local array.
+        rco_o, rco_i = stage.split(raxes[0], raxes[0].extent // chunks)
+        if by_ow:
+            po, pi = stage.split(ow, tile)
+            stage.reorder(n, koo, rco_o, oh, po, rco_i, *raxes[1:], pi, kot, ki)
+        else:
+            p = stage.fuse(oh, ow)
+            po, pi = stage.split(p, tile)
+            stage.reorder(n, koo, rco_o, po, rco_i, *raxes[1:], pi, kot, ki)
+        outer = [n, koo]
+    elif by_ow:
         po, pi = stage.split(ow, tile)
         if pix_outer:
             stage.reorder(n, oh, po, koo, *raxes, pi, kot, ki)

@@ -198,3 +198,33 @@ def test_shipped_logs_match_current_templates():
             seen.add((r.target, r.workload))
             assert r.ok
 
+
+
+def test_in_model_check_decides_configs(tmp_path, target):
+    """After an isolated search, the leading configs are timed inside the compiled model;
+    those in-model records decide what compile picks, and a second check measures nothing."""
+    from tilecc.autotune.inmodel import check_in_model
+    from tilecc.autotune.record import best_records
+
+    model = conv_model()
+    (task,) = extract_tasks(model, target)
+    log = tmp_path / "t.jsonl"
+    states = tune_tasks([task], target, log, TuneOptions(trials=6, tuner="grid", batch=3,
+                                                          measure=QUIET),
+                        progress=lambda m: None)
+    res = check_in_model(model, target, log, states, variants=2, rounds=3, runs=2,
+                         progress=lambda m: None)
+    (cfg, cost, default_cost) = res[task.workload]
+    assert cost > 0 and default_cost > 0 and cost <= default_cost
+    recs = list(read_records(log))
+    in_model = [r for r in recs if r.purpose == "model"]
+    assert {r.config_key for r in in_model} >= {"{}"} and len(in_model) == 3
+    assert all(r.ok and len(r.costs) == 3 for r in in_model)
+    (best,) = best_records(recs).values()
+    assert best.purpose == "model" and best.config == cfg
+    art = tilecc.compile(model, target=TARGET, tuning_logs=[str(log)], default_logs=False)
+    (k,) = [k for k in art.metadata["kernels"] if k["workload"]]
+    assert k["config_source"] == "log" and (k["config"] or {}) == cfg
+    states[0].history = recs
+    assert check_in_model(model, target, log, states, variants=2, rounds=3, runs=2,
+                          progress=lambda m: None) == {}

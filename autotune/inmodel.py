@@ -1,0 +1,133 @@
+"""In-model check: time each task's leading configs inside the compiled model.
+
+A kernel timed alone meets caches that differ from the ones it meets between its neighbours
+in a model run (its input was just written by the previous kernel; the rest of the model's
+weights share the outer caches). Configs within a few percent of each other alone can swap
+order inside the model. So after the isolated search, `tilecc tune` builds the model a few
+times with profiling timers, variant j giving every task its j-th ranked config (variant 0:
+all defaults), runs the variants in turns on the same inputs, and logs each kernel's in-model
+time as records with purpose "model". Those outrank isolated measurements when configs are
+chosen (record.best_records). Host targets only: it runs the model here.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+
+import numpy as np
+
+from .record import Record, append_records, config_key
+
+
+class _FixedConfigs:
+    """A config provider that hands out one given config per workload (default elsewhere)."""
+
+    def __init__(self, configs: dict[str, dict]):
+        self.configs = configs
+
+    def lookup(self, workload, template, version, target, space=None):
+        cfg = self.configs.get(workload)
+        return (dict(cfg), "log") if cfg else (None, "default")
+
+
+def _random_inputs(mod, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in mod.input_info:
+        dt = np.dtype(spec["dtype"]) if spec["dtype"] != "bfloat16" else np.dtype("float32")
+        if dt.kind == "f":
+            feeds[spec["name"]] = rng.standard_normal(spec["shape"]).astype(dt)
+        elif dt.kind == "b":
+            feeds[spec["name"]] = np.zeros(spec["shape"], dt)
+        else:
+            feeds[spec["name"]] = rng.integers(0, 2, spec["shape"]).astype(dt)
+    return feeds
+
+
+def ranked_configs(records, workload: str, target_key: str) -> list[dict]:
+    """A task's successful configs, fastest first by the median of their isolated costs."""
+    costs: dict[str, list[float]] = {}
+    for r in records:
+        if r.ok and r.workload == workload and r.target == target_key and r.purpose != "model":
+            costs.setdefault(r.config_key, []).extend(r.costs)
+    order = sorted(costs, key=lambda k: statistics.median(costs[k]))
+    return [json.loads(k) for k in order]
+
+
+def check_in_model(model, target, log, states, variants: int = 3, rounds: int = 21,
+                   runs: int = 5, input_shapes=None, threads: int = 1,
+                   device: str | None = None, progress=print) -> dict:
+    """Time the default and up to `variants` leading configs of every task inside `model`
+    (see the module doc); append the in-model records to `log`. Returns {workload: (best
+    config, in-model seconds per call, default's seconds per call)}."""
+    import tempfile
+    from pathlib import Path
+
+    import tilecc
+    from tilecc.build import build
+
+    ranked = {}
+    for st in states:
+        cands = [{}] + [c for c in ranked_configs(st.history, st.task.workload, target.key)
+                        if c][:variants]
+        done = {r.config_key for r in st.history if r.purpose == "model"}
+        # Re-run only when the leading configs changed since the last check (a resumed
+        # session that found nothing new measures nothing again).
+        if len(cands) > 1 and any(config_key(c) not in done for c in cands):
+            ranked[st.task.workload] = (st, cands)
+    if not ranked:
+        progress("in-model check: nothing new to check")
+        return {}
+    n_var = max(len(c) for _, c in ranked.values())
+    choice = {w: [cs[j] if j < len(cs) else {} for j in range(n_var)]
+              for w, (_, cs) in ranked.items()}
+    mods = []
+    with tempfile.TemporaryDirectory(prefix="tilecc-inmodel-") as d:
+        for j in range(n_var):
+            cfgs = {w: c[j] for w, c in choice.items() if c[j]}
+            art = build(model, target=target, input_shapes=input_shapes, profile=True,
+                        configs=_FixedConfigs(cfgs))
+            path = Path(d) / f"v{j}.tar"
+            art.save(path)
+            mods.append(tilecc.load(path, num_threads=threads))
+        progress(f"in-model check: {len(ranked)} tasks, {n_var} model variants, "
+                 f"{rounds} rounds of {runs} runs each")
+        feeds = _random_inputs(mods[0])
+        kernels = mods[0].metadata.get("kernels") or []
+        # per variant, per workload: in-model seconds per call, one value per round
+        times = [{w: [] for w in ranked} for _ in mods]
+        for r in range(rounds):
+            order = list(range(len(mods)))
+            if r % 2:
+                order.reverse()
+            for j in order:
+                rows = mods[j].profile(feeds, runs=runs)
+                per: dict[str, list[float]] = {}
+                for k, row in zip(kernels, rows):
+                    if k.get("workload") in ranked:
+                        per.setdefault(k["workload"], []).append(row["time_ms"] * 1e-3)
+                for w, ts in per.items():
+                    times[j][w].append(sum(ts) / len(ts))
+    out = {}
+    recs = []
+    for w, (st, _) in ranked.items():
+        seen = set()
+        per_cfg: dict[str, list[float]] = {}
+        for j in range(n_var):
+            k = config_key(choice[w][j])
+            per_cfg.setdefault(k, []).extend(times[j][w])
+        for j in range(n_var):
+            k = config_key(choice[w][j])
+            if k in seen:
+                continue
+            seen.add(k)
+            recs.append(Record(target.key, w, st.task.template, st.task.template_version,
+                               choice[w][j], tuple(per_cfg[k]),
+                               device=device or platform.node(), purpose="model"))
+        med = {k: statistics.median(v) for k, v in per_cfg.items()}
+        best = min(med, key=med.get)
+        out[w] = (json.loads(best), med[best], med[config_key({})])
+    append_records(log, recs)
+    return out
