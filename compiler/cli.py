@@ -347,6 +347,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     trials = args.trials if args.trials is not None else (10 ** 9 if budget else 200)
     opts = TuneOptions(trials=trials, tuner=args.tuner, seed=args.seed, time_budget=budget,
                        early_stopping=args.early_stopping, batch=args.batch, measure=mopt)
+    if args.cost_model:
+        opts.cost_model = args.cost_model
     runner = None
     if args.cluster:
         from tilecc.autotune.remote import DaskRunner
@@ -491,6 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "unlimited with --time-budget)")
     tu.add_argument("--time-budget", type=float, metavar="MIN", help="stop after MIN minutes")
     tu.add_argument("--tuner", choices=("random", "grid", "model"), default="model")
+    tu.add_argument("--cost-model", choices=("gbdt", "ridge"),
+                    help="what ranks candidates for --tuner model (default gbdt; ridge when "
+                         "scikit-learn is not installed)")
     tu.add_argument("--timeout", type=float, default=10.0, help="seconds per candidate run")
     tu.add_argument("--parallel", type=int, help="build processes (default: cores)")
     tu.add_argument("--threads", type=int, default=1, help="threads while timing (default 1)")
