@@ -137,8 +137,8 @@ class GBDTModel:
     tens of samples: tiny leaves, shallow trees, a fixed number of rounds (no validation
     split to spare)."""
 
-    def __init__(self, max_iter: int = 60, learning_rate: float = 0.15,
-                 max_leaf_nodes: int = 8, min_samples_leaf: int = 2, seed: int = 0):
+    def __init__(self, max_iter: int = 30, learning_rate: float = 0.2,
+                 max_leaf_nodes: int = 4, min_samples_leaf: int = 2, seed: int = 0):
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         self.reg = HistGradientBoostingRegressor(
@@ -178,6 +178,9 @@ def make_cost_model(name: str, seed: int = 0):
         try:
             return GBDTModel(seed=seed)
         except ImportError:
+            import warnings
+            warnings.warn("cost model gbdt needs scikit-learn (pip install 'tilecc[tune]'); "
+                          "using ridge", stacklevel=2)
             return RidgeModel()
     if name not in COST_MODELS:
         from tilecc.errors import InputError

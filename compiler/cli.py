@@ -493,9 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "unlimited with --time-budget)")
     tu.add_argument("--time-budget", type=float, metavar="MIN", help="stop after MIN minutes")
     tu.add_argument("--tuner", choices=("random", "grid", "model"), default="model")
-    tu.add_argument("--cost-model", choices=("gbdt", "ridge"),
-                    help="what ranks candidates for --tuner model (default gbdt; ridge when "
-                         "scikit-learn is not installed)")
+    tu.add_argument("--cost-model", choices=("ridge", "gbdt"),
+                    help="what ranks candidates for --tuner model (default ridge; gbdt needs "
+                         "scikit-learn, else ridge is used)")
     tu.add_argument("--timeout", type=float, default=10.0, help="seconds per candidate run")
     tu.add_argument("--parallel", type=int, help="build processes (default: cores)")
     tu.add_argument("--threads", type=int, default=1, help="threads while timing (default 1)")

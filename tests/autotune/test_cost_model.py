@@ -56,7 +56,11 @@ def test_gbdt_falls_back_to_ridge_without_sklearn(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.ensemble", None)
     with pytest.raises(ImportError):
         GBDTModel()
-    assert isinstance(make_cost_model("gbdt"), RidgeModel)
+    with pytest.warns(UserWarning, match="using ridge"):
+        assert isinstance(make_cost_model("gbdt"), RidgeModel)
+    with pytest.warns(UserWarning):
+        tuner = ModelTuner(_FakeTask(), 0, cost_model="gbdt")
+    assert isinstance(tuner.model, RidgeModel)
 
 
 def test_unknown_cost_model_is_an_input_error():
