@@ -3,7 +3,8 @@
     python benchmarks/bench_cost_model.py --logs L1.jsonl L2.jsonl ... \\
         --models mobilenet_v2,resnet18,... [--seeds 10] [--ks 8,16,32] [--min-records 12]
 
-The logs should hold (nearly) every config of each task, e.g. from
+The study in BENCHMARKS.md used `--logs benchmarks/data/cost_model_logs.jsonl.gz` (.gz is read
+directly). The logs should hold (nearly) every config of each task, e.g. from
 `tilecc tune M.onnx --log L.jsonl --tuner random --trials 2000 --early-stopping 100000`.
 Tasks are rebuilt from `--models` (names as in bench_vs_ort.py) and matched to the logs by
 workload key; features come from the tuner's own Featurizer.
