@@ -128,3 +128,62 @@ class RidgeModel:
         if self.w is None:
             return np.zeros(len(X))
         return ((X - self.mu) / self.sd) @ self.w + self.y0
+
+
+class GBDTModel:
+    """Gradient-boosted trees (scikit-learn's HistGradientBoostingRegressor) on the raw
+    features, fit on log(cost): no scaling or hand-made interaction terms needed. Settings are
+    for tens of samples (picked by `benchmarks/bench_cost_model.py --sweep`): tiny leaves,
+    shallow trees, a fixed number of rounds, as there is no data to spare for validation."""
+
+    def __init__(self, max_iter: int = 30, learning_rate: float = 0.2,
+                 max_leaf_nodes: int = 4, min_samples_leaf: int = 2, seed: int = 0):
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        self.reg = HistGradientBoostingRegressor(
+            max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
+            min_samples_leaf=min_samples_leaf, l2_regularization=0.0, early_stopping=False,
+            random_state=seed)
+        self.fitted = False
+
+    def fit(self, X, y):
+        from threadpoolctl import threadpool_limits
+
+        # One thread: on tens of rows OpenMP start-up costs more than it saves, and extra
+        # threads would disturb candidates being timed on the other cores.
+        with threadpool_limits(1):
+            self.reg.fit(np.asarray(X, float), np.asarray(y, float))
+        self.fitted = True
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        X = np.asarray(X, float)
+        if not self.fitted:
+            return np.zeros(len(X))
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return self.reg.predict(X)
+
+
+COST_MODELS = {"ridge": RidgeModel, "gbdt": GBDTModel}
+# Ridge: in a replay of tuning over complete logs (BENCHMARKS.md, "Cost model") trees found
+# the best configs no sooner on today's spaces of <= 56 configs, and ridge needs no library.
+DEFAULT_COST_MODEL = "ridge"
+
+
+def make_cost_model(name: str, seed: int = 0):
+    """The named cost model; "gbdt" falls back to ridge when scikit-learn is not installed
+    (it is an optional dependency: the `tune` extra)."""
+    if name == "gbdt":
+        try:
+            return GBDTModel(seed=seed)
+        except ImportError:
+            import warnings
+            warnings.warn("cost model gbdt needs scikit-learn (pip install 'tilecc[tune]'); "
+                          "using ridge", stacklevel=2)
+            return RidgeModel()
+    if name not in COST_MODELS:
+        from tilecc.errors import InputError
+        raise InputError(f"unknown cost model {name!r}; choose one of {', '.join(COST_MODELS)}")
+    return COST_MODELS[name]()

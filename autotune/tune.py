@@ -13,6 +13,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .features import DEFAULT_COST_MODEL
 from .measure import Builder, LocalRunner, MeasureOptions, MeasureResult
 from .record import ErrorKind, Record, append_records, read_records
 from .task import Task, extract_tasks
@@ -48,6 +49,7 @@ class TaskState:
 class TuneOptions:
     trials: int = 200  # new measurements across all tasks
     tuner: str = "model"
+    cost_model: str = DEFAULT_COST_MODEL  # ranks candidates for tuner="model"
     batch: int = 8
     early_stopping: int = 24  # trials without improvement before a task stops
     seed: int = 0
@@ -99,7 +101,7 @@ def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
     states = []
     for k, t in enumerate(tasks):
         seed = zlib.crc32(f"{options.seed}:{t.workload}".encode())
-        st = TaskState(t, make_tuner(options.tuner, t, seed, target))
+        st = TaskState(t, make_tuner(options.tuner, t, seed, target, options.cost_model))
         recs = prior.get(t.workload, [])
         st.history = recs
         st.trials = len(recs)

@@ -1,5 +1,5 @@
 """Tuners propose the next configs of one task: random, grid, and model-guided (simulated
-annealing over the knob space, ranked by a ridge cost model retrained as results arrive)."""
+annealing over the knob space, ranked by a cost model retrained as results arrive)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 
 import numpy as np
 
-from .features import Featurizer, RidgeModel
+from .features import DEFAULT_COST_MODEL, Featurizer, make_cost_model
 from .record import config_key
 
 
@@ -88,10 +88,10 @@ class ModelTuner(Tuner):
     model cannot starve parts of the space."""
 
     def __init__(self, task, seed: int = 0, target=None, min_train: int = 6, eps: float = 0.2,
-                 sa_steps: int = 200, sa_walkers: int = 16):
+                 sa_steps: int = 200, sa_walkers: int = 16, cost_model: str = DEFAULT_COST_MODEL):
         super().__init__(task, seed)
         self.feat = Featurizer(task, target)
-        self.model = RidgeModel()
+        self.model = make_cost_model(cost_model, seed)
         self.min_train, self.eps = min_train, eps
         self.sa_steps, self.sa_walkers = sa_steps, sa_walkers
 
@@ -138,10 +138,10 @@ class ModelTuner(Tuner):
 TUNERS = {"random": RandomTuner, "grid": GridTuner, "model": ModelTuner}
 
 
-def make_tuner(kind: str, task, seed: int, target):
+def make_tuner(kind: str, task, seed: int, target, cost_model: str = DEFAULT_COST_MODEL):
     if kind not in TUNERS:
         from tilecc.errors import InputError
         raise InputError(f"unknown tuner {kind!r}; choose one of {', '.join(TUNERS)}")
     if kind == "model":
-        return ModelTuner(task, seed, target)
+        return ModelTuner(task, seed, target, cost_model=cost_model)
     return TUNERS[kind](task, seed)

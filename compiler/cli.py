@@ -347,6 +347,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     trials = args.trials if args.trials is not None else (10 ** 9 if budget else 200)
     opts = TuneOptions(trials=trials, tuner=args.tuner, seed=args.seed, time_budget=budget,
                        early_stopping=args.early_stopping, batch=args.batch, measure=mopt)
+    if args.cost_model:
+        opts.cost_model = args.cost_model
     from tilecc.autotune.tune import make_runner
     from tilecc.targets import get_target
 
@@ -508,6 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "unlimited with --time-budget)")
     tu.add_argument("--time-budget", type=float, metavar="MIN", help="stop after MIN minutes")
     tu.add_argument("--tuner", choices=("random", "grid", "model"), default="model")
+    tu.add_argument("--cost-model", choices=("ridge", "gbdt"),
+                    help="what ranks candidates for --tuner model (default ridge; gbdt needs "
+                         "scikit-learn, else ridge is used)")
     tu.add_argument("--timeout", type=float, default=10.0, help="seconds per candidate run")
     tu.add_argument("--parallel", type=int, help="build processes (default: cores)")
     tu.add_argument("--threads", type=int, default=1, help="threads while timing (default 1)")
