@@ -275,6 +275,10 @@ def make_runner(target, options: MeasureOptions, kind: str | None = None,
     from tilecc.errors import InputError
     from tilecc.targets.target import is_host
 
+    if kind is not None and (cluster and kind != "dask" or host and kind != "ssh"):
+        raise InputError(f"--runner {kind} does not take "
+                         + ("--cluster" if cluster and kind != "dask" else "--host")
+                         + "; --cluster goes with --runner dask, --host with --runner ssh")
     if kind is None:
         if cluster:
             kind = "dask"

@@ -148,6 +148,8 @@ def test_make_runner_choice():
         make_runner(gone, OPTS)
     with pytest.raises(InputError, match="needs --host"):
         make_runner(t, OPTS, "ssh")
+    with pytest.raises(InputError, match="does not take --cluster"):
+        make_runner(t, OPTS, "emulated", cluster="tcp://h:8786")
 
 
 def test_cli_tune_emulated(tmp_path):
