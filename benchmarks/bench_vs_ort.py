@@ -213,7 +213,8 @@ def write_markdown(path: Path, rows: list[Row], info: dict[str, str], args) -> N
              f"(`--repeat {args.repeat} --warmup {args.warmup} --block {args.block} "
              f"--opt-level {args.opt_level}`): the engines take turns in blocks of "
              f"{args.block} back-to-back runs (steady state: each engine's weights stay in the "
-             "caches between its runs; `--block 1` alternates single runs); median and p90 of per-run wall time "
+             "caches between its runs; `--block 1` alternates single runs); median and p90 of "
+             "per-run wall time "
              "(`time.perf_counter_ns`, including the Python call). tilecc/ORT is the ratio of "
              "medians (< 1: tilecc faster). ORT: `intra_op_num_threads=threads`, "
              "`inter_op_num_threads=1`, sequential execution, all graph optimisations, "
@@ -226,7 +227,14 @@ def write_markdown(path: Path, rows: list[Row], info: dict[str, str], args) -> N
     if errors:
         lines += ["", "Errors:", ""]
         lines += [f"- {r.model} ({r.threads} threads): {r.error.splitlines()[0]}" for r in errors]
-    path.write_text("\n".join(lines) + "\n")
+    # The sections after this table (light models, GEMM, tuning, ...) come from other scripts
+    # and by hand: keep them.
+    kept: list[str] = []
+    if path.exists():
+        old = path.read_text().splitlines()
+        first = next((k for k, ln in enumerate(old) if ln.startswith("## ")), len(old))
+        kept = ["", *old[first:]]
+    path.write_text("\n".join(lines + kept) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
