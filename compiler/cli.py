@@ -394,7 +394,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
               + (f", failures {fails}" if fails else ""))
         for (tk, wl), r in sorted(best.items()):
             n = sum(1 for x in recs if x.workload == wl and x.target == tk)
-            print(f"  {tk}  {r.template}  {r.cost * 1e6:.1f} us  {r.config}  ({n} records)")
+            where = " in the model" if r.purpose == "model" else ""
+            print(f"  {tk}  {r.template}  {r.cost * 1e6:.1f} us{where}  {r.config}  "
+                  f"({n} records)")
             print(f"    {wl}")
         return 0
     if args.logs_cmd == "merge":
