@@ -24,15 +24,9 @@ class EmulatedRunner:
     timed = False
 
     def __init__(self, target, options: MeasureOptions):
-        from tilecc.errors import LinkError
+        from tilecc.runtime.crunner import emulator_prefix
 
-        self.prefix = target.emulator()
-        if not self.prefix:
-            raise LinkError(f"no emulator is known for target {target.name!r} "
-                            f"({target.triple})")
-        if shutil.which(self.prefix[0]) is None:
-            raise LinkError(f"{self.prefix[0]!r} not found; install qemu-user "
-                            "(apt-get install qemu-user)")
+        self.prefix = emulator_prefix(target)
         self.key, self.options = target.key, options
         self.device = f"{Path(self.prefix[0]).name}@{platform.node()}"
         self.exe = build_kernel_runner(target)

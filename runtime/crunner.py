@@ -75,6 +75,18 @@ def run_c_runner(exe: str | os.PathLike, artifact_dir: str | os.PathLike, metada
             for spec, p in zip(metadata["outputs"], out_paths)}
 
 
+def emulator_prefix(target, where: str = "", unknown=LinkError) -> list[str]:
+    """The qemu-user command prefix that runs `target`'s Linux binaries on this machine;
+    `unknown` (an error class) when no emulator is known for it, LinkError when it is not
+    installed."""
+    prefix = target.emulator()
+    if not prefix:
+        raise unknown(f"{where}no emulator known for target {target.name!r} ({target.triple})")
+    if shutil.which(prefix[0]) is None:
+        raise LinkError(f"{prefix[0]!r} not found; install qemu-user (apt-get install qemu-user)")
+    return prefix
+
+
 class EmulatedModule:
     """Runs a Linux artifact built for another CPU under qemu-user, through the C runner
     cross-compiled with the target's gcc. `run` has the same contract as Module.run (but
@@ -93,13 +105,7 @@ class EmulatedModule:
         if getattr(target, "bare_metal", False):
             raise ArtifactError(f"{path}: a bare-metal artifact has no Linux library to "
                                 "emulate; link lib/model.o into your firmware")
-        self.prefix = target.emulator()
-        if not self.prefix:
-            raise ArtifactError(f"{path}: no emulator known for target {target.name!r} "
-                                f"({target.triple})")
-        if shutil.which(self.prefix[0]) is None:
-            raise LinkError(f"{self.prefix[0]!r} not found; install qemu-user "
-                            "(apt-get install qemu-user)")
+        self.prefix = emulator_prefix(target, f"{path}: ", ArtifactError)
         self._tmp = tempfile.TemporaryDirectory(prefix="tilecc-emu-")
         self.dir = extract_artifact(path, Path(self._tmp.name) / "artifact")
         self.exe = build_c_runner(self.dir, Path(self._tmp.name) / "tilecc_runner",
