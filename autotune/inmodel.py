@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import platform
-import statistics
 
 import numpy as np
 
-from .record import Record, append_records, config_key
+from .record import Record, append_records, config_key, config_medians
+from .worker import random_like
 
 
 class _FixedConfigs:
@@ -34,26 +34,16 @@ class _FixedConfigs:
 
 def _random_inputs(mod, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
-    feeds = {}
-    for spec in mod.input_info:
-        dt = np.dtype(spec["dtype"]) if spec["dtype"] != "bfloat16" else np.dtype("float32")
-        if dt.kind == "f":
-            feeds[spec["name"]] = rng.standard_normal(spec["shape"]).astype(dt)
-        elif dt.kind == "b":
-            feeds[spec["name"]] = np.zeros(spec["shape"], dt)
-        else:
-            feeds[spec["name"]] = rng.integers(0, 2, spec["shape"]).astype(dt)
-    return feeds
+    # bfloat16 inputs take float32 arrays (Module.run converts them)
+    return {s["name"]: random_like(s["shape"], "float32" if s["dtype"] == "bfloat16"
+                                   else s["dtype"], rng) for s in mod.input_info}
 
 
 def ranked_configs(records, workload: str, target_key: str) -> list[dict]:
     """A task's successful configs, fastest first by the median of their isolated costs."""
-    costs: dict[str, list[float]] = {}
-    for r in records:
-        if r.ok and r.workload == workload and r.target == target_key and r.purpose != "model":
-            costs.setdefault(r.config_key, []).extend(r.costs)
-    order = sorted(costs, key=lambda k: statistics.median(costs[k]))
-    return [json.loads(k) for k in order]
+    med = config_medians(r for r in records if r.workload == workload
+                         and r.target == target_key and r.purpose != "model")
+    return [json.loads(k) for k in sorted(med, key=med.get)]
 
 
 def check_in_model(model, target, log, states, variants: int = 3, rounds: int = 21,
@@ -113,20 +103,14 @@ def check_in_model(model, target, log, states, variants: int = 3, rounds: int = 
     out = {}
     recs = []
     for w, (st, _) in ranked.items():
-        seen = set()
         per_cfg: dict[str, list[float]] = {}
         for j in range(n_var):
-            k = config_key(choice[w][j])
-            per_cfg.setdefault(k, []).extend(times[j][w])
-        for j in range(n_var):
-            k = config_key(choice[w][j])
-            if k in seen:
-                continue
-            seen.add(k)
-            recs.append(Record(target.key, w, st.task.template, st.task.template_version,
-                               choice[w][j], tuple(per_cfg[k]),
-                               device=device or platform.node(), purpose="model"))
-        med = {k: statistics.median(v) for k, v in per_cfg.items()}
+            per_cfg.setdefault(config_key(choice[w][j]), []).extend(times[j][w])
+        new = [Record(target.key, w, st.task.template, st.task.template_version, json.loads(k),
+                      tuple(costs), device=device or platform.node(), purpose="model")
+               for k, costs in per_cfg.items()]
+        recs += new
+        med = config_medians(new)
         best = min(med, key=med.get)
         out[w] = (json.loads(best), med[best], med[config_key({})])
     append_records(log, recs)

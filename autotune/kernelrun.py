@@ -21,7 +21,7 @@ import numpy as np
 
 from .measure import MeasureOptions, MeasureResult
 from .record import ErrorKind
-from .worker import close_enough, random_like
+from .worker import WRONG_ANSWER_MSG, random_like, reference_matches
 
 EXE_NAME = "tilecc_kernel_runner"
 # Exit codes of the runner (see the C source).
@@ -116,22 +116,6 @@ def read_outputs(args: list, files: list[str | os.PathLike | None]) -> list[np.n
             for (shape, dtype, role), f in zip(args, files) if role == "out"]
 
 
-def check_reference(outs: list[np.ndarray], ref: str, ref_mode: str) -> MeasureResult | None:
-    """Save the outputs as the reference (.npz, as worker.do_run) or compare them with it;
-    a wrong_answer result, or None when the outputs are acceptable."""
-    if not ref:
-        return None
-    if ref_mode == "save":
-        np.savez(ref, *outs)
-        return None
-    with np.load(ref, allow_pickle=False) as z:
-        refs = [z[f"arr_{k}"] for k in range(len(z.files))]
-    if len(refs) != len(outs) or not all(close_enough(o, r) for o, r in zip(outs, refs)):
-        return MeasureResult([], ErrorKind.WRONG_ANSWER,
-                             "output differs from the default config's output")
-    return None
-
-
 def _signal_name(sig: int) -> str:
     try:
         return signal.Signals(sig).name
@@ -167,9 +151,8 @@ def finish(proc: subprocess.CompletedProcess, args: list, out_files: list, ref: 
         outs = read_outputs(args, out_files)
     except (OSError, ValueError) as e:
         return MeasureResult([], ErrorKind.RUNTIME_ERROR, f"reading outputs: {e}")
-    bad = check_reference(outs, ref, ref_mode)
-    if bad is not None:
-        return bad
+    if not reference_matches(outs, ref, ref_mode):
+        return MeasureResult([], ErrorKind.WRONG_ANSWER, WRONG_ANSWER_MSG)
     if timed:
         return MeasureResult(costs)
     return MeasureResult([], ErrorKind.UNTIMED, untimed_msg)

@@ -179,6 +179,15 @@ def merge(records: Iterable[Record]) -> list[Record]:
     return out
 
 
+def config_medians(records: Iterable[Record]) -> dict[str, float]:
+    """config key -> median (as Record.cost) of all successful costs measured for it."""
+    costs: dict[str, list[float]] = {}
+    for r in records:
+        if r.ok:
+            costs.setdefault(r.config_key, []).extend(r.costs)
+    return {k: sorted(v)[len(v) // 2] for k, v in costs.items()}
+
+
 def best_records(records: Iterable[Record]) -> dict[(tuple[str, str]), Record]:
     """Per (target, workload), the config with the lowest median over all its successful
     measurements (in-model ones where there are any), as one record carrying the pooled

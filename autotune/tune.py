@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .features import DEFAULT_COST_MODEL
 from .measure import Builder, LocalRunner, MeasureOptions, MeasureResult
-from .record import ErrorKind, Record, append_records, read_records
+from .record import ErrorKind, Record, append_records, config_medians, read_records
 from .task import Task, extract_tasks
 from .tuner import make_tuner
 
@@ -70,15 +70,6 @@ def _progress(msg: str, out=sys.stderr):
 
 CONFIRM_TOP = 3  # leading configs re-measured next to the default at the end of a session
 CONFIRM_ROUNDS = 3
-
-
-def _pooled_by_config(records) -> dict[str, float]:
-    """config key -> median of all successful costs measured for it."""
-    costs: dict[str, list[float]] = {}
-    for r in records:
-        if r.ok:
-            costs.setdefault(r.config_key, []).extend(r.costs)
-    return {k: sorted(v)[len(v) // 2] for k, v in costs.items()}
 
 
 def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
@@ -209,7 +200,7 @@ def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
         luck: without this, configs within noise of the default (and slower inside the model)
         get picked. Configs confirmed in an earlier session are not re-measured."""
         confirmed = {r.config_key for r in st.history if r.purpose == "confirm"}
-        per_config = _pooled_by_config(st.history)
+        per_config = config_medians(st.history)
         leaders = sorted((k for k in per_config if k != "{}"), key=per_config.get)[:CONFIRM_TOP]
         todo = [k for k in leaders if k not in confirmed]
         if not todo:
@@ -219,7 +210,7 @@ def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
         builds = builder.build(st.task, cfgs, str(work))
         for _ in range(CONFIRM_ROUNDS):
             record(st, cfgs, runner.run(builds, seed=options.seed, ref=st.ref), "confirm")
-        per_config = _pooled_by_config(st.history)
+        per_config = config_medians(st.history)
         st.default_cost = per_config.get("{}", st.default_cost)
         key, st.best_cost = min(per_config.items(), key=lambda kv: kv[1])
         st.best_config = json.loads(key)

@@ -144,6 +144,22 @@ def close_enough(got: np.ndarray, ref: np.ndarray) -> bool:
     return bool(np.all(np.abs(got - ref) <= 1e-5 * scale + 1e-4 * np.abs(ref)))
 
 
+WRONG_ANSWER_MSG = "output differs from the default config's output"
+
+
+def reference_matches(outs: list[np.ndarray], ref: str | None, ref_mode: str) -> bool:
+    """ref_mode "save": write `outs` as the reference (.npz); else compare them with it.
+    No reference path: nothing to check."""
+    if not ref:
+        return True
+    if ref_mode == "save":
+        np.savez(ref, *outs)
+        return True
+    with np.load(ref, allow_pickle=False) as z:
+        refs = [z[f"arr_{k}"] for k in range(len(z.files))]
+    return len(refs) == len(outs) and all(close_enough(o, r) for o, r in zip(outs, refs))
+
+
 def do_run(req: dict) -> dict:
     lib = ctypes.CDLL(req["lib"])
     threads = int(req.get("threads", 1))
@@ -166,15 +182,8 @@ def do_run(req: dict) -> dict:
     if first < 0:
         return {"ok": False, "error": "runtime_error", "msg": f"kernel returned {-first:.0f}"}
     outs = [a for a, (_, _, role) in zip(arrays, req["args"]) if role == "out"]
-    ref = req.get("ref")
-    if ref and req.get("ref_mode") == "save":
-        np.savez(ref, *outs)
-    elif ref:
-        with np.load(ref, allow_pickle=False) as z:
-            refs = [z[f"arr_{k}"] for k in range(len(z.files))]
-        if len(refs) != len(outs) or not all(close_enough(o, r) for o, r in zip(outs, refs)):
-            return {"ok": False, "error": "wrong_answer",
-                    "msg": "output differs from the default config's output"}
+    if not reference_matches(outs, req.get("ref"), req.get("ref_mode", "check")):
+        return {"ok": False, "error": "wrong_answer", "msg": WRONG_ANSWER_MSG}
     number = max(1, int(req.get("number", 1)))
     min_s = float(req.get("min_repeat_ms", 0)) / 1000.0
     # Grow `number` until one repeat lasts min_repeat_ms, so short kernels are not measured

@@ -128,7 +128,8 @@ def _schedule_dense(stage, target, cfg):
     """(oc_tiles x tile) accumulator vectors over output channels x output pixels; per
     reduction step oc_tiles weight vectors are loaded and `tile` input values broadcast.
     The tile runs along output width, or along fused pixels when the width has no useful
-    divisor. Knobs: oc_tiles, tile."""
+    divisor. Knobs: oc_tiles, tile, order (output-channel blocks or pixel tiles outermost),
+    ic_split (small images only)."""
     n, ko, oh, ow, ki = stage.axes
     raxes = stage.reduce_axes
     regs = _regs(target)
@@ -150,38 +151,26 @@ def _schedule_dense(stage, target, cfg):
                               -(ot + tile_for(ot))))
     tile = tile_for(oc_tiles)
     koo, kot = stage.split(ko, oc_tiles)
-    pix_outer = cfg.get("order") == "pix"
+    if by_ow:
+        po, pi = stage.split(ow, tile)
+        pixels, par = [oh, po], [oh]  # `par`: the pixel loops the parallel loop may take
+    else:
+        po, pi = stage.split(stage.fuse(oh, ow), tile)
+        pixels = par = [po]
     chunks = cfg.get("ic_split") or 1
     if chunks > 1:
         # The reduction in `chunks` parts outside the whole image: each part's weights
         # (oc_tiles blocks) stay in L1 across all pixel tiles instead of streaming from L2
         # once per tile; the accumulators of the image live in a small local array.
         rco_o, rco_i = stage.split(raxes[0], raxes[0].extent // chunks)
-        if by_ow:
-            po, pi = stage.split(ow, tile)
-            stage.reorder(n, koo, rco_o, oh, po, rco_i, *raxes[1:], pi, kot, ki)
-        else:
-            p = stage.fuse(oh, ow)
-            po, pi = stage.split(p, tile)
-            stage.reorder(n, koo, rco_o, po, rco_i, *raxes[1:], pi, kot, ki)
+        stage.reorder(n, koo, rco_o, *pixels, rco_i, *raxes[1:], pi, kot, ki)
         outer = [n, koo]
-    elif by_ow:
-        po, pi = stage.split(ow, tile)
-        if pix_outer:
-            stage.reorder(n, oh, po, koo, *raxes, pi, kot, ki)
-            outer = [n, oh]
-        else:
-            stage.reorder(n, koo, oh, po, *raxes, pi, kot, ki)
-            outer = [n, koo, oh]
+    elif cfg.get("order") == "pix":
+        stage.reorder(n, *pixels, koo, *raxes, pi, kot, ki)
+        outer = [n, *par]
     else:
-        p = stage.fuse(oh, ow)
-        po, pi = stage.split(p, tile)
-        if pix_outer:
-            stage.reorder(n, po, koo, *raxes, pi, kot, ki)
-            outer = [n, po]
-        else:
-            stage.reorder(n, koo, po, *raxes, pi, kot, ki)
-            outer = [n, koo, po]
+        stage.reorder(n, koo, *pixels, *raxes, pi, kot, ki)
+        outer = [n, koo, *par]
     stage.unroll(kot)
     stage.unroll(pi)
     stage.vectorize(ki)
