@@ -115,3 +115,39 @@ def check_in_model(model, target, log, states, variants: int = 3, rounds: int = 
         out[w] = (json.loads(best), med[best], med[config_key({})])
     append_records(log, recs)
     return out
+
+
+def whole_model_speedup(model, target, log, input_shapes=None, threads: int = 1,
+                        rounds: int = 15, runs: int = 5) -> tuple[float, float]:
+    """The end-to-end figure the per-kernel ones add up to: `model` built with the template
+    defaults and with the best configs of `log`, run in turns (`rounds` blocks of `runs`
+    back-to-back runs each, the first of a block untimed). Returns the median seconds per
+    run (default, tuned)."""
+    import statistics
+    import tempfile
+    import time
+    from pathlib import Path
+
+    import tilecc
+    from tilecc.build import build
+
+    from .provider import TuningLogConfigs
+
+    mods = []
+    with tempfile.TemporaryDirectory(prefix="tilecc-e2e-") as d:
+        for j, logs in enumerate(([], [str(log)])):
+            art = build(model, target=target, input_shapes=input_shapes,
+                        configs=TuningLogConfigs(logs, use_default_logs=False))
+            path = Path(d) / f"m{j}.tar"
+            art.save(path)
+            mods.append(tilecc.load(path, num_threads=threads))
+        feeds = _random_inputs(mods[0])
+        times: list[list[float]] = [[], []]
+        for r in range(rounds):
+            for j in ((0, 1) if r % 2 == 0 else (1, 0)):
+                mods[j].run(feeds)
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    mods[j].run(feeds)
+                    times[j].append(time.perf_counter() - t0)
+    return statistics.median(times[0]), statistics.median(times[1])

@@ -58,6 +58,7 @@ def test_resume_after_kill_loses_nothing(tmp_path):
     assert sum(1 for r in search if r.config == {}) == 1  # the default, once
     assert all(r.ok for r in recs)
     assert "speedup" in r.stderr
+    assert "whole model" in r.stdout  # the end-to-end figure after the in-model check
     # The session ended by re-measuring its leading configs next to the default, each the
     # same number of times; a third session has nothing new to confirm.
     confirm = [r for r in recs if r.purpose == "confirm"]
@@ -226,7 +227,7 @@ def test_shipped_logs_match_current_templates():
 def test_in_model_check_decides_configs(tmp_path, target):
     """After an isolated search, the leading configs are timed inside the compiled model;
     those in-model records decide what compile picks, and a second check measures nothing."""
-    from tilecc.autotune.inmodel import check_in_model
+    from tilecc.autotune.inmodel import check_in_model, whole_model_speedup
     from tilecc.autotune.record import best_records
 
     model = conv_model()
@@ -251,3 +252,5 @@ def test_in_model_check_decides_configs(tmp_path, target):
     states[0].history = recs
     assert check_in_model(model, target, log, states, variants=2, rounds=3, runs=2,
                           progress=lambda m: None) == {}
+    dflt, tuned = whole_model_speedup(model, target, log, rounds=2, runs=2)
+    assert 0 < dflt < 1 and 0 < tuned < 1
