@@ -118,11 +118,13 @@ def check_in_model(model, target, log, states, variants: int = 3, rounds: int = 
 
 
 def whole_model_speedup(model, target, log, input_shapes=None, threads: int = 1,
-                        rounds: int = 15, runs: int = 5) -> tuple[float, float]:
+                        rounds: int = 10, runs: int = 5, copies: int = 3) -> tuple[float, float]:
     """The end-to-end figure the per-kernel ones add up to: `model` built with the template
     defaults and with the best configs of `log`, run in turns (`rounds` blocks of `runs`
-    back-to-back runs each, the first of a block untimed). Returns the median seconds per
-    run (default, tuned)."""
+    back-to-back runs per loaded copy, the first of a block untimed). Each build is loaded
+    `copies` times: on a shared VM one loaded instance can run steadily slower than another
+    copy of the same file (where its buffers landed), so each side pools several.
+    Returns the median seconds per run (default, tuned)."""
     import statistics
     import tempfile
     import time
@@ -133,21 +135,21 @@ def whole_model_speedup(model, target, log, input_shapes=None, threads: int = 1,
 
     from .provider import TuningLogConfigs
 
-    mods = []
+    mods = []  # (side, module)
     with tempfile.TemporaryDirectory(prefix="tilecc-e2e-") as d:
         for j, logs in enumerate(([], [str(log)])):
             art = build(model, target=target, input_shapes=input_shapes,
                         configs=TuningLogConfigs(logs, use_default_logs=False))
             path = Path(d) / f"m{j}.tar"
             art.save(path)
-            mods.append(tilecc.load(path, num_threads=threads))
-        feeds = _random_inputs(mods[0])
+            mods += [(j, tilecc.load(path, num_threads=threads)) for _ in range(copies)]
+        feeds = _random_inputs(mods[0][1])
         times: list[list[float]] = [[], []]
         for r in range(rounds):
-            for j in ((0, 1) if r % 2 == 0 else (1, 0)):
-                mods[j].run(feeds)
+            for j, mod in (mods if r % 2 == 0 else mods[::-1]):
+                mod.run(feeds)
                 for _ in range(runs):
                     t0 = time.perf_counter()
-                    mods[j].run(feeds)
+                    mod.run(feeds)
                     times[j].append(time.perf_counter() - t0)
     return statistics.median(times[0]), statistics.median(times[1])
