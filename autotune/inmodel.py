@@ -39,6 +39,17 @@ def _random_inputs(mod, seed: int = 0) -> dict:
                                    else s["dtype"], rng) for s in mod.input_info}
 
 
+def _loaded(model, target, configs, path, input_shapes, threads: int, copies: int = 1,
+            profile: bool = False) -> list:
+    """`model` built with `configs`, saved to `path` and loaded `copies` times."""
+    import tilecc
+    from tilecc.build import build
+
+    build(model, target=target, input_shapes=input_shapes, profile=profile,
+          configs=configs).save(path)
+    return [tilecc.load(path, num_threads=threads) for _ in range(copies)]
+
+
 def ranked_configs(records, workload: str, target_key: str) -> list[dict]:
     """A task's successful configs, fastest first by the median of their isolated costs."""
     med = config_medians(r for r in records if r.workload == workload
@@ -54,9 +65,6 @@ def check_in_model(model, target, log, states, variants: int = 3, rounds: int = 
     config, in-model seconds per call, default's seconds per call)}."""
     import tempfile
     from pathlib import Path
-
-    import tilecc
-    from tilecc.build import build
 
     ranked = {}
     for st in states:
@@ -77,11 +85,8 @@ def check_in_model(model, target, log, states, variants: int = 3, rounds: int = 
     with tempfile.TemporaryDirectory(prefix="tilecc-inmodel-") as d:
         for j in range(n_var):
             cfgs = {w: c[j] for w, c in choice.items() if c[j]}
-            art = build(model, target=target, input_shapes=input_shapes, profile=True,
-                        configs=_FixedConfigs(cfgs))
-            path = Path(d) / f"v{j}.tar"
-            art.save(path)
-            mods.append(tilecc.load(path, num_threads=threads))
+            mods += _loaded(model, target, _FixedConfigs(cfgs), Path(d) / f"v{j}.tar",
+                            input_shapes, threads, profile=True)
         progress(f"in-model check: {len(ranked)} tasks, {n_var} model variants, "
                  f"{rounds} rounds of {runs} runs each")
         feeds = _random_inputs(mods[0])
@@ -130,19 +135,14 @@ def whole_model_speedup(model, target, log, input_shapes=None, threads: int = 1,
     import time
     from pathlib import Path
 
-    import tilecc
-    from tilecc.build import build
-
     from .provider import TuningLogConfigs
 
     mods = []  # (side, module)
     with tempfile.TemporaryDirectory(prefix="tilecc-e2e-") as d:
         for j, logs in enumerate(([], [str(log)])):
-            art = build(model, target=target, input_shapes=input_shapes,
-                        configs=TuningLogConfigs(logs, use_default_logs=False))
-            path = Path(d) / f"m{j}.tar"
-            art.save(path)
-            mods += [(j, tilecc.load(path, num_threads=threads)) for _ in range(copies)]
+            mods += [(j, m) for m in _loaded(
+                model, target, TuningLogConfigs(logs, use_default_logs=False),
+                Path(d) / f"m{j}.tar", input_shapes, threads, copies=copies)]
         feeds = _random_inputs(mods[0][1])
         times: list[list[float]] = [[], []]
         for r in range(rounds):

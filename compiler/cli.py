@@ -383,9 +383,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
                   f"({st.default_cost / st.best_cost:.2f}x over default) {st.best_config}")
     if whole:
         dflt, tuned = whole
-        print(f"whole model, {args.threads} thread(s), median of 150 runs each in turns (3 "
-              f"loaded copies per build): default configs {dflt * 1e3:.3f} ms, tuned "
-              f"{tuned * 1e3:.3f} ms ({tuned / dflt:.3f} of the default)")
+        print(f"whole model, {args.threads} thread(s), medians of runs in turns: default "
+              f"configs {dflt * 1e3:.3f} ms, tuned {tuned * 1e3:.3f} ms "
+              f"({tuned / dflt:.3f} of the default)")
     print(f"log: {args.log}")
     return 0
 
