@@ -16,6 +16,7 @@ from tilecc.codegen.llvm import masked_loads_ok
 from .. import te
 from .generic import MIN_PARALLEL_WORK, _fuse_all
 from .nn import (
+    _default_acc,
     _divisors,
     _largest_divisor,
     _materialize_pads,
@@ -136,8 +137,10 @@ def _schedule_dense(stage, target, cfg):
     by_ow = _packed_tiles_ow(ow.extent, 2, regs)
     pix = ow.extent if by_ow else oh.extent * ow.extent
 
+    acc = _default_acc(regs)
+
     def tile_for(ot):
-        return cfg.get("tile") or _largest_divisor(pix, max(1, regs // ot), regs)
+        return cfg.get("tile") or _largest_divisor(pix, max(1, acc // ot), acc)
 
     # Most accumulators that fit, with the weights one block row streams (oc_tiles blocks of
     # the whole reduction, re-read for every output row) kept within the L2; among
@@ -147,7 +150,7 @@ def _schedule_dense(stage, target, cfg):
     wbytes = math.prod(r.extent for r in raxes) * ki.extent * 4
     fits = [ot for ot in _divisors(ko.extent, 4) if ot == 1 or ot * wbytes <= target.l2_bytes]
     oc_tiles = cfg.get("oc_tiles") or max(
-        fits, key=lambda ot: (min(ot * tile_for(ot), regs), tile_for(ot) >= 8,
+        fits, key=lambda ot: (min(ot * tile_for(ot), acc), tile_for(ot) >= 8,
                               -(ot + tile_for(ot))))
     tile = tile_for(oc_tiles)
     koo, kot = stage.split(ko, oc_tiles)
