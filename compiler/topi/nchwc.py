@@ -101,7 +101,7 @@ def _conv_nchwc_knobs(stage, target):
         return {"tile": _divisors(ow.extent, regs), "rows": _divisors(oh.extent, 4)}
     by_ow = _packed_tiles_ow(ow.extent, 2, regs)
     knobs = {"oc_tiles": _divisors(ko.extent, 4),
-             "tile": _divisors(ow.extent if by_ow else oh.extent * ow.extent, regs),
+             "tile": _pixel_tiles(ow.extent if by_ow else oh.extent * ow.extent, regs),
              "order": ["oc", "pix"]}
     # Splitting the reduction keeps the whole image's accumulators in a local array: small
     # images only (at most 64 KiB with the most output-channel blocks).
@@ -109,6 +109,13 @@ def _conv_nchwc_knobs(stage, target):
     if stage.anchor_op.attrs.get("in_block") and oh.extent * ow.extent * b * 4 * 4 <= 65536:
         knobs["ic_split"] = _divisors(stage.reduce_axes[0].extent, 8)
     return knobs
+
+
+def _pixel_tiles(pix: int, cap: int) -> list[int]:
+    """Pixel tiles up to `cap`: the divisors of the pixel count, and tiles whose last, partial
+    tile wastes at most an eighth of the work (its stores are guarded). Without them a 7x7
+    image offers tiles of 1 or 7 only, too few accumulators on a 16-register file."""
+    return [t for t in range(1, min(cap, pix) + 1) if (-pix % t) * 8 <= pix]
 
 
 @register_schedule("ConvNCHWc", knobs=_conv_nchwc_knobs, version=1)
@@ -140,17 +147,27 @@ def _schedule_dense(stage, target, cfg):
     acc = _default_acc(regs)
 
     def tile_for(ot):
-        return cfg.get("tile") or _largest_divisor(pix, max(1, acc // ot), acc)
+        if cfg.get("tile"):
+            return cfg["tile"]
+        # The tile doing the most useful work per pass: a partial last tile is worth its
+        # waste when no divisor of the pixel count comes near the accumulators available.
+        return max(_pixel_tiles(pix, max(1, acc // ot)),
+                   key=lambda t: (t * pix / (pix + -pix % t), -(-pix % t)))
 
-    # Most accumulators that fit, with the weights one block row streams (oc_tiles blocks of
-    # the whole reduction, re-read for every output row) kept within the L2; among
-    # equals, a pixel tile of at least 8 (long unit-stride runs of broadcasts), then the most
-    # balanced tile (per reduction step it costs oc_tiles + tile loads for their product of
-    # FMAs).
+    def useful(ot):
+        t = tile_for(ot)
+        return min(ot * t, acc) * pix / (pix + -pix % t)
+
+    # A pixel tile of at least 4 (Zen 2: four weight streams feeding 3-pixel tiles ran at half
+    # the speed of 2x6 and 3x4 tiles), then the most accumulators that fit less the partial
+    # tile's waste, with the weights one block row streams (oc_tiles blocks of the whole
+    # reduction, re-read for every output row) kept within the L2; among equals, a pixel tile
+    # of at least 8 (long unit-stride runs of broadcasts), then the most balanced tile (per
+    # reduction step it costs oc_tiles + tile loads for their product of FMAs).
     wbytes = math.prod(r.extent for r in raxes) * ki.extent * 4
     fits = [ot for ot in _divisors(ko.extent, 4) if ot == 1 or ot * wbytes <= target.l2_bytes]
     oc_tiles = cfg.get("oc_tiles") or max(
-        fits, key=lambda ot: (min(ot * tile_for(ot), acc), tile_for(ot) >= 8,
+        fits, key=lambda ot: (tile_for(ot) >= 4, useful(ot), tile_for(ot) >= 8,
                               -(ot + tile_for(ot))))
     tile = tile_for(oc_tiles)
     koo, kot = stage.split(ko, oc_tiles)
