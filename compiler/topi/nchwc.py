@@ -146,30 +146,40 @@ def _schedule_dense(stage, target, cfg):
 
     acc = _default_acc(regs)
 
-    def tile_for(ot):
+    def tile_for(ot, partial):
         if cfg.get("tile"):
             return cfg["tile"]
-        # The tile doing the most useful work per pass: a partial last tile is worth its
-        # waste when no divisor of the pixel count comes near the accumulators available.
+        if not partial:
+            return _largest_divisor(pix, max(1, acc // ot), acc)
         return max(_pixel_tiles(pix, max(1, acc // ot)),
                    key=lambda t: (t * pix / (pix + -pix % t), -(-pix % t)))
 
-    def useful(ot):
-        t = tile_for(ot)
+    def useful(ot, partial):
+        t = tile_for(ot, partial)
         return min(ot * t, acc) * pix / (pix + -pix % t)
 
-    # A pixel tile of at least 4 (Zen 2: four weight streams feeding 3-pixel tiles ran at half
-    # the speed of 2x6 and 3x4 tiles), then the most accumulators that fit less the partial
-    # tile's waste, with the weights one block row streams (oc_tiles blocks of the whole
-    # reduction, re-read for every output row) kept within the L2; among equals, a pixel tile
-    # of at least 8 (long unit-stride runs of broadcasts), then the most balanced tile (per
-    # reduction step it costs oc_tiles + tile loads for their product of FMAs).
+    # Most accumulators that fit, with the weights one block row streams (oc_tiles blocks of
+    # the whole reduction, re-read for every output row) kept within the L2; among
+    # equals, a pixel tile of at least 8 (long unit-stride runs of broadcasts), then the most
+    # balanced tile (per reduction step it costs oc_tiles + tile loads for their product of
+    # FMAs).
     wbytes = math.prod(r.extent for r in raxes) * ki.extent * 4
     fits = [ot for ot in _divisors(ko.extent, 4) if ot == 1 or ot * wbytes <= target.l2_bytes]
+    partial = False
     oc_tiles = cfg.get("oc_tiles") or max(
-        fits, key=lambda ot: (tile_for(ot) >= 4, useful(ot), tile_for(ot) >= 8,
-                              -(ot + tile_for(ot))))
-    tile = tile_for(oc_tiles)
+        fits, key=lambda ot: (useful(ot, False), tile_for(ot, False) >= 8,
+                              -(ot + tile_for(ot, False))))
+    if regs <= 16 and useful(oc_tiles, False) < 0.75 * acc:
+        # No divisor of the pixel count comes near the accumulators (a 7x7 image with 12 of
+        # them): tiles with a partial last tile, the most useful work per pass, of at least 4
+        # pixels (Zen 2: four weight streams feeding 3-pixel tiles ran at half the speed of
+        # 2x6 and 3x4 tiles). Measured on 16-register files only; on 32-register ones the
+        # tile knob offers them to the tuner and the defaults (the shipped logs' {}) stay.
+        partial = True
+        oc_tiles = cfg.get("oc_tiles") or max(
+            fits, key=lambda ot: (tile_for(ot, True) >= 4, useful(ot, True),
+                                  tile_for(ot, True) >= 8, -(ot + tile_for(ot, True))))
+    tile = tile_for(oc_tiles, partial)
     koo, kot = stage.split(ko, oc_tiles)
     if by_ow:
         po, pi = stage.split(ow, tile)
