@@ -146,17 +146,20 @@ def _schedule_dense(stage, target, cfg):
 
     acc = _default_acc(regs)
 
+    def padded(t):
+        return pix + -pix % t
+
     def tile_for(ot, partial):
         if cfg.get("tile"):
             return cfg["tile"]
         if not partial:
             return _largest_divisor(pix, max(1, acc // ot), acc)
         return max(_pixel_tiles(pix, max(1, acc // ot)),
-                   key=lambda t: (t * pix / (pix + -pix % t), -(-pix % t)))
+                   key=lambda t: (t * pix / padded(t), -padded(t)))
 
     def useful(ot, partial):
         t = tile_for(ot, partial)
-        return min(ot * t, acc) * pix / (pix + -pix % t)
+        return min(ot * t, acc) * pix / padded(t)
 
     # Most accumulators that fit, with the weights one block row streams (oc_tiles blocks of
     # the whole reduction, re-read for every output row) kept within the L2; among
@@ -165,10 +168,14 @@ def _schedule_dense(stage, target, cfg):
     # FMAs).
     wbytes = math.prod(r.extent for r in raxes) * ki.extent * 4
     fits = [ot for ot in _divisors(ko.extent, 4) if ot == 1 or ot * wbytes <= target.l2_bytes]
+
+    def pick(partial):
+        return cfg.get("oc_tiles") or max(fits, key=lambda ot: (
+            partial and tile_for(ot, True) >= 4, useful(ot, partial),
+            tile_for(ot, partial) >= 8, -(ot + tile_for(ot, partial))))
+
     partial = False
-    oc_tiles = cfg.get("oc_tiles") or max(
-        fits, key=lambda ot: (useful(ot, False), tile_for(ot, False) >= 8,
-                              -(ot + tile_for(ot, False))))
+    oc_tiles = pick(partial)
     if regs <= 16 and useful(oc_tiles, False) < 0.75 * acc:
         # No divisor of the pixel count comes near the accumulators (a 7x7 image with 12 of
         # them): tiles with a partial last tile, the most useful work per pass, of at least 4
@@ -176,9 +183,7 @@ def _schedule_dense(stage, target, cfg):
         # 2x6 and 3x4 tiles). Measured on 16-register files only; on 32-register ones the
         # tile knob offers them to the tuner and the defaults (the shipped logs' {}) stay.
         partial = True
-        oc_tiles = cfg.get("oc_tiles") or max(
-            fits, key=lambda ot: (tile_for(ot, True) >= 4, useful(ot, True),
-                                  tile_for(ot, True) >= 8, -(ot + tile_for(ot, True))))
+        oc_tiles = pick(partial)
     tile = tile_for(oc_tiles, partial)
     koo, kot = stage.split(ko, oc_tiles)
     if by_ow:
