@@ -30,6 +30,7 @@ from tilecc.expr import (
     substitute,
 )
 from tilecc.loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Store
+from tilecc.unswitch import unswitch_guards
 
 from . import floatfmt, mathfns, x86_intrinsics
 
@@ -671,7 +672,9 @@ class ModuleCodegen:
         em = FunctionEmitter(self, fn)
         for buf, arg in zip(f.params, fn.args):
             em.bufs[buf] = arg
-        em.emit(f.body)
+        # Padding guards hoisted out of interior tiles (compiler/unswitch.py): CPU code only,
+        # where a guarded vector load is a masked load.
+        em.emit(unswitch_guards(f.body))
         em.finish(I32(0))
         return fn
 
