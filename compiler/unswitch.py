@@ -96,14 +96,16 @@ def _hoist(body: Stmt, outer: dict, done: frozenset):
 
 
 def _guard_atoms(s: Stmt) -> dict[str, Cmp]:
-    """The comparisons that guard loads (`select(c1 and c2 ..., load, other)`), by text."""
+    """The comparisons that guard loads (`select(c1 and c2 ..., load, other)`) and statements
+    (`if c1 and c2 ...:`, the tail of a split that does not divide), by text."""
     out: dict[str, Cmp] = {}
+    conds = [x.cond for x in _stmts(s) if isinstance(x, IfThenElse)]
     for e in _exprs(s):
-        for x in walk(e):
-            if isinstance(x, Select) and isinstance(x.a, Load):
-                for c in _conjuncts(x.cond):
-                    if isinstance(c, Cmp):
-                        out.setdefault(repr(c), c)
+        conds.extend(x.cond for x in walk(e) if isinstance(x, Select) and isinstance(x.a, Load))
+    for cond in conds:
+        for c in _conjuncts(cond):
+            if isinstance(c, Cmp):
+                out.setdefault(repr(c), c)
     return out
 
 
@@ -143,21 +145,21 @@ def _lower_bound(atom: Cmp, inner: dict, outer: dict):
     return lo, k
 
 
-def _loop_ranges(s: Stmt) -> dict:
-    out = {}
+def _stmts(s: Stmt):
     stack = [s]
     while stack:
         x = stack.pop()
-        if isinstance(x, For):
-            out[x.var] = (0, x.extent - 1)
+        yield x
+        if isinstance(x, For | Allocate):
             stack.append(x.body)
         elif isinstance(x, Seq):
             stack.extend(x.stmts)
-        elif isinstance(x, Allocate):
-            stack.append(x.body)
         elif isinstance(x, IfThenElse):
             stack.extend([x.then] + ([x.other] if x.other is not None else []))
-    return out
+
+
+def _loop_ranges(s: Stmt) -> dict:
+    return {x.var: (0, x.extent - 1) for x in _stmts(s) if isinstance(x, For)}
 
 
 def _exprs(s: Stmt):
@@ -204,7 +206,10 @@ def _assume_true(s: Stmt, keys: set) -> Stmt:
         if isinstance(x, Allocate):
             return Allocate(x.buffer, go(x.body))
         if isinstance(x, IfThenElse):
-            return IfThenElse(ex(x.cond), go(x.then), None if x.other is None else go(x.other))
+            cond = ex(x.cond)
+            if isinstance(cond, Const):
+                return go(x.then) if cond.value else (Seq([]) if x.other is None else go(x.other))
+            return IfThenElse(cond, go(x.then), None if x.other is None else go(x.other))
         return x
 
     return go(s)
