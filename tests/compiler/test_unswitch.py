@@ -156,3 +156,20 @@ def test_loops_without_guards_are_unchanged():
     buf = Buffer("b", (8,), "float32")
     s = For(i, 8, "serial", Store(buf, i, Load(buf, i)))
     assert unswitch_guards(s).body is s.body
+
+
+def test_split_tail_guard_leaves_the_full_tiles():
+    """A pixel split of 50 by 6: `if p*6 + i < 50` guards every store; the full tiles
+    (p < 8) take a copy without it, the last tile keeps it."""
+    from tilecc.loopir import Buffer
+
+    p, i = Var("p"), Var("i")
+    buf = Buffer("b", (54,), "float32")
+    guarded = IfThenElse(cmp("lt", p * 6 + i, 50), Store(buf, p * 6 + i, Load(buf, p * 6 + i)))
+    s = unswitch_guards(For(p, 9, "serial", For(i, 6, "unroll", guarded)))
+    top = s.body
+    assert isinstance(top, IfThenElse) and top.other is not None
+    assert [_eval(top.cond.a, {p: v}) >= top.cond.b.value for v in range(9)] == \
+        [v < 8 for v in range(9)]
+    assert not _ifs(top.then)
+    assert _ifs(top.other)
