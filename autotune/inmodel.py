@@ -17,7 +17,7 @@ import platform
 
 import numpy as np
 
-from .record import Record, append_records, config_key, config_medians
+from .record import Record, append_records, best_records, config_key, config_medians
 from .worker import random_like
 
 
@@ -115,9 +115,8 @@ def check_in_model(model, target, log, states, variants: int = 3, rounds: int = 
                       tuple(costs), device=device or platform.node(), purpose="model")
                for k, costs in per_cfg.items()]
         recs += new
-        med = config_medians(new)
-        best = min(med, key=med.get)
-        out[w] = (json.loads(best), med[best], med[config_key({})])
+        chosen = best_records(new)[(target.key, w)]  # the default unless beaten beyond noise
+        out[w] = (dict(chosen.config), chosen.cost, config_medians(new)[config_key({})])
     append_records(log, recs)
     return out
 

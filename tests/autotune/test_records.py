@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from tilecc.autotune.record import (
@@ -90,6 +91,26 @@ def test_best_records_pool_repeated_measurements():
     recs += [make_record("w", {"a": 1}, (1.2, 1.2)), make_record("w", {"a": 2}, (1.0, 1.0))]
     best = best_records(recs)[("t/k/c", "w")]
     assert best.config == {"a": 2} and sorted(best.costs) == [1.0, 1.0, 1.0]
+
+
+def test_in_model_default_stays_unless_beaten_beyond_noise():
+    """In-model records (21 rounds each): a config whose median is lower by noise alone does
+    not replace the default; one faster in nearly every round does."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(1)
+
+    def model(cfg, centre):
+        costs = tuple(float(c) for c in centre * (1 + 0.03 * rng.standard_normal(21)))
+        return replace(make_record("w", cfg, costs), purpose="model")
+
+    default, lucky = model({}, 1.0), model({"a": 1}, 0.995)
+    assert lucky.cost < default.cost  # the seed draws the lucky case
+    assert best_records([default, lucky])[("t/k/c", "w")].config == {}
+    fast = model({"a": 2}, 0.93)
+    assert best_records([default, lucky, fast])[("t/k/c", "w")].config == {"a": 2}
+    # Without the default measured in the model, the lowest median decides as before.
+    assert best_records([lucky, fast])[("t/k/c", "w")].config == {"a": 2}
 
 
 def test_concurrent_writers(tmp_path):
