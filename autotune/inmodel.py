@@ -59,10 +59,14 @@ def ranked_configs(records, workload: str, target_key: str) -> list[dict]:
 
 def check_in_model(model, target, log, states, variants: int = 3, rounds: int = 21,
                    runs: int = 5, input_shapes=None, threads: int = 1,
-                   device: str | None = None, progress=print) -> dict:
+                   device: str | None = None, progress=print, copies: int = 3) -> dict:
     """Time the default and up to `variants` leading configs of every task inside `model`
     (see the module doc); append the in-model records to `log`. Returns {workload: (best
-    config, in-model seconds per call, default's seconds per call)}."""
+    config, in-model seconds per call, default's seconds per call)}. Each variant is loaded
+    `copies` times and a round runs every copy: one loaded instance can run a kernel a few
+    percent slower than another copy of the same build, steadily (where its buffers landed),
+    which a single copy would credit to its configs (Zen 2: a config identical to the default
+    measured 3% faster than it, in all 21 rounds)."""
     import tempfile
     from pathlib import Path
 
@@ -85,24 +89,26 @@ def check_in_model(model, target, log, states, variants: int = 3, rounds: int = 
     with tempfile.TemporaryDirectory(prefix="tilecc-inmodel-") as d:
         for j in range(n_var):
             cfgs = {w: c[j] for w, c in choice.items() if c[j]}
-            mods += _loaded(model, target, _FixedConfigs(cfgs), Path(d) / f"v{j}.tar",
-                            input_shapes, threads, profile=True)
-        progress(f"in-model check: {len(ranked)} tasks, {n_var} model variants, "
-                 f"{rounds} rounds of {runs} runs each")
-        feeds = _random_inputs(mods[0])
-        kernels = mods[0].metadata.get("kernels") or []
-        # per variant, per workload: in-model seconds per call, one value per round
+            mods.append(_loaded(model, target, _FixedConfigs(cfgs), Path(d) / f"v{j}.tar",
+                                input_shapes, threads, copies=copies, profile=True))
+        progress(f"in-model check: {len(ranked)} tasks, {n_var} model variants x {copies} "
+                 f"copies, {rounds} rounds of {runs} runs each")
+        feeds = _random_inputs(mods[0][0])
+        kernels = mods[0][0].metadata.get("kernels") or []
+        # per variant, per workload: in-model seconds per call, one value per round (the
+        # mean over the variant's copies)
         times = [{w: [] for w in ranked} for _ in mods]
         for r in range(rounds):
             order = list(range(len(mods)))
             if r % 2:
                 order.reverse()
             for j in order:
-                rows = mods[j].profile(feeds, runs=runs)
                 per: dict[str, list[float]] = {}
-                for k, row in zip(kernels, rows):
-                    if k.get("workload") in ranked:
-                        per.setdefault(k["workload"], []).append(row["time_ms"] * 1e-3)
+                for mod in mods[j]:
+                    rows = mod.profile(feeds, runs=runs)
+                    for k, row in zip(kernels, rows):
+                        if k.get("workload") in ranked:
+                            per.setdefault(k["workload"], []).append(row["time_ms"] * 1e-3)
                 for w, ts in per.items():
                     times[j][w].append(sum(ts) / len(ts))
     out = {}
