@@ -72,8 +72,9 @@ def check_in_model(model, target, log, states, variants: int = 3, rounds: int = 
 
     ranked = {}
     for st in states:
+        same = config_key(st.task.default_config or {})  # the default's code, under its knobs
         cands = [{}] + [c for c in ranked_configs(st.history, st.task.workload, target.key)
-                        if c][:variants]
+                        if c and config_key(c) != same][:variants]
         done = {r.config_key for r in st.history if r.purpose == "model"}
         # Re-run only when the leading configs changed since the last check (a resumed
         # session that found nothing new measures nothing again).

@@ -122,6 +122,7 @@ class Task:
     flops: int  # multiply-adds of the anchor's reduction x 2
     weight: int  # occurrences in the model
     spec: dict  # JSON description: {"node": ..., "types": {...}}
+    default_config: dict | None = None  # the default's knob values, where the template says
 
     def graph_node(self) -> tuple[Node, Graph]:
         node = node_from_json(self.spec["node"])
@@ -131,12 +132,14 @@ class Task:
     def to_json(self) -> dict:
         return {"name": self.name, "workload": self.workload, "template": self.template,
                 "template_version": self.template_version, "knobs": self.space.knobs,
-                "flops": self.flops, "weight": self.weight, "spec": self.spec}
+                "flops": self.flops, "weight": self.weight, "spec": self.spec,
+                "default_config": self.default_config}
 
     @staticmethod
     def from_json(d: dict) -> Task:
         return Task(d["name"], d["workload"], d["template"], d["template_version"],
-                    ConfigSpace(d["knobs"]), d["flops"], d["weight"], d["spec"])
+                    ConfigSpace(d["knobs"]), d["flops"], d["weight"], d["spec"],
+                    d.get("default_config"))
 
 
 def kernel_flops(outputs) -> int:
@@ -169,7 +172,7 @@ def task_from_node(node: Node, graph: Graph, target) -> Task | None:
              if k and k in graph.types}
     spec = {"node": node_to_json(node), "types": types}
     return Task(node.name, info.workload, info.template, _template_version(info.workload),
-                space, kernel_flops(args[len(node.inputs):]), 1, spec)
+                space, kernel_flops(args[len(node.inputs):]), 1, spec, info.resolved)
 
 
 def _template_version(workload: str) -> int:

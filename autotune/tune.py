@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .features import DEFAULT_COST_MODEL
 from .measure import Builder, LocalRunner, MeasureOptions, MeasureResult
-from .record import ErrorKind, Record, append_records, config_medians, read_records
+from .record import ErrorKind, Record, append_records, config_key, config_medians, read_records
 from .task import Task, extract_tasks
 from .tuner import make_tuner
 
@@ -93,6 +93,10 @@ def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
     for k, t in enumerate(tasks):
         seed = zlib.crc32(f"{options.seed}:{t.workload}".encode())
         st = TaskState(t, make_tuner(options.tuner, t, seed, target, options.cost_model))
+        if t.default_config:
+            # The default's own code under its knob values: measured as {} already, and a
+            # second measurement of it would only ever "win" by noise.
+            st.tuner.visited.add(config_key(t.default_config))
         recs = prior.get(t.workload, [])
         st.history = recs
         st.trials = len(recs)

@@ -73,6 +73,9 @@ class KernelInfo:
     source: str = "default"
     space: dict | None = None  # the template's knob space for this workload
     flops: int = 0
+    # Every knob's value as the template applied it (defaults resolved), where it reports
+    # them: a search candidate equal to the default's resolved config is the default's code.
+    resolved: dict | None = None
 
 
 def kernel_flops(node: Node, graph: Graph, out_tensors: list) -> int:
@@ -181,6 +184,9 @@ def build_schedule(node: Node, graph: Graph, target, configs=None, cfg_override=
                 _check_config(cfg, info.space, tpl.name)
                 info.config = cfg
             tpl.apply(sch, stage, target, cfg)
+            taken = getattr(stage, "resolved_config", None)
+            if taken and info.space and set(info.space) <= set(taken):
+                info.resolved = {k: taken[k] for k in info.space}
     for st in sch.root_stages():
         if not st.relations and not st.annot:
             schedule_default(st, target)

@@ -127,9 +127,9 @@ def schedule_conv_nchwc(sch, stage, target, cfg=None):
     if not stage.anchor_op.attrs["depthwise"] or not masked_loads_ok(target):
         _materialize_pads(sch, target)
     if stage.anchor_op.attrs["depthwise"]:
-        _schedule_depthwise(stage, target, dict(cfg or {}))
+        stage.resolved_config = _schedule_depthwise(stage, target, dict(cfg or {}))
     else:
-        _schedule_dense(stage, target, dict(cfg or {}))
+        stage.resolved_config = _schedule_dense(stage, target, dict(cfg or {}))
 
 
 def _schedule_dense(stage, target, cfg):
@@ -137,7 +137,7 @@ def _schedule_dense(stage, target, cfg):
     reduction step oc_tiles weight vectors are loaded and `tile` input values broadcast.
     The tile runs along output width, or along fused pixels when the width has no useful
     divisor. Knobs: oc_tiles, tile, order (output-channel blocks or pixel tiles outermost),
-    ic_split (small images only)."""
+    ic_split (small images only). Returns the knob values taken (the resolved config)."""
     n, ko, oh, ow, ki = stage.axes
     raxes = stage.reduce_axes
     regs = _regs(target)
@@ -212,12 +212,15 @@ def _schedule_dense(stage, target, cfg):
     work = math.prod(a.extent for a in stage.axes) * math.prod(r.extent for r in raxes)
     if target.cores > 1 and work >= MIN_PARALLEL_WORK:
         stage.parallel(_fuse_all(stage, outer))
+    return {"oc_tiles": oc_tiles, "tile": tile, "order": cfg.get("order") or "oc",
+            "ic_split": chunks}
 
 
 def _schedule_depthwise(stage, target, cfg):
     """A (rows x tile) block of output pixels, b channels each, accumulated over the window:
     per tap one weight vector and rows*tile input vectors feed rows*tile FMAs; with the
-    window unrolled, rows that overlap reuse their input loads. Knobs: tile, rows."""
+    window unrolled, rows that overlap reuse their input loads. Knobs: tile, rows. Returns the
+    knob values taken."""
     n, c, oh, ow, ci = stage.axes
     ry, rx = stage.reduce_axes
     rows = cfg.get("rows") or 1
@@ -234,3 +237,4 @@ def _schedule_depthwise(stage, target, cfg):
     work = math.prod(a.extent for a in stage.axes) * ry.extent * rx.extent
     if target.cores > 1 and work >= MIN_PARALLEL_WORK:
         stage.parallel(_fuse_all(stage, [n, c, oho]))
+    return {"tile": tile, "rows": rows}

@@ -255,3 +255,21 @@ def test_in_model_check_decides_configs(tmp_path, target):
                           progress=lambda m: None) == {}
     dflt, tuned = whole_model_speedup(model, target, log, rounds=2, runs=2)
     assert 0 < dflt < 1 and 0 < tuned < 1
+
+
+def test_the_defaults_own_config_is_never_a_candidate(tmp_path, target):
+    """The template reports the knob values its default took; the search measures the default
+    once, as {}, and never again under those values (the same code could only win by noise)."""
+    from tilecc.autotune.record import config_key
+
+    (task,) = extract_tasks(conv_model(), target)
+    dflt = task.default_config
+    assert dflt and set(dflt) == set(task.space.knobs)
+    assert all(v in task.space.knobs[k] for k, v in dflt.items())
+    log = tmp_path / "t.jsonl"
+    tune_tasks([task], target, log, TuneOptions(trials=task.space.size + 2, tuner="grid",
+                                                 batch=8, measure=QUIET, early_stopping=10**6),
+               progress=lambda m: None)
+    keys = {r.config_key for r in read_records(log) if r.purpose == "search"}
+    assert config_key(dflt) not in keys
+    assert len(keys) == task.space.size  # every other config, and {} once
