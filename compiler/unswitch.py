@@ -179,19 +179,12 @@ def _loop_ranges(s: Stmt) -> dict:
 
 
 def _exprs(s: Stmt):
-    if isinstance(s, Store):
-        yield s.index
-        yield s.value
-    elif isinstance(s, For | Allocate):
-        yield from _exprs(s.body)
-    elif isinstance(s, Seq):
-        for x in s.stmts:
-            yield from _exprs(x)
-    elif isinstance(s, IfThenElse):
-        yield s.cond
-        yield from _exprs(s.then)
-        if s.other is not None:
-            yield from _exprs(s.other)
+    for x in _stmts(s):
+        if isinstance(x, Store):
+            yield x.index
+            yield x.value
+        elif isinstance(x, IfThenElse):
+            yield x.cond
 
 
 def _assume_true(s: Stmt, keys: set) -> Stmt:

@@ -10,9 +10,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tests.models.harness import import_tilecc, ort_run
 from tilecc.expr import Load, Select, Var, cmp
-from tilecc.loopir import For, IfThenElse, Seq, Store
+from tilecc.loopir import For, IfThenElse, Store
 from tilecc.te import walk
-from tilecc.unswitch import _lower_bound, unswitch_guards
+from tilecc.unswitch import _lower_bound, _stmts, unswitch_guards
 
 
 def _model(nodes, inits, shape):
@@ -70,33 +70,12 @@ def test_padded_ops_match_onnxruntime(tmp_path, case):
 
 def _guarded(s) -> int:
     """Guarded loads (select(cond, load, other)) in a statement."""
-    n = 0
-    stack = [s]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, Store):
-            n += sum(isinstance(e, Select) and isinstance(e.a, Load) for e in walk(x.value))
-        elif isinstance(x, Seq):
-            stack.extend(x.stmts)
-        elif isinstance(x, IfThenElse):
-            stack.extend([x.then] + ([x.other] if x.other is not None else []))
-        elif hasattr(x, "body"):
-            stack.append(x.body)
-    return n
+    return sum(isinstance(e, Select) and isinstance(e.a, Load)
+               for x in _stmts(s) if isinstance(x, Store) for e in walk(x.value))
 
 
 def _ifs(s) -> list[IfThenElse]:
-    out, stack = [], [s]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, IfThenElse):
-            out.append(x)
-            stack.extend([x.then] + ([x.other] if x.other is not None else []))
-        elif isinstance(x, Seq):
-            stack.extend(x.stmts)
-        elif hasattr(x, "body"):
-            stack.append(x.body)
-    return out
+    return [x for x in _stmts(s) if isinstance(x, IfThenElse)]
 
 
 def test_depthwise_interior_reads_without_guards():
