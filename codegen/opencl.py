@@ -220,6 +220,8 @@ class KernelEmitter:
         if isinstance(x, Call):
             args = [go(a) for a in x.args]
             vec = any(a[1] for a in args)
+            if x.fn == "sigmoid":  # no OpenCL builtin; the device's exp is vectorised
+                return f"(1.0f / (1.0f + exp(-({args[0][0]}))))", vec
             fn = CALLS.get(x.fn)
             if fn is None:
                 raise OpenCLCodegenError(f"{self.name}: no OpenCL builtin for {x.fn}")
@@ -347,7 +349,7 @@ def _vectorizable(s: For) -> bool:
                 return False
             if isinstance(x, (Cmp, Not, Select)):
                 return False
-            if isinstance(x, Call) and x.fn not in CALLS:
+            if isinstance(x, Call) and x.fn not in CALLS and x.fn != "sigmoid":
                 return False
             stack.extend(children(x))
     return True

@@ -146,7 +146,7 @@ class Cast(Expr):
 
 @dataclass(eq=False, frozen=True)
 class Call(Expr):
-    """A math function: exp log sqrt tanh erf fabs floor ceil round pow."""
+    """A math function: exp log sqrt tanh erf fabs floor ceil round pow sigmoid."""
 
     fn: str
     args: tuple[Expr, ...]

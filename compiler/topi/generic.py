@@ -57,6 +57,14 @@ def schedule_injective(stage: Stage, target, cfg=None) -> None:
         if not rows:
             rows = [lo]
     if work >= MIN_PARALLEL_WORK and target.cores > 1 and rows:
+        # The innermost row axis stays a serial loop when the axes above it give the threads
+        # enough chunks: fused into the parallel loop, every vector would decompose the fused
+        # index by division to address a broadcast operand (x * s[c] in NCHWc).
+        outer = 1
+        for a in rows[:-1]:
+            outer *= a.extent
+        if len(rows) > 1 and outer >= 8 * target.cores:
+            rows = rows[:-1]
         fused = _fuse_all(stage, rows) if len(rows) > 1 else rows[0]
         stage.parallel(fused)
 

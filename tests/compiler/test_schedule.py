@@ -151,3 +151,40 @@ def test_index_simplifier_removes_split_and_fuse_arithmetic():
     # Not provably in range: the division stays.
     h = simplify_index((a * 16 + v + 1) // 16, ranges)
     assert "floordiv" in repr(h)
+
+
+def test_injective_broadcast_keeps_row_loop_serial(rng):
+    """x * s[c] over NCHWc rows: the threads split (n, c, h) and each walks its row of w in a
+    serial loop, so addressing s is a base per row, not a division per vector."""
+    import dataclasses
+
+    from tilecc.expr import Bin, free_vars
+    from tilecc.loopir import For, Store
+    from tilecc.schedule import lower
+    from tilecc.te import walk
+    from tilecc.topi.generic import schedule_injective
+    from tilecc.unswitch import _stmts
+
+    target = dataclasses.replace(get_target("x86-64-avx2"), cores=4)
+    x = te.placeholder((1, 6, 20, 20, 8), name="x")
+    s = te.placeholder((1, 6, 1, 1, 8), name="s")
+    out = te.compute(x.shape, lambda n, c, h, w, ci: x[n, c, h, w, ci] * s[n, c, 0, 0, ci],
+                     name="y")
+    sch = create_schedule(out)
+    schedule_injective(sch[out], target)
+    body = lower(sch, [x, s, out], "k").body
+    loops = [st for st in _stmts(body) if isinstance(st, For)]
+    par = [lp for lp in loops if lp.kind == "parallel"]
+    assert [lp.extent for lp in par] == [6 * 20]
+    inner = [lp for lp in _stmts(par[0].body)
+             if isinstance(lp, For) and lp.kind == "serial" and lp.extent > 1]
+    assert [lp.extent for lp in inner] == [20]
+    stores = [st for st in _stmts(inner[0].body) if isinstance(st, Store)]
+    assert stores
+    # Divisions left are of the parallel index only (once per row, hoisted by LLVM).
+    divs = [e for st in stores for root in (st.index, st.value) for e in walk(root)
+            if isinstance(e, Bin) and e.op in ("div", "floordiv", "mod")]
+    assert all(inner[0].var not in free_vars(e) for e in divs)
+    xv, sv = arr(rng, x.shape), arr(rng, s.shape)
+    (y,) = run(sch, [x, s, out], [xv, sv])
+    np.testing.assert_allclose(y, xv * sv, rtol=1e-6)

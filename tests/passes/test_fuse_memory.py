@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.models.builders import resnet_block_model
+from tests.models.builders import GraphBuilder, resnet_block_model
+from tests.models.harness import import_tilecc, ort_run
 from tilecc.build import prepare_graph
 from tilecc.passes.fuse import fuse_ops
 from tilecc.passes.memory import plan_memory
@@ -18,6 +19,36 @@ def test_conv_epilogues_fuse_into_one_group():
     assert ["Conv", "Add", "Relu"] in groups
     assert all(g.count("Conv") <= 1 for g in groups)
     assert not any(n.op in ("BatchNormalization",) for n in graph.nodes)
+
+
+def _se_block():
+    g = GraphBuilder("se_block", 0)
+    x = g.conv_bn(g.input((1, 16, 14, 14)), 32, 3, 1, act="swish")
+    return g.build(g.squeeze_excite(x, 8, "swish", "sigmoid"))
+
+
+def test_broadcast_gate_is_not_fused_into_its_tiny_producer(tmp_path):
+    """x * sigmoid(conv(gap(x))): the Mul broadcasts the 1x1 gate over x. Joined to the gate's
+    group, the sigmoid would run once per element of x; it must stay a kernel of its own,
+    and the block must still compute what onnxruntime computes."""
+    model = _se_block()
+    graph, _ = prepare_graph(model)
+    fused = fuse_ops(graph)
+    groups = [[m.op for m in n.attrs["nodes"]] for n in fused.nodes if n.op == "Fused"]
+    gate = [g for g in groups if g[-1] == "Sigmoid"]
+    assert gate and all("Mul" not in g for g in gate), groups
+    for n in fused.nodes:
+        if n.op == "Fused":
+            last = n.attrs["nodes"][-1]
+            for i in last.inputs:
+                if i in {o for m in n.attrs["nodes"] for o in m.outputs}:
+                    assert graph.types[i].size == graph.types[last.outputs[0]].size, groups
+    tilecc = import_tilecc()
+    x = np.random.default_rng(1).standard_normal((1, 16, 14, 14)).astype(np.float32)
+    tilecc.compile(model, default_logs=False).save(str(tmp_path / "m.tar"))
+    got = tilecc.load(str(tmp_path / "m.tar")).run({"input": x})["output"]
+    np.testing.assert_allclose(got, ort_run(model, {"input": x})["output"], rtol=1e-4,
+                               atol=1e-5)
 
 
 def test_plan_shares_memory_and_never_overlaps_live_buffers():
