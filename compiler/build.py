@@ -210,7 +210,7 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
     from tilecc.codegen.aot import emit_entry
     from tilecc.codegen.llvm import ModuleCodegen
     from tilecc.passes.fuse import fuse_ops
-    from tilecc.passes.memory import pack_params, plan_memory, view_roots
+    from tilecc.passes.memory import concat_views, pack_params, plan_memory, view_root, view_roots
 
     fused = fuse_ops(graph)
     half = None
@@ -222,7 +222,17 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
     in_pos = {v: k for k, v in enumerate(graph.inputs)}
     out_pos = {v: k for k, v in enumerate(graph.outputs)}
 
-    root, rootof = view_roots(fused)
+    def nbytes(v):
+        size = graph.types[v].nbytes if v in graph.types else fused.types[v].nbytes
+        return half.nbytes(v, size) if half else size
+
+    root, reshape_root = view_roots(fused)
+    protected = set(graph.inputs) | set(graph.outputs) | set(graph.consts)
+    views = concat_views(fused, protected, nbytes)
+    in_place = {r for r, _ in views.values()}
+
+    def rootof(v):
+        return view_root(v, root, views)[0]
 
     steps: list[tuple[Node, object, list[str], list]] = []
     cache: dict[tuple, tuple] = {}
@@ -230,7 +240,7 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
     bar = progress.task("compiling kernels", total=len(fused.nodes))
     for node in fused.nodes:
         bar.update(1, node.name)
-        if node.op == "Reshape":
+        if node.op == "Reshape" or node.outputs[0] in in_place:
             continue
         key = _kernel_key(node, fused) + ((half.flags(node),) if half else ())
         if key not in cache:
@@ -268,11 +278,10 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
     life: dict[str, list[int]] = {}
     for s, (node, fn, scratch, sbufs) in enumerate(steps):
         for o in node.outputs:
-            if o not in out_pos:
-                sizes[o] = graph.types[o].nbytes if o in graph.types else fused.types[o].nbytes
-                if half:
-                    sizes[o] = half.nbytes(o, sizes[o])
-                life.setdefault(o, [s, s])
+            r = rootof(o)  # a concat input lives in the concat's buffer from its first slice
+            if r not in out_pos:
+                sizes[r] = nbytes(r)
+                life.setdefault(r, [s, s])[1] = s
         for i in node.inputs:
             r = rootof(i)
             if r in life:
@@ -283,14 +292,14 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
     offsets, arena_size = plan_memory(sizes, {k: tuple(v) for k, v in life.items()})
 
     def storage(v):
-        r = rootof(v)
+        r, off = view_root(v, root, views)
         if r in out_pos:
             return ("out", out_pos[r])
         if r in in_pos:
             return ("in", in_pos[r])
         if r in param_off:
             return ("param", param_off[r])
-        return ("arena", offsets[r])
+        return ("arena", offsets[r] + off)
 
     entry_steps = []
     for node, fn, scratch, _ in steps:
@@ -314,7 +323,9 @@ def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_lev
              # The plan per buffer (tilecc inspect --graph draws it); first/last are steps.
              "tensors": [{"name": v, "offset": offsets[v], "nbytes": sizes[v],
                           "first": life[v][0], "last": life[v][1]} for v in sizes],
-             "aliases": {v: rootof(v) for v in root},
+             "aliases": {v: reshape_root(v) for v in root},
+             # Concats written in place: output -> its inputs (each a slice, no kernel).
+             "concats": {r: [v for v in views if views[v][0] == r] for r in in_place},
              "output_values": list(graph.outputs),
              "params": [{"name": c, "offset": param_off[c], "type": str(graph.types[c])}
                         for c in used_consts]}

@@ -42,18 +42,20 @@ class ModelGraph:
     params: set[str]
     arena: dict
 
-    def producer(self, value: str) -> str | None:
-        """Node id that makes `value`: "in:NAME" or "k:INDEX" (aliases resolved)."""
+    concats: dict[str, list[str]] = field(default_factory=dict)
+
+    def producers(self, value: str) -> list[str]:
+        """Node ids that make `value`: "in:NAME" or "k:INDEX" (aliases resolved; a concat
+        written in place is made by the makers of its slices)."""
         seen = set()
         while value in self.aliases and value not in seen:
             seen.add(value)
             value = self.aliases[value]
+        if value in self.concats:
+            return [p for v in self.concats[value] for p in self.producers(v)]
         if value in self.inputs:
-            return f"in:{value}"
-        for s in self.steps:
-            if value in s.outputs:
-                return f"k:{s.index}"
-        return None
+            return [f"in:{value}"]
+        return [f"k:{s.index}" for s in self.steps if value in s.outputs][:1]
 
 
 def model_graph(meta: dict) -> ModelGraph:
@@ -78,19 +80,18 @@ def model_graph(meta: dict) -> ModelGraph:
             v = next((o for o in reversed(list(last)) if types.get(o) == want), spec["name"])
         outputs.append((v, spec["name"]))
     return ModelGraph(meta["name"], [s["name"] for s in meta["inputs"]], outputs, steps, types,
-                      dict(arena.get("aliases") or {}), params, arena)
+                      dict(arena.get("aliases") or {}), params, arena,
+                      dict(arena.get("concats") or {}))
 
 
 def _edges(g: ModelGraph) -> list[tuple[str, str, str]]:
     out = []
     for s in g.steps:
         for v in s.inputs:
-            src = g.producer(v)
-            if src is not None:
+            for src in g.producers(v):
                 out.append((src, f"k:{s.index}", g.types.get(v, "?")))
     for v, name in g.outputs:
-        src = g.producer(v)
-        if src is not None:
+        for src in g.producers(v):
             out.append((src, f"out:{name}", g.types.get(v, "?")))
     return out
 
@@ -328,7 +329,8 @@ def to_onnx(meta: dict, params: bytes | None = None):
 
     # Output values take their user-facing names; an internal value that already has such a
     # name (e.g. the Reshape the final Copy reads) moves aside.
-    used = set(g.types) | set(g.aliases) | {o for s in g.steps for o in s.outputs}
+    used = set(g.types) | set(g.aliases) | set(g.concats) | {o for s in g.steps
+                                                              for o in s.outputs}
     ren: dict[str, str] = {}
     for v, name in g.outputs:
         if v != name:
@@ -344,6 +346,9 @@ def to_onnx(meta: dict, params: bytes | None = None):
     for alias, src in g.aliases.items():
         nodes.append(helper.make_node("Alias", [r(src)], [r(alias)], name=f"alias_{alias}",
                                       domain="tilecc"))
+    for out, parts in g.concats.items():  # producers wrote the slices: no kernel call
+        nodes.append(helper.make_node("InPlaceConcat", [r(v) for v in parts], [r(out)],
+                                      name=f"concat_{out}", domain="tilecc"))
     for s in g.steps:
         kern = (meta.get("kernels") or [])[s.index]
         ins = [r(i) for i in kern.get("inputs", [])]

@@ -1,8 +1,9 @@
 """Static memory planning: every intermediate tensor gets an offset in one arena.
 
 Buffers whose lifetimes do not overlap share memory (greedy, largest first, lowest offset
-that fits). Reshape outputs alias their input. Weights get 64-byte aligned offsets in the
-params blob.
+that fits). Reshape outputs alias their input; the inputs of a concat along an axis with only
+unit dims before it are slices of its output (their producers write in place, no concat
+kernel). Weights get 64-byte aligned offsets in the params blob.
 """
 
 from __future__ import annotations
@@ -37,6 +38,65 @@ def view_roots(fused) -> tuple[dict[str, str], object]:
         return v
 
     return parent, rootof
+
+
+def concat_views(fused, protected: set[str], nbytes) -> dict[str, tuple[str, int]]:
+    """Concat inputs written in place: value -> (concat output, byte offset in it).
+
+    With every dim before the axis 1 (batch 1, channel concat, also in NCHWc blocks), each
+    input is one contiguous slice of the output, so the kernel that makes it can write there
+    and the copy disappears. Only plain kernel outputs qualify: not graph inputs, outputs or
+    constants (`protected`), not an input listed twice, not a value another concat took, and
+    only when the storage sizes add up (half-storage values with float32 neighbours do not).
+    Follow a value's chain (views of views) with `view_root`.
+    """
+    producers = {o: n for n in fused.nodes for o in n.outputs}
+    views: dict[str, tuple[str, int]] = {}
+    for n in fused.nodes:
+        members = n.attrs.get("nodes", ()) if n.op == "Fused" else ()
+        if len(members) != 1 or members[0].op != "Concat":
+            continue
+        out, ins = n.outputs[0], list(members[0].inputs)
+        shape = fused.types[out].shape
+        axis = members[0].attrs.get("axis", 0) % len(shape)
+        if out in protected or out in views or any(d != 1 for d in shape[:axis]):
+            continue
+        if len(set(ins)) != len(ins) or not all(_kernel_made(i, producers, protected, views)
+                                                for i in ins):
+            continue
+        total, size = nbytes(out), fused.types[out].size
+        offs, off = {}, 0
+        for i in ins:
+            nb = nbytes(i)
+            if nb * size != total * fused.types[i].size:
+                break
+            offs[i] = (out, off)
+            off += nb
+        else:
+            if off == total:
+                views.update(offs)
+    return views
+
+
+def _kernel_made(v: str, producers: dict, protected: set[str], views: dict) -> bool:
+    p = producers.get(v)
+    # A concat written in place itself qualifies: its inputs then chain to the outer output.
+    return p is not None and p.op == "Fused" and v not in protected and v not in views
+
+
+def view_root(v: str, parent: dict[str, str], views: dict[str, tuple[str, int]]
+              ) -> tuple[str, int]:
+    """The value whose storage `v` lives in, and v's byte offset there (Reshape views at 0,
+    concat inputs at their slice)."""
+    off = 0
+    while True:
+        if v in parent:
+            v = parent[v]
+        elif v in views:
+            v, o = views[v]
+            off += o
+        else:
+            return v, off
 
 
 def pack_params(consts: dict[str, np.ndarray], used: list[str]) -> tuple[bytes, dict[str, int]]:
