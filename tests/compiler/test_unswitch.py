@@ -44,6 +44,17 @@ def _stem(hw):
     return _model([conv], [w], [1, 3, hw, hw])
 
 
+def _classifier_conv(cout, hw):
+    """SqueezeNet's classifier: a 1x1 conv to `cout` classes (1000 = 125 blocks of 8, whose
+    only divisor up to 4 is 1: the default takes a partial last block row)."""
+    rng = np.random.default_rng(5)
+    w = numpy_helper.from_array(rng.standard_normal((cout, 64, 1, 1)).astype(np.float32) * 0.1,
+                                "w")
+    b = numpy_helper.from_array(rng.standard_normal(cout).astype(np.float32), "b")
+    conv = helper.make_node("Conv", ["x", "w", "b"], ["c"])
+    return _model([conv, helper.make_node("Relu", ["c"], ["y"])], [w, b], [1, 64, hw, hw])
+
+
 CASES = {
     "dw3x3": lambda: _depthwise(32, 20),
     "dw3x3_s2": lambda: _depthwise(24, 23, strides=(2, 2)),
@@ -54,7 +65,22 @@ CASES = {
     "avgpool_exclude_pad": lambda: _pool("AveragePool", 17, kernel_shape=[3, 3],
                                          pads=[1, 1, 1, 1], count_include_pad=0),
     "stem": lambda: _stem(30),
+    "classifier_1000": lambda: _classifier_conv(1000, 13),
+    "classifier_56": lambda: _classifier_conv(56, 5),
 }
+
+
+def test_prime_block_count_takes_a_partial_block_row():
+    from tilecc.build import make_kernel, prepare_graph
+    from tilecc.passes.fuse import fuse_ops
+    from tilecc.targets import get_target
+
+    target = get_target("x86-64-avx2")
+    graph, _ = prepare_graph(_classifier_conv(1000, 13), target=target)
+    fused = fuse_ops(graph)
+    node = next(n for n in fused.nodes if "convnchwc" in n.name.lower())
+    _, info = make_kernel(node, fused, target, "k")
+    assert info.resolved["oc_tiles"] > 1 and 125 % info.resolved["oc_tiles"], info.resolved
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
