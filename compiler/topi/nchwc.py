@@ -178,17 +178,20 @@ def _schedule_dense(stage, target, cfg):
 
     def pick(partial):
         return cfg.get("oc_tiles") or max(fits(partial), key=lambda ot: (
-            partial and tile_for(ot, True) >= 4, useful(ot, partial),
+            partial and tile_for(ot, True) >= 4, partial and ot > 1, useful(ot, partial),
             tile_for(ot, partial) >= 8, -(ot + tile_for(ot, partial))))
 
     partial = False
     oc_tiles = pick(partial)
-    if regs <= 16 and useful(oc_tiles, False) < 0.75 * acc:
+    if regs <= 16 and (useful(oc_tiles, False) < 0.75 * acc or oc_tiles == 1):
         # No divisor of the pixel count comes near the accumulators (a 7x7 image with 12 of
-        # them): tiles with a partial last tile, the most useful work per pass, of at least 4
-        # pixels (Zen 2: four weight streams feeding 3-pixel tiles ran at half the speed of
-        # 2x6 and 3x4 tiles). Measured on 16-register files only; on 32-register ones the
-        # tile knob offers them to the tuner and the defaults (the shipped logs' {}) stay.
+        # them), or only with one block of output channels (one weight vector per `tile`
+        # broadcasts: a 55x55 image's 1x11 ran 20-30% slower than 2x6 on Zen 2): tiles with a
+        # partial last tile, the most useful work per pass, of at least 4 pixels and more
+        # than one block where possible (Zen 2: four weight streams feeding 3-pixel tiles ran
+        # at half the speed of 2x6 and 3x4 tiles). Measured on 16-register files only; on
+        # 32-register ones the tile knob offers them to the tuner and the defaults (the
+        # shipped logs' {}) stay.
         partial = True
         oc_tiles = pick(partial)
     tile = tile_for(oc_tiles, partial)
