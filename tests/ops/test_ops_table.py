@@ -194,6 +194,10 @@ row("Gemm", "alpha-beta", [X(3, 5), X(5, 4), X(3, 4)], {"alpha": 0.5, "beta": 2.
 row("Gemm", "alpha-noC", [X(3, 5), X(5, 4)], {"alpha": -1.5})
 row("Gemm", "linear-weights", [X(1, 64), W(32, 64), W(32)], {"transB": 1})
 row("Gemm", "linear-512", [X(2, 512), W(100, 512), W(100)], {"transB": 1}, **SUM_TOL)
+# One row, N not a multiple of 4 vectors: zero-padded 4- and 2-vector panels (guarded stores).
+row("Gemm", "classifier-1000", [X(1, 96), W(1000, 96), W(1000)], {"transB": 1})
+row("Gemm", "linear-72", [X(1, 64), W(72, 64), W(72)], {"transB": 1})
+row("MatMul", "2-rows-const-B-200", [X(2, 64), W(64, 200)])
 row("MatMul", "2d", [X(3, 4), X(4, 5)])
 row("MatMul", "batched", [X(2, 3, 4), X(2, 4, 5)])
 row("MatMul", "broadcast-batch", [X(2, 1, 3, 4), X(3, 4, 5)])
