@@ -43,7 +43,7 @@ def fuse_ops(graph: Graph) -> Graph:
                     continue
                 if groups[g][-1].outputs[0] != i or len(groups[g][-1].outputs) != 1:
                     continue
-                if _broadcasts(graph, i, n):
+                if _broadcasts(graph, i, n) and any(m.op in ELEMWISE for m in groups[g]):
                     continue
                 if not all(m.op in EPILOGUE_HOSTS for m in groups[g]):
                     continue
@@ -83,8 +83,9 @@ def fuse_ops(graph: Graph) -> Graph:
 
 def _broadcasts(graph: Graph, value: str, node: Node) -> bool:
     """`node` reads `value` broadcast to a larger output (an SE block's x * sigmoid(conv(s))):
-    fused, the group's epilogue would run once per output element instead of once per value
-    element (32 sigmoids become 401,408 on EfficientNet's first block)."""
+    fused, the group's elementwise ops would run once per output element instead of once per
+    value element (32 sigmoids become 401,408 on EfficientNet's first block). A reduction
+    alone is materialised before its broadcast read, so such a group may still take it."""
     t_in, t_out = graph.types.get(value), graph.types.get(node.outputs[0])
     return t_in is not None and t_out is not None and t_in.size < t_out.size
 
