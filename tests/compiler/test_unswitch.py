@@ -70,16 +70,21 @@ CASES = {
 }
 
 
-def test_prime_block_count_takes_a_partial_block_row():
+def _avx2_conv_kernel(model):
+    """(loop IR, KernelInfo) of the model's NCHWc conv kernel for the AVX2 preset."""
     from tilecc.build import make_kernel, prepare_graph
     from tilecc.passes.fuse import fuse_ops
     from tilecc.targets import get_target
 
     target = get_target("x86-64-avx2")
-    graph, _ = prepare_graph(_classifier_conv(1000, 13), target=target)
+    graph, _ = prepare_graph(model, target=target)
     fused = fuse_ops(graph)
     node = next(n for n in fused.nodes if "convnchwc" in n.name.lower())
-    _, info = make_kernel(node, fused, target, "k")
+    return make_kernel(node, fused, target, "k")
+
+
+def test_prime_block_count_takes_a_partial_block_row():
+    _, info = _avx2_conv_kernel(_classifier_conv(1000, 13))
     assert info.resolved["oc_tiles"] > 1 and 125 % info.resolved["oc_tiles"], info.resolved
 
 
@@ -105,15 +110,7 @@ def _ifs(s) -> list[IfThenElse]:
 
 
 def test_depthwise_interior_reads_without_guards():
-    from tilecc.build import make_kernel, prepare_graph
-    from tilecc.passes.fuse import fuse_ops
-    from tilecc.targets import get_target
-
-    target = get_target("x86-64-avx2")
-    graph, _ = prepare_graph(_depthwise(32, 56), target=target)
-    fused = fuse_ops(graph)
-    node = next(n for n in fused.nodes if "convnchwc" in n.name.lower())
-    pf, _ = make_kernel(node, fused, target, "k")
+    pf, _ = _avx2_conv_kernel(_depthwise(32, 56))
     before = _guarded(pf.body)
     assert before > 0
     body = unswitch_guards(pf.body)
