@@ -153,8 +153,9 @@ def _expm1_over_x_coeffs():
 _EXP_Q = _expm1_over_x_coeffs()
 
 
-def _exp_core(o: _Ops, x):
-    """e^x for x already clamped to a finite range where 2^(n/2) stays normal."""
+def _exp_parts(o: _Ops, x):
+    """e^x as (p, k) with e^x = p * 2^k, p in [sqrt(1/2), sqrt(2)], k an integer of the same
+    width; x finite."""
     b = o.b
     double = o.bits == 64
     # t = x/ln2 + 1.5*2^m rounded once: t - magic is round(x/ln2) and the low bits of t are
@@ -167,9 +168,14 @@ def _exp_core(o: _Ops, x):
     r = o.fma(n, o.f(-hi), x)
     r = o.fma(n, o.f(-lo), r)
     if double:
-        p = o.horner(r, [1.0 / math.factorial(k) for k in range(13)])
-    else:
-        p = o.fma(r, o.horner(r, _EXP_Q), o.f(1.0))
+        return o.horner(r, [1.0 / math.factorial(j) for j in range(13)]), k
+    return o.fma(r, o.horner(r, _EXP_Q), o.f(1.0)), k
+
+
+def _exp_core(o: _Ops, x):
+    """e^x for x already clamped to a finite range where 2^(n/2) stays normal."""
+    b = o.b
+    p, k = _exp_parts(o, x)
     # 2^k applied in two halves so results near overflow and in the denormal range are right.
     k1 = b.ashr(k, o.i(1))
     k2 = b.sub(k, k1)
@@ -192,14 +198,8 @@ def _sigmoidf(o: _Ops, x):
     nx = b.fsub(o.f(-0.0), x)
     nx = o.sel(o.gt(nx, o.f(88.0)), o.f(88.0), nx)
     nx = o.sel(o.lt(nx, o.f(-87.0)), o.f(-87.0), nx)
-    magic = o.f(1.5 * 2.0 ** o.mbits)
-    t = o.fma(nx, o.f(1.0 / _LN2), magic)
-    n = b.fsub(t, magic)
-    k = b.sub(o.as_int(t), o.as_int(magic))
-    r = o.fma(n, o.f(-_LN2_HI_F), nx)
-    r = o.fma(n, o.f(-_LN2_LO_F), r)
-    e = b.fmul(o.fma(r, o.horner(r, _EXP_Q), o.f(1.0)), o.pow2i(k))
-    return b.fdiv(o.f(1.0), b.fadd(o.f(1.0), e))
+    p, k = _exp_parts(o, nx)
+    return b.fdiv(o.f(1.0), b.fadd(o.f(1.0), b.fmul(p, o.pow2i(k))))
 
 
 def _log_core(o: _Ops, x):
@@ -361,8 +361,8 @@ def _rounding(kind: str):
     return fn
 
 
-_FUNCS = {"exp": (_expf, 1), "sigmoid": (_sigmoidf, 1), "log": (_logf, 1), "tanh": (_tanhf, 1), "erf": (_erff, 1),
-          "pow": (_powf, 2)}
+_FUNCS = {"exp": (_expf, 1), "sigmoid": (_sigmoidf, 1), "log": (_logf, 1), "tanh": (_tanhf, 1),
+          "erf": (_erff, 1), "pow": (_powf, 2)}
 _ROUNDING = {k: (_rounding(k), 1) for k in ("floor", "ceil", "round")}
 
 

@@ -44,6 +44,8 @@ STORAGE = {"float32": "float", "float64": "double", "float16": "half", "int8": "
            "uint32": "uint", "int64": "long", "uint64": "ulong", "bool": "uchar"}
 # Arithmetic types: half is storage only (fp32 math on every device), bool computes as int.
 ARITH = dict(STORAGE, float16="float", bool="int")
+# Math functions OpenCL C has no builtin for, as expressions of their argument.
+EXPANDED = {"sigmoid": "(1.0f / (1.0f + exp(-({}))))"}
 CALLS = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "erf": "erf",
          "fabs": "fabs", "floor": "floor", "ceil": "ceil", "round": "rint", "pow": "pow"}
 INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&&", "or": "||"}
@@ -220,8 +222,8 @@ class KernelEmitter:
         if isinstance(x, Call):
             args = [go(a) for a in x.args]
             vec = any(a[1] for a in args)
-            if x.fn == "sigmoid":  # no OpenCL builtin; the device's exp is vectorised
-                return f"(1.0f / (1.0f + exp(-({args[0][0]}))))", vec
+            if x.fn in EXPANDED:
+                return EXPANDED[x.fn].format(*(a[0] for a in args)), vec
             fn = CALLS.get(x.fn)
             if fn is None:
                 raise OpenCLCodegenError(f"{self.name}: no OpenCL builtin for {x.fn}")
@@ -349,7 +351,7 @@ def _vectorizable(s: For) -> bool:
                 return False
             if isinstance(x, (Cmp, Not, Select)):
                 return False
-            if isinstance(x, Call) and x.fn not in CALLS and x.fn != "sigmoid":
+            if isinstance(x, Call) and x.fn not in CALLS and x.fn not in EXPANDED:
                 return False
             stack.extend(children(x))
     return True

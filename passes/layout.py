@@ -34,18 +34,21 @@ def gemm_panel(n: int, rows: int, lanes: int) -> int:
     zero-padded, so the kernel's loads stay in bounds and only its stores are guarded."""
     if n < lanes:
         return 0
-    for vecs in ((4, 2, 1) if rows < 4 else (2, 1)):
-        if n % (vecs * lanes) == 0 and (vecs > 1 or rows >= 4):
-            return vecs * lanes
-    if rows < 4:
-        # One vector of columns per panel leaves a single FMA chain per row (a 1x1280 by
-        # 1280x1000 classifier ran at FMA latency, 7 GFLOP/s on Zen 2): the widest panel
-        # whose zero padding stays within an eighth of N.
-        for vecs in (4, 2):
-            if n >= vecs * lanes and (-n % (vecs * lanes)) * 8 <= n:
+    if rows >= 4:
+        for vecs in (2, 1):
+            if n % (vecs * lanes) == 0:
                 return vecs * lanes
-        return lanes
-    return 2 * lanes if n >= 4 * lanes else lanes
+        return 2 * lanes if n >= 4 * lanes else lanes
+    for vecs in (4, 2):
+        if n % (vecs * lanes) == 0:
+            return vecs * lanes
+    # One vector of columns per panel would leave a single FMA chain per row (a 1x1280 by
+    # 1280x1000 classifier ran at FMA latency, 7 GFLOP/s on Zen 2): the widest panel whose
+    # zero padding stays within an eighth of N.
+    for vecs in (4, 2):
+        if n >= vecs * lanes and (-n % (vecs * lanes)) * 8 <= n:
+            return vecs * lanes
+    return lanes
 
 
 def pack_weights(graph: Graph, target=None) -> Graph:

@@ -7,6 +7,8 @@ to pay for waking the thread pool.
 
 from __future__ import annotations
 
+import math
+
 from ..schedule import Stage
 
 MIN_PARALLEL_WORK = 1 << 14  # elements per kernel below which threads cost more than they give
@@ -60,10 +62,7 @@ def schedule_injective(stage: Stage, target, cfg=None) -> None:
         # The innermost row axis stays a serial loop when the axes above it give the threads
         # enough chunks: fused into the parallel loop, every vector would decompose the fused
         # index by division to address a broadcast operand (x * s[c] in NCHWc).
-        outer = 1
-        for a in rows[:-1]:
-            outer *= a.extent
-        if len(rows) > 1 and outer >= 8 * target.cores:
+        if len(rows) > 1 and math.prod(a.extent for a in rows[:-1]) >= 8 * target.cores:
             rows = rows[:-1]
         fused = _fuse_all(stage, rows) if len(rows) > 1 else rows[0]
         stage.parallel(fused)
