@@ -179,8 +179,12 @@ class FunctionEmitter:
             if e.op in FBIN:
                 return Val(getattr(bl, FBIN[e.op])(x, y), vec)
             if e.op in ("min", "max"):
-                c = bl.fcmp_unordered("<" if e.op == "min" else ">", x, y)
-                return Val(bl.select(c, x, y), vec)
+                # y where y is strictly beyond x, else x: a NaN in x is kept (Relu(NaN) = NaN),
+                # and x86 has this exact form as one instruction (maxps/minps return their
+                # second operand on a tie or NaN); "x unless x is not beyond y" costs a
+                # compare and a blend per vector because the two disagree on max(-0, +0).
+                c = bl.fcmp_ordered("<" if e.op == "min" else ">", y, x)
+                return Val(bl.select(c, y, x), vec)
             if e.op == "floordiv":
                 return Val(self._intrinsic("llvm.floor", [bl.fdiv(x, y)]), vec)
             if e.op == "mod":
