@@ -169,3 +169,36 @@ def test_depthwise_padding_edges(tmp_path, stride):
     y = b.conv(y, 32, 32, k=5, stride=stride, group=32)
     m = b.model(y)
     _check(m, tmp_path, (1, 32, 7, 11))
+
+
+POOLS = {  # name: (op, attributes, input H x W)
+    "max-k3s2-pad1": ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1] * 4},
+                      (16, 16)),
+    "max-k3s2-ceil": ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1},
+                      (15, 15)),
+    "max-k2s2-odd": ("MaxPool", {"kernel_shape": [2, 2], "strides": [2, 2]}, (13, 11)),
+    "max-k3s1-dilated-asym": ("MaxPool", {"kernel_shape": [3, 3], "dilations": [2, 2],
+                                          "pads": [2, 0, 1, 2]}, (9, 13)),
+    "max-k9-wide": ("MaxPool", {"kernel_shape": [3, 9], "pads": [1, 4, 1, 4]}, (7, 20)),
+    "avg-k3s2-pad1-exclude": ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2],
+                                              "pads": [1] * 4}, (14, 14)),
+    "avg-k3s2-pad1-include": ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2],
+                                              "pads": [1] * 4, "count_include_pad": 1},
+                              (14, 14)),
+    "avg-k2s1-ceil-asym": ("AveragePool", {"kernel_shape": [2, 3], "strides": [1, 2],
+                                           "pads": [0, 1, 1, 0], "ceil_mode": 1}, (10, 17)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(POOLS))
+def test_blocked_pools_read_padding_in_place(tmp_path, case):
+    """Blocked pools (topi/nn.py `_schedule_pool_nchwc`: guarded in-place reads of the padding,
+    unrolled window columns, pixel tiles of a row) against onnxruntime. The input is shifted
+    negative so a border tap that read 0 instead of skipping the padding changes a max."""
+    op, attrs, (h, w) = POOLS[case]
+    b = _Model((1, 16, h, w))
+    y = b.op("Sub", b.conv("x", 16, 32, k=1), b.const(2.0))
+    z = b.op("Relu", b.op(op, y, **attrs)) if op == "AveragePool" else b.op(op, y, **attrs)
+    m = b.model(z)
+    assert f"{op}NCHWc" in _ops(m)
+    _check(m, tmp_path, (1, 16, h, w))
