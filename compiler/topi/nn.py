@@ -496,37 +496,10 @@ def _schedule_pool(sch, stage, target, cfg=None):
     schedule_reduction(stage, target, cfg)
 
 
-def _schedule_pool_nchwc(sch, stage, target, cfg=None):
-    """A windowed pool over a blocked tensor, laid out like a depthwise convolution: a row of
-    `tile` output pixels (b channels each) per window step, the window's columns unrolled so
-    overlapping windows share their input loads, threads over (n, channel block, row). The
-    padding is read in place through guarded loads (border tiles only, once unswitched) rather
-    than copied: the generic schedule padded ResNet's 112x112 stem output into a scratch copy
-    and then computed each output vector from a division of one flat index (0.43 ms on Zen 2,
-    ten times what its loads cost)."""
-    from tilecc.codegen.llvm import masked_loads_ok
-
-    if not masked_loads_ok(target):
-        _materialize_pads(sch, target)
-    n, c, oh, ow, ci = stage.axes
-    ry, rx = stage.reduce_axes
-    po, pi = stage.split(ow, _largest_divisor(ow.extent, 8, 8))
-    stage.reorder(n, c, oh, po, ry, rx, pi, ci)
-    if rx.extent <= 8:
-        stage.unroll(rx)
-    stage.unroll(pi)
-    stage.vectorize(ci)
-    work = math.prod(a.extent for a in stage.axes) * ry.extent * rx.extent
-    if target.cores > 1 and work >= MIN_PARALLEL_WORK:
-        stage.parallel(_fuse_all(stage, [n, c, oh]))
-
-
 for _op in ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"):
     register_schedule(_op)(_schedule_pool)
 register_schedule("GlobalAveragePoolNCHWc")(_schedule_pool)
-register_schedule("GlobalMaxPoolNCHWc")(_schedule_pool)
-register_schedule("MaxPoolNCHWc")(_schedule_pool_nchwc)
-register_schedule("AveragePoolNCHWc")(_schedule_pool_nchwc)
+register_schedule("GlobalMaxPoolNCHWc")(_schedule_pool)  # windowed blocked pools: nchwc.py
 
 
 @register_compute("LRN")
