@@ -1,5 +1,5 @@
-"""Blocked-layout (NCHW{b}c) convolution and layout transforms for CPU targets (the pools
-take both layouts in nn.py).
+"""Blocked-layout (NCHW{b}c) convolution and layout transforms for CPU targets, and the
+schedule of windowed blocked pools (their compute, for both layouts, is in nn.py).
 
 With b channels as the innermost, contiguous dimension every vector is b channels of one
 pixel: convolutions broadcast one input value against a vector of b output-channel weights

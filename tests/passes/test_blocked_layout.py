@@ -192,7 +192,7 @@ POOLS = {  # name: (op, attributes, input H x W)
 
 @pytest.mark.parametrize("case", sorted(POOLS))
 def test_blocked_pools_read_padding_in_place(tmp_path, case):
-    """Blocked pools (topi/nn.py `_schedule_pool_nchwc`: guarded in-place reads of the padding,
+    """Blocked pools (topi/nchwc.py `_schedule_pool_nchwc`: guarded in-place reads of the padding,
     unrolled window columns, pixel tiles of a row) against onnxruntime. The input is shifted
     negative so a border tap that read 0 instead of skipping the padding changes a max."""
     op, attrs, (h, w) = POOLS[case]
