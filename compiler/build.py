@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import progress, te
-from .graph import Graph, Node, TensorType, _freeze
-from .loopir import PrimFunc, format_func
+from . import te
+from .driver import CompiledModel
+from .graph import Graph, Node, TensorType
+from .loopir import PrimFunc
 from .schedule import create_schedule, lower
 from .topi.generic import schedule_default
 from .topi.registry import get_compute, get_schedule
-
-
-@dataclass
-class CompiledModel:
-    """Everything the artifact needs, before packaging."""
-
-    name: str
-    target: object
-    object_code: bytes
-    params: bytes
-    inputs: list[dict]
-    outputs: list[dict]
-    workspace_size: int
-    arena: dict
-    kernels: list[dict] = field(default_factory=list)
-    llvm_ir: str = ""
-    loop_ir: list[str] = field(default_factory=list)
 
 
 def prepare_outputs(graph: Graph) -> Graph:
@@ -47,19 +31,6 @@ def prepare_outputs(graph: Graph) -> Graph:
             g.outputs[j] = new
         seen.add(g.outputs[j])
     return g
-
-
-def _kernel_key(node: Node, graph: Graph) -> tuple:
-    pos = {v: k for k, v in enumerate(node.inputs)}
-    local: dict[str, int] = {}
-    parts = []
-    for m in node.attrs["nodes"]:
-        ins = tuple(("in", pos[i]) if i in pos else ("local", local.get(i, -1)) for i in m.inputs)
-        for o in m.outputs:
-            local[o] = len(local)
-        parts.append((m.op, ins, _freeze(m.attrs), tuple(graph.types[o] for o in m.outputs)))
-    outs = tuple(local.get(o, -1) for o in node.outputs)
-    return (tuple(parts), tuple(graph.types[i] for i in node.inputs), outs)
 
 
 @dataclass
@@ -207,131 +178,11 @@ def make_kernel(node: Node, graph: Graph, target, name: str, configs=None
 def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_level: int = 2,
                   debug_ir: bool = False, configs=None, profile: bool = False,
                   precision: str = "fp32") -> CompiledModel:
-    from tilecc.codegen.aot import emit_entry
-    from tilecc.codegen.llvm import ModuleCodegen
-    from tilecc.passes.fuse import fuse_ops
-    from tilecc.passes.memory import concat_views, pack_params, plan_memory, view_root, view_roots
+    """A prepared graph -> a CompiledModel for any target (the backend follows from it)."""
+    from .driver import compile_model
 
-    fused = fuse_ops(graph)
-    half = None
-    if precision == "fp16":  # float16 storage between kernels, float32 math in them
-        from tilecc.passes.precision import HalfStorage, half_storage
-        half = HalfStorage(graph, fused)
-    # Bare metal: no threads, so parallel loops stay serial (no tilecc_parallel_for calls).
-    cg = ModuleCodegen(target, name, allow_parallel=not getattr(target, "bare_metal", False))
-    in_pos = {v: k for k, v in enumerate(graph.inputs)}
-    out_pos = {v: k for k, v in enumerate(graph.outputs)}
-
-    def nbytes(v):
-        size = graph.types[v].nbytes if v in graph.types else fused.types[v].nbytes
-        return half.nbytes(v, size) if half else size
-
-    root, reshape_root = view_roots(fused)
-    protected = set(graph.inputs) | set(graph.outputs) | set(graph.consts)
-    views = concat_views(fused, protected, nbytes)
-    in_place = {r for r, _ in views.values()}
-
-    def rootof(v):
-        return view_root(v, root, views)[0]
-
-    steps: list[tuple[Node, object, list[str], list]] = []
-    cache: dict[tuple, tuple] = {}
-    kernels_meta, loop_ir = [], []
-    bar = progress.task("compiling kernels", total=len(fused.nodes))
-    for node in fused.nodes:
-        bar.update(1, node.name)
-        if node.op == "Reshape" or node.outputs[0] in in_place:
-            continue
-        key = _kernel_key(node, fused) + ((half.flags(node),) if half else ())
-        if key not in cache:
-            kname = f"k{len(cache)}_{node.name}"[:60]
-            pf, kinfo = make_kernel(node, fused, target, kname, configs or DefaultConfigs())
-            if half:
-                pf = half_storage(pf, half.flags(node))
-            if debug_ir:
-                loop_ir.append(format_func(pf))
-            cache[key] = (cg.add_kernel(pf), pf, kinfo)
-        fn, pf, kinfo = cache[key]
-        scratch = [f"__scratch{len(steps)}_{k}" for k in range(len(pf.attrs["scratch"]))]
-        steps.append((node, fn, scratch, pf.attrs["scratch"]))
-        kernels_meta.append({"kernel": fn.name, "ops": [m.op for m in node.attrs["nodes"]],
-                             "inputs": list(node.inputs), "outputs": list(node.outputs),
-                             "shape": list(fused.types[node.outputs[0]].shape),
-                             "workload": kinfo.workload, "config": kinfo.config,
-                             "config_source": kinfo.source, "flops": kinfo.flops,
-                             "types": {v: str(fused.types[v])
-                                       for v in (*node.inputs, *node.outputs) if v}})
-
-    bar.close()
-
-    used_consts = []
-    for node, *_ in steps:
-        for i in node.inputs:
-            r = rootof(i)
-            if r in graph.consts and r not in used_consts:
-                used_consts.append(r)
-    params, param_off = pack_params(half.consts(graph.consts) if half else graph.consts,
-                                    used_consts)
-
-    # Lifetimes of arena values, in steps.
-    sizes: dict[str, int] = {}
-    life: dict[str, list[int]] = {}
-    for s, (node, fn, scratch, sbufs) in enumerate(steps):
-        for o in node.outputs:
-            r = rootof(o)  # a concat input lives in the concat's buffer from its first slice
-            if r not in out_pos:
-                sizes[r] = nbytes(r)
-                life.setdefault(r, [s, s])[1] = s
-        for i in node.inputs:
-            r = rootof(i)
-            if r in life:
-                life[r][1] = max(life[r][1], s)
-        for nm, b in zip(scratch, sbufs):
-            sizes[nm] = b.size * np.dtype(b.dtype).itemsize
-            life[nm] = [s, s]
-    offsets, arena_size = plan_memory(sizes, {k: tuple(v) for k, v in life.items()})
-
-    def storage(v):
-        r, off = view_root(v, root, views)
-        if r in out_pos:
-            return ("out", out_pos[r])
-        if r in in_pos:
-            return ("in", in_pos[r])
-        if r in param_off:
-            return ("param", param_off[r])
-        return ("arena", offsets[r] + off)
-
-    entry_steps = []
-    for node, fn, scratch, _ in steps:
-        refs = [storage(i) for i in node.inputs] + [storage(o) for o in node.outputs]
-        refs += [("arena", offsets[nm]) for nm in scratch]
-        entry_steps.append((fn, refs))
-    emit_entry(cg, name, entry_steps, arena_size, len(params), profile=profile,
-               num_inputs=len(graph.inputs), num_outputs=len(graph.outputs))
-    with progress.task("LLVM codegen", total=1) as bar:
-        obj, llvm_ir = cg.compile(opt_level=3 if opt_level >= 1 else 0)
-        bar.update(1)
-
-    def info(names, ext_names):
-        return [{"name": e, "shape": list(graph.types[v].shape), "dtype": graph.types[v].dtype}
-                for v, e in zip(names, ext_names)]
-
-    inter = sum(sz for k, sz in sizes.items())
-    arena = {"arena_bytes": arena_size, "naive_bytes": inter,
-             "num_kernels": len(steps), "unique_kernels": len(cache),
-             "params_bytes": len(params), "profile": profile,
-             # The plan per buffer (tilecc inspect --graph draws it); first/last are steps.
-             "tensors": [{"name": v, "offset": offsets[v], "nbytes": sizes[v],
-                          "first": life[v][0], "last": life[v][1]} for v in sizes],
-             "aliases": {v: reshape_root(v) for v in root},
-             # Concats written in place: output -> its inputs (each a slice, no kernel).
-             "concats": {r: [v for v in views if views[v][0] == r] for r in in_place},
-             "output_values": list(graph.outputs),
-             "params": [{"name": c, "offset": param_off[c], "type": str(graph.types[c])}
-                        for c in used_consts]}
-    return CompiledModel(name, target, obj, params, info(graph.inputs, graph.inputs),
-                         info(graph.outputs, out_names), arena_size, arena, kernels_meta,
-                         llvm_ir if debug_ir else "", loop_ir)
+    return compile_model(graph, target, name, out_names, opt_level, debug_ir, configs, profile,
+                         precision)
 
 
 def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=None,
@@ -378,58 +229,16 @@ def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_lo
         from tilecc.autotune.provider import TuningLogConfigs
         configs = TuningLogConfigs(tuning_logs, use_default_logs=False)
     graph, out_names = prepare_graph(model, input_shapes, opt_level, print_ir_after, tgt, quant)
-    if tgt.kind == "opencl":
-        from tilecc.codegen.opencl import compile_opencl, package_opencl
-        return package_opencl(compile_opencl(graph, tgt, name, out_names, precision, configs,
-                                             debug_ir))
-    if precision not in ("fp32", "fp16"):
-        raise ValueError(f"precision {precision!r}: use fp32 or fp16")
     cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir, configs, profile,
                        precision)
     return package(cm)
 
 
 def package(cm: CompiledModel):
-    """Link the object with the C runtime into a shared library and wrap it as an Artifact."""
-    import tempfile
-    from pathlib import Path
+    """Link or bundle a CompiledModel into an Artifact, the way its target's backend does."""
+    from tilecc.codegen.backend import backend_for
 
-    from tilecc.codegen.link import link_shared
-    from tilecc.runtime.artifact import Artifact
-
-    if getattr(cm.target, "bare_metal", False):
-        return _package_bare_metal(cm)
-    with tempfile.TemporaryDirectory(prefix="tilecc_build_") as tmp:
-        obj = Path(tmp) / "model.o"
-        obj.write_bytes(cm.object_code)
-        lib = link_shared([obj], Path(tmp) / "model.so", cm.target).read_bytes()
-    return Artifact.create(name=cm.name, target=cm.target, inputs=cm.inputs, outputs=cm.outputs,
-                           params=cm.params, workspace_size=cm.workspace_size, library=lib,
-                           arena=cm.arena, kernels=cm.kernels,
-                           extra_files={"lib/model.o": cm.object_code})
-
-
-def _package_bare_metal(cm: CompiledModel):
-    """lib/model.o (model + freestanding memcpy/memset, no undefined symbols) and the header;
-    no shared library. model.json["memory"] is the footprint report."""
-    import tempfile
-    from pathlib import Path
-
-    from tilecc.codegen.link import link_bare_metal, section_sizes
-    from tilecc.runtime.artifact import Artifact
-
-    with tempfile.TemporaryDirectory(prefix="tilecc_build_") as tmp:
-        (Path(tmp) / "kernels.o").write_bytes(cm.object_code)
-        obj = link_bare_metal([Path(tmp) / "kernels.o"], Path(tmp) / "model.o",
-                              cm.target).read_bytes()
-    sec = section_sizes(obj)
-    memory = {"code_bytes": sec["text"] + sec["rodata"], "text_bytes": sec["text"],
-              "rodata_bytes": sec["rodata"], "data_bytes": sec["data"] + sec["bss"],
-              "weights_bytes": len(cm.params), "arena_bytes": cm.workspace_size}
-    return Artifact.create(name=cm.name, target=cm.target, inputs=cm.inputs, outputs=cm.outputs,
-                           params=cm.params, workspace_size=cm.workspace_size, library=None,
-                           arena=cm.arena, kernels=cm.kernels, memory=memory,
-                           extra_files={"lib/model.o": obj})
+    return backend_for(cm.target, cm.precision).package(cm)
 
 
 __all__ = ["CompiledModel", "TensorType", "build", "compile_graph"]

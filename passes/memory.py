@@ -20,12 +20,91 @@ def align(n: int, a: int = ALIGN) -> int:
 
 
 @dataclass
+class Step:
+    """What the planner needs of one kernel call: the values it reads and writes, and its
+    private scratch buffers (name -> bytes), live during that call only."""
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    scratch: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class MemoryPlan:
-    # value name -> ("in", i) | ("out", j) | ("param", offset) | ("arena", offset)
-    storage: dict[str, tuple[str, int]] = field(default_factory=dict)
-    arena_size: int = 0
-    params: bytes = b""
-    intermediate_bytes: int = 0  # sum of all intermediate tensors, without sharing
+    """Where every value of a compiled graph lives. `ref(v)` is ("in", i), ("out", j),
+    ("param", byte offset) or ("arena", byte offset); offsets are bytes, whatever a backend
+    later converts them to."""
+
+    inputs: dict[str, int]  # graph input -> position
+    outputs: dict[str, int]  # graph output -> position
+    param_offsets: dict[str, int]  # packed constant -> byte offset in `params`
+    params: bytes
+    offsets: dict[str, int]  # arena buffer (value root or scratch) -> byte offset
+    sizes: dict[str, int]  # arena buffer -> bytes
+    lifetimes: dict[str, tuple[int, int]]  # arena buffer -> (first, last) step
+    arena_size: int
+    parent: dict[str, str]  # Reshape views: value -> value it aliases
+    views: dict[str, tuple[str, int]]  # concat inputs written in place (concat_views)
+    used_consts: list[str] = field(default_factory=list)
+
+    @property
+    def intermediate_bytes(self) -> int:
+        """All arena buffers without any sharing: what planning saves is measured against it."""
+        return sum(self.sizes.values())
+
+    def root(self, v: str) -> tuple[str, int]:
+        return view_root(v, self.parent, self.views)
+
+    def ref(self, v: str) -> tuple[str, int]:
+        r, off = self.root(v)
+        if r in self.outputs:
+            return ("out", self.outputs[r])
+        if r in self.inputs:
+            return ("in", self.inputs[r])
+        if r in self.param_offsets:
+            return ("param", self.param_offsets[r])
+        return ("arena", self.offsets[r] + off)
+
+
+def plan_model(graph_inputs: list[str], graph_outputs: list[str], consts: dict,
+               steps: list[Step], parent: dict[str, str], views: dict[str, tuple[str, int]],
+               nbytes) -> MemoryPlan:
+    """One plan for a kernel sequence: the constants it reads packed into params, every other
+    non-input, non-output value (by storage root) and every scratch buffer placed in one arena
+    by lifetime. `consts` are the graph's constants as stored (e.g. already cast to half);
+    `nbytes(v)` is a value's storage size."""
+    inputs = {v: k for k, v in enumerate(graph_inputs)}
+    outputs = {v: k for k, v in enumerate(graph_outputs)}
+
+    def rootof(v: str) -> str:
+        return view_root(v, parent, views)[0]
+
+    used: list[str] = []
+    for st in steps:
+        for i in st.inputs:
+            r = rootof(i)
+            if r in consts and r not in used:
+                used.append(r)
+    params, param_off = pack_params(consts, used)
+    sizes: dict[str, int] = {}
+    life: dict[str, list[int]] = {}
+    for s, st in enumerate(steps):
+        for o in st.outputs:
+            r = rootof(o)  # a concat input lives in the concat's buffer from its first slice
+            if r not in outputs:
+                sizes[r] = nbytes(r)
+                life.setdefault(r, [s, s])[1] = s
+        for i in st.inputs:
+            r = rootof(i)
+            if r in life:
+                life[r][1] = max(life[r][1], s)
+        for nm, size in st.scratch.items():
+            sizes[nm] = size
+            life[nm] = [s, s]
+    lifetimes = {k: (v[0], v[1]) for k, v in life.items()}
+    offsets, arena_size = plan_memory(sizes, lifetimes)
+    return MemoryPlan(inputs, outputs, param_off, params, offsets, sizes, lifetimes, arena_size,
+                      parent, views, used)
 
 
 def view_roots(fused) -> tuple[dict[str, str], object]:

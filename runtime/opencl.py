@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tilecc.errors import ArtifactError, InputError, ModelRunError, TileccError
+from tilecc.errors import ArtifactError, ModelRunError, TileccError
 from tilecc.runtime.artifact import PARAMS_PATH, ArtifactReader
+from tilecc.runtime.base import BaseModule
 
 KERNELS_PATH = "kernels.cl"
 PLAN_PATH = "plan.json"
@@ -109,12 +110,12 @@ def build_program(ctx, device, source: str, options: str = BUILD_OPTIONS):
     return prg, False, path
 
 
-class OpenCLModule:
+class OpenCLModule(BaseModule):
     """A loaded OpenCL model; `run` is serialised by a lock."""
 
     def __init__(self, metadata: dict, source: str, plan: dict, params: np.ndarray):
         cl = _cl()
-        self.metadata = metadata
+        super().__init__(metadata)
         self.plan = plan
         self.device = pick_device()
         self.ctx = cl.Context([self.device])
@@ -132,7 +133,7 @@ class OpenCLModule:
                         for a in self._in_host]
         self._outputs = [cl.Buffer(self.ctx, mf.READ_WRITE, max(a.nbytes, 1))
                          for a in self._out_host]
-        self._input_index = {s["name"]: i for i, s in enumerate(plan["inputs"])}
+        self._profile_queue = None
         limit = self.device.max_work_group_size
         self._launches = []
         for ln in plan["launches"]:
@@ -150,18 +151,6 @@ class OpenCLModule:
             k.set_args(*args)
             self._launches.append((k, tuple(ln["global"]), tuple(ln["local"])))
 
-    @property
-    def name(self) -> str:
-        return self.metadata["name"]
-
-    @property
-    def input_info(self) -> list[dict]:
-        return [dict(s) for s in self.metadata["inputs"]]
-
-    @property
-    def output_info(self) -> list[dict]:
-        return [dict(s) for s in self.metadata["outputs"]]
-
     def set_num_threads(self, n: int) -> None:
         """Host threads do not apply to an OpenCL device; accepted for API parity."""
 
@@ -174,28 +163,47 @@ class OpenCLModule:
                 (f"opencl launches per run: {len(self._launches)}, arena "
                  f"{self.plan['arena_bytes']} bytes, precision {self.plan['precision']}")]
 
-    def _check(self, inputs: dict) -> list[np.ndarray]:
-        if not isinstance(inputs, dict):
-            raise InputError("run() takes a dict {input name: array}")
-        unknown = [k for k in inputs if k not in self._input_index]
-        if unknown:
-            raise InputError(f"unknown input {unknown[0]!r}; the model's inputs are "
-                             f"{list(self._input_index)}")
-        missing = [k for k in self._input_index if k not in inputs]
-        if missing:
-            raise InputError(f"missing input {missing[0]!r}")
-        arrays = []
-        for spec in self.metadata["inputs"]:
-            name = spec["name"]
-            arr = np.asarray(inputs[name])
-            if arr.dtype != np.dtype(spec["dtype"]):
-                raise InputError(f"input {name!r}: expected dtype {spec['dtype']}, got "
-                                 f"{arr.dtype.name}")
-            if list(arr.shape) != spec["shape"]:
-                raise InputError(f"input {name!r}: expected shape {tuple(spec['shape'])}, got "
-                                 f"{tuple(arr.shape)}")
-            arrays.append(arr)
-        return arrays
+    @property
+    def can_profile(self) -> bool:
+        """Always: OpenCL profiling events time each launch, no compiled-in timers needed."""
+        return True
+
+    def _kernel_times_ns(self, arrays: list[np.ndarray], runs: int, warmup: int
+                         ) -> list[float]:
+        """Each launch timed by its profiling event (end - start on the device), summed per
+        kernel call: a fused kernel may be several launches (one per root stage)."""
+        cl = _cl()
+        if self._profile_queue is None:
+            self._profile_queue = cl.CommandQueue(
+                self.ctx, properties=cl.command_queue_properties.PROFILING_ENABLE)
+        q = self._profile_queue
+        per_call = [len(k.get("launches") or [k["kernel"]])
+                    for k in self.metadata.get("kernels") or []]
+        totals = [0.0] * len(self._launches)
+        with self._lock:
+            try:
+                self._upload(q, arrays)
+                for r in range(warmup + runs):
+                    events = [cl.enqueue_nd_range_kernel(q, k, g, loc)
+                              for k, g, loc in self._launches]
+                    q.finish()
+                    if r >= warmup:
+                        for i, ev in enumerate(events):
+                            totals[i] += ev.profile.end - ev.profile.start
+            except cl.Error as e:
+                raise ModelRunError(f"model {self.name!r}: OpenCL error {e}", 1) from None
+        ns, pos = [], 0
+        for n in per_call:
+            ns.append(sum(totals[pos:pos + n]) / runs)
+            pos += n
+        return ns
+
+    def _upload(self, q, arrays: list[np.ndarray]) -> None:
+        cl = _cl()
+        for host, dev, arr in zip(self._in_host, self._inputs, arrays):
+            np.copyto(host, arr, casting="unsafe")  # float32 -> half for fp16 storage
+            if host.nbytes:
+                cl.enqueue_copy(q, dev, host, is_blocking=False)
 
     def run(self, inputs: dict) -> dict[str, np.ndarray]:
         cl = _cl()
@@ -203,10 +211,7 @@ class OpenCLModule:
         q = self.queue
         with self._lock:
             try:
-                for host, dev, arr in zip(self._in_host, self._inputs, arrays):
-                    np.copyto(host, arr, casting="unsafe")  # float32 -> half for fp16 storage
-                    if host.nbytes:
-                        cl.enqueue_copy(q, dev, host, is_blocking=False)
+                self._upload(q, arrays)
                 for k, g, loc in self._launches:
                     cl.enqueue_nd_range_kernel(q, k, g, loc)
                 for host, dev in zip(self._out_host, self._outputs):
