@@ -15,6 +15,7 @@ import numpy as np
 from tilecc.errors import ArtifactError, LinkError
 from tilecc.floatfmt import storage_dtype
 from tilecc.runtime.artifact import HEADER_PATH, LIB_PATH, as_storage
+from tilecc.runtime.base import BaseModule
 
 
 def runner_source() -> Path:
@@ -87,7 +88,7 @@ def emulator_prefix(target, where: str = "", unknown=LinkError) -> list[str]:
     return prefix
 
 
-class EmulatedModule:
+class EmulatedModule(BaseModule):
     """Runs a Linux artifact built for another CPU under qemu-user, through the C runner
     cross-compiled with the target's gcc. `run` has the same contract as Module.run (but
     every call starts a process: this is for checking results, not for speed)."""
@@ -99,7 +100,7 @@ class EmulatedModule:
         from tilecc.targets import Target
 
         with ArtifactReader(path) as reader:
-            self.metadata = dict(reader.metadata)
+            super().__init__(dict(reader.metadata))
         tdict = self.metadata.get("target") or {}
         target = Target.from_dict(tdict)
         if getattr(target, "bare_metal", False):
@@ -113,33 +114,20 @@ class EmulatedModule:
         self.num_threads = num_threads
         self._runs = 0
 
-    @property
-    def input_info(self) -> list[dict]:
-        return [dict(s) for s in self.metadata["inputs"]]
-
-    @property
-    def output_info(self) -> list[dict]:
-        return [dict(s) for s in self.metadata["outputs"]]
-
     def run(self, inputs: dict) -> dict[str, np.ndarray]:
-        from tilecc.errors import InputError
-
-        specs = {s["name"]: s for s in self.metadata["inputs"]}
-        for k in inputs:
-            if k not in specs:
-                raise InputError(f"unknown input {k!r}; the model's inputs are {list(specs)}")
-        for name, spec in specs.items():
-            if name not in inputs:
-                raise InputError(f"missing input {name!r}")
-            arr = np.asarray(inputs[name])
-            if as_storage(arr, spec["dtype"]) is None or list(arr.shape) != spec["shape"]:
-                raise InputError(f"input {name!r}: expected {spec['dtype']}{spec['shape']}, "
-                                 f"got {arr.dtype.name}{list(arr.shape)}")
+        arrays = self._check(inputs)
+        feeds = {spec["name"]: arr for spec, arr in zip(self.metadata["inputs"], arrays)}
         self._runs += 1
         env = {"TILECC_NUM_THREADS": str(self.num_threads)} if self.num_threads else None
-        return run_c_runner(self.exe, self.dir, self.metadata, inputs,
+        return run_c_runner(self.exe, self.dir, self.metadata, feeds,
                             Path(self._tmp.name) / f"run{self._runs}", prefix=self.prefix,
                             env=env)
+
+    def _kernel_times_ns(self, arrays: list[np.ndarray], runs: int, warmup: int
+                         ) -> list[float]:
+        raise ArtifactError(f"model {self.name!r}: per-kernel timers are not read back from an "
+                            "emulated run (qemu time says nothing of the target's); run "
+                            "--profile on the target itself")
 
     def close(self) -> None:
         self._tmp.cleanup()
