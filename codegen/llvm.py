@@ -14,6 +14,7 @@ import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
+from tilecc.codegen.semantics import FLOAT_MINMAX_BEYOND
 from tilecc.expr import (
     Bin,
     Call,
@@ -179,11 +180,9 @@ class FunctionEmitter:
             if e.op in FBIN:
                 return Val(getattr(bl, FBIN[e.op])(x, y), vec)
             if e.op in ("min", "max"):
-                # y where y is strictly beyond x, else x: a NaN in x is kept (Relu(NaN) = NaN),
-                # and x86 has this exact form as one instruction (maxps/minps return their
-                # second operand on a tie or NaN); "x unless x is not beyond y" costs a
-                # compare and a blend per vector because the two disagree on max(-0, +0).
-                c = bl.fcmp_ordered("<" if e.op == "min" else ">", y, x)
+                # codegen/semantics.py; "x unless x is not beyond y" would cost x86 a compare
+                # and a blend per vector (the two forms disagree on max(-0, +0)).
+                c = bl.fcmp_ordered(FLOAT_MINMAX_BEYOND[e.op], y, x)
                 return Val(bl.select(c, y, x), vec)
             if e.op == "floordiv":
                 return Val(self._intrinsic("llvm.floor", [bl.fdiv(x, y)]), vec)

@@ -17,6 +17,7 @@ from functools import cache
 
 import numpy as np
 
+from tilecc.codegen.semantics import FLOAT_MINMAX_BEYOND
 from tilecc.errors import TileccError
 from tilecc.expr import (
     Bin,
@@ -48,6 +49,8 @@ EXPANDED = {"sigmoid": "(1.0f / (1.0f + exp(-({}))))"}
 CALLS = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "erf": "erf",
          "fabs": "fabs", "floor": "floor", "ceil": "ceil", "round": "rint", "pow": "pow"}
 INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&&", "or": "||"}
+# Ordered float comparisons (false on NaN) whose result `select` takes for scalars and vectors.
+ORDERED_CMP = {">": "isgreater", "<": "isless"}
 CMPS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 ID_BUILTINS = {"blockIdx": "get_group_id", "threadIdx": "get_local_id"}
 VECTOR_WIDTHS = (2, 3, 4, 8, 16)
@@ -195,9 +198,12 @@ class KernelEmitter:
                 return f"({sa} {INFIX[x.op]} {sb})", vec
             if x.op == "div":  # integer division truncates, like C
                 return f"({sa} / {sb})", vec
+            if x.op in ("min", "max") and _is_float(dt):
+                # codegen/semantics.py, not fmax/fmin (those drop a NaN: Relu(NaN) would be 0).
+                beyond = ORDERED_CMP[FLOAT_MINMAX_BEYOND[x.op]]
+                return f"select({sa}, {sb}, {beyond}({sb}, {sa}))", vec
             if x.op in ("min", "max"):
-                fn = ("f" + x.op) if _is_float(dt) else x.op
-                return f"{fn}({sa}, {sb})", vec
+                return f"{x.op}({sa}, {sb})", vec
             if _is_float(dt):
                 q = f"floor({sa} / {sb})"
                 return (q, vec) if x.op == "floordiv" else (f"({sa} - {q} * {sb})", vec)

@@ -66,3 +66,42 @@ def test_x86_clamps_are_one_instruction(op, insn):
     asm = _x86_asm(_model(op, 1024))
     assert re.search(rf"\b{insn}\s[^\n]*%ymm", asm), f"no 256-bit {insn} in the {op} kernel"
     assert not re.search(r"\bv(cmp\w*ps|blendvps)\b", asm), f"{op}: compare/blend per vector"
+
+
+# A max reduction keeps a NaN already in its accumulator but drops one that arrives later,
+# while onnxruntime's MaxPool/ReduceMax propagate a NaN from anywhere in the window: not yet
+# matched on either backend (it needs an unordered compare per step of every max reduction).
+_REDUCTION_NAN = pytest.mark.xfail(strict=True, reason="max reductions drop a later NaN")
+
+
+@pytest.mark.parametrize("op", ["Relu", "Clip", "Max", "Min",
+                                pytest.param("MaxPool", marks=_REDUCTION_NAN),
+                                pytest.param("ReduceMax", marks=_REDUCTION_NAN)])
+@pytest.mark.parametrize("backend", ["host", "mali-g76"])
+def test_special_values_match_onnxruntime_on_every_backend(tmp_path, backend, op):
+    """The same NaN/inf/signed-zero semantics from the LLVM and the OpenCL emitter
+    (codegen/semantics.py), equal to onnxruntime's outputs bit for bit where NaN is involved
+    (OpenCL's fmax/fmin would turn Relu(NaN) into 0)."""
+    from tests.codegen.test_opencl import require_opencl
+    from tests.models.harness import ort_run
+
+    if backend != "host":
+        require_opencl()
+    tilecc = import_tilecc()
+    x = np.tile(SPECIAL, 9)[:144].reshape(1, -1)
+    if op in ("MaxPool", "ReduceMax"):
+        x = x.reshape(1, 4, 6, 6)
+        xi = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))
+        yi = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+        node = (helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])
+                if op == "MaxPool" else
+                helper.make_node("ReduceMax", ["x"], ["y"], axes=[3], keepdims=1))
+        model = helper.make_model(helper.make_graph([node], op, [xi], [yi]),
+                                  opset_imports=[helper.make_opsetid("", 13)])
+    else:
+        model = _model(op, x.shape[1])
+    art = tilecc.compile(model, target=backend, default_logs=False)
+    got = tilecc.load(art.save(tmp_path / "m.tar")).run({"x": x})["y"]
+    want = ort_run(model, {"x": x})["y"]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(got, want)
