@@ -50,7 +50,7 @@ def compile_model(graph: Graph, target, name: str, out_names: list[str], opt_lev
                   debug_ir: bool = False, configs=None, profile: bool = False,
                   precision: str = "fp32") -> CompiledModel:
     from tilecc.build import DefaultConfigs
-    from tilecc.codegen.backend import KernelCall, backend_for
+    from tilecc.codegen.backend import Kernel, KernelCall, backend_for
     from tilecc.passes.fuse import fuse_ops
     from tilecc.passes.memory import Step, concat_views, plan_model, view_roots
 
@@ -66,7 +66,7 @@ def compile_model(graph: Graph, target, name: str, out_names: list[str], opt_lev
     views = concat_views(fused, protected, nbytes)
     in_place = {r for r, _ in views.values()}
 
-    cache: dict[tuple, object] = {}
+    cache: dict[tuple, Kernel] = {}
     calls: list[KernelCall] = []
     kernels_meta, loop_ir = [], []
     bar = progress.task("compiling kernels", total=len(fused.nodes))

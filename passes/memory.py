@@ -8,6 +8,7 @@ kernel). Weights get 64-byte aligned offsets in the params blob.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -107,7 +108,7 @@ def plan_model(graph_inputs: list[str], graph_outputs: list[str], consts: dict,
                       parent, views, used)
 
 
-def view_roots(fused) -> tuple[dict[str, str], object]:
+def view_roots(fused) -> tuple[dict[str, str], Callable[[str], str]]:
     """Reshape outputs are views sharing their input's storage: (value -> parent, rootof)."""
     parent = {n.outputs[0]: n.inputs[0] for n in fused.nodes if n.op == "Reshape"}
 
