@@ -8,14 +8,10 @@ has one external output, produced by its last node, so groups stay in topologica
 from __future__ import annotations
 
 from tilecc.graph import Graph, Node
+from tilecc.ops.registry import Pattern, ops_with
 
-ELEMWISE = {"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Erf",
-            "Floor", "Ceil", "Round", "Softplus", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish",
-            "Elu", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "BatchNormalization", "Cast",
-            "Gelu", "PRelu", "Selu", "Celu", "Mish", "Softsign", "ThresholdedRelu", "Shrink",
-            "Sign", "Where", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And",
-            "Or", "Not", "Xor", "IsNaN", "IsInf", "Mod", "Sin", "Cos", "Tan", "Asin", "Acos",
-            "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh"}
+# Read from the op definitions (register_op(..., pattern=Pattern.ELEMWISE)), never listed here.
+ELEMWISE = ops_with(Pattern.ELEMWISE)
 # Groups an elementwise op may join as an epilogue (Softmax/LRN keep their own kernels).
 EPILOGUE_HOSTS = ELEMWISE | {"Conv", "Gemm", "MatMul", "MaxPool", "AveragePool",
                              "GlobalAveragePool", "GlobalMaxPool", "Concat", "Transpose",

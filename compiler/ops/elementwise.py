@@ -9,7 +9,9 @@ import numpy as np
 from ..floatfmt import cast_array, is_exotic
 from ..graph import TensorType
 from ._util import broadcast_shapes, expect_inputs, same_dtype
-from .registry import register_op
+from .registry import Pattern, register_op
+
+ELEMWISE = Pattern.ELEMWISE
 
 
 def _same_type(op: str):
@@ -96,7 +98,7 @@ UNARY.update({
 })
 
 for _name, _fn in UNARY.items():
-    register_op(_name, _same_type(_name), _unary(_fn))
+    register_op(_name, _same_type(_name), _unary(_fn), pattern=ELEMWISE)
 
 
 def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -145,7 +147,7 @@ def _binary_fold(fn):
 
 
 for _name, _fn in BINARY.items():
-    register_op(_name, _binary_infer(_name), _binary_fold(_fn))
+    register_op(_name, _binary_infer(_name), _binary_fold(_fn), pattern=ELEMWISE)
 
 
 def _cast_infer(types: list[TensorType], attrs: dict) -> list[TensorType]:
@@ -165,7 +167,7 @@ def _cast_fold(arrays: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
     return [x.astype(np.dtype(to))]
 
 
-register_op("Cast", _cast_infer, _cast_fold)
+register_op("Cast", _cast_infer, _cast_fold, pattern=ELEMWISE)
 
 
 def _mod_fold(arrays, attrs):
@@ -175,4 +177,4 @@ def _mod_fold(arrays, attrs):
     return [np.mod(a, b).astype(a.dtype)]
 
 
-register_op("Mod", _binary_infer("Mod"), _mod_fold)
+register_op("Mod", _binary_infer("Mod"), _mod_fold, pattern=ELEMWISE)

@@ -9,7 +9,9 @@ import numpy as np
 
 from ..graph import TensorType
 from ._util import broadcast_shapes, expect_inputs, same_dtype
-from .registry import register_op
+from .registry import Pattern, register_op
+
+ELEMWISE = Pattern.ELEMWISE
 
 COMPARE = {"Equal": np.equal, "Less": np.less, "Greater": np.greater,
            "LessOrEqual": np.less_equal, "GreaterOrEqual": np.greater_equal}
@@ -39,11 +41,11 @@ def _binary_fold(fn):
 
 
 for _name, _fn in COMPARE.items():
-    register_op(_name, _binary_infer(_name, "bool"), _binary_fold(_fn))
+    register_op(_name, _binary_infer(_name, "bool"), _binary_fold(_fn), pattern=ELEMWISE)
 for _name, _fn in LOGIC.items():
-    register_op(_name, _binary_infer(_name, "bool", "bool"), _binary_fold(_fn))
+    register_op(_name, _binary_infer(_name, "bool", "bool"), _binary_fold(_fn), pattern=ELEMWISE)
 for _name, _fn in BITWISE.items():
-    register_op(_name, _binary_infer(_name, None, "int"), _binary_fold(_fn))
+    register_op(_name, _binary_infer(_name, None, "int"), _binary_fold(_fn), pattern=ELEMWISE)
 
 
 def _shift_fold(arrays, attrs):
@@ -52,7 +54,7 @@ def _shift_fold(arrays, attrs):
     return [fn(a, b).astype(a.dtype)]
 
 
-register_op("BitShift", _binary_infer("BitShift", None, "int"), _shift_fold)
+register_op("BitShift", _binary_infer("BitShift", None, "int"), _shift_fold, pattern=ELEMWISE)
 
 
 def _unary_infer(op: str, out_dtype: str | None, need: str | None = None):
@@ -75,11 +77,14 @@ def _isinf(x, a):
     return pos | neg
 
 
-register_op("Not", _unary_infer("Not", None, "bool"), lambda xs, a: [np.logical_not(xs[0])])
+register_op("Not", _unary_infer("Not", None, "bool"), lambda xs, a: [np.logical_not(xs[0])],
+            pattern=ELEMWISE)
 register_op("BitwiseNot", _unary_infer("BitwiseNot", None, "int"),
-            lambda xs, a: [np.invert(xs[0])])
-register_op("IsNaN", _unary_infer("IsNaN", "bool", "float"), lambda xs, a: [np.isnan(xs[0])])
-register_op("IsInf", _unary_infer("IsInf", "bool", "float"), lambda xs, a: [_isinf(xs[0], a)])
+            lambda xs, a: [np.invert(xs[0])], pattern=ELEMWISE)
+register_op("IsNaN", _unary_infer("IsNaN", "bool", "float"), lambda xs, a: [np.isnan(xs[0])],
+            pattern=ELEMWISE)
+register_op("IsInf", _unary_infer("IsInf", "bool", "float"), lambda xs, a: [_isinf(xs[0], a)],
+            pattern=ELEMWISE)
 
 
 def _where_infer(types, attrs):
@@ -91,4 +96,5 @@ def _where_infer(types, attrs):
     return [TensorType(broadcast_shapes("Where", c.shape, x.shape, y.shape), dtype)]
 
 
-register_op("Where", _where_infer, lambda xs, a: [np.where(*xs).astype(xs[1].dtype)])
+register_op("Where", _where_infer, lambda xs, a: [np.where(*xs).astype(xs[1].dtype)],
+            pattern=ELEMWISE)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..graph import TensorType
 from ._util import broadcast_shapes, check_axis, expect_inputs, expect_rank, same_dtype
-from .registry import register_op
+from .registry import Pattern, register_op
 
 
 def _window_out(op: str, size: int, k: int, s: int, d: int, p0: int, p1: int,
@@ -175,7 +175,8 @@ def _bn_fold(arrays, attrs):
     return [(x * mul.reshape(shape) + add.reshape(shape)).astype(x.dtype)]
 
 
-register_op("BatchNormalization", _bn_infer, _bn_fold)
+# Elementwise once its statistics are constants: a per-channel scale and shift.
+register_op("BatchNormalization", _bn_infer, _bn_fold, pattern=Pattern.ELEMWISE)
 
 
 # ---- Pools ---------------------------------------------------------------------------

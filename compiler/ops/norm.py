@@ -10,7 +10,7 @@ import numpy as np
 
 from ..graph import TensorType
 from ._util import broadcast_shapes, check_axis, expect_inputs, same_dtype
-from .registry import register_op
+from .registry import Pattern, register_op
 
 # ---- LayerNormalization ---------------------------------------------------------------
 
@@ -109,7 +109,7 @@ def _act_fold(fn):
 
 
 for _name, _fn in ACTIVATIONS.items():
-    register_op(_name, _act_infer(_name), _act_fold(_fn))
+    register_op(_name, _act_infer(_name), _act_fold(_fn), pattern=Pattern.ELEMWISE)
 
 
 def _prelu_infer(types, attrs):
@@ -126,4 +126,4 @@ def _prelu_fold(arrays, attrs):
     return [np.where(x < 0, x * s, x).astype(x.dtype)]
 
 
-register_op("PRelu", _prelu_infer, _prelu_fold)
+register_op("PRelu", _prelu_infer, _prelu_fold, pattern=Pattern.ELEMWISE)

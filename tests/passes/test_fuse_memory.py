@@ -142,3 +142,43 @@ def test_concat_inputs_written_in_place(tmp_path, case):
     want = ort_run(model, {"x": x})
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-5)
+
+
+def test_fusion_roles_come_from_the_op_definitions():
+    """passes/fuse.py keeps no list of op names: the elementwise set is every op registered
+    with Pattern.ELEMWISE, so an op defined elementwise fuses (the bitwise ops and BitShift
+    were missing from the old hand-kept list and never fused)."""
+    from tilecc.ops.registry import OPS, Pattern, get_op
+    from tilecc.passes.fuse import ELEMWISE
+
+    assert {"BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitShift", "Relu",
+            "Add", "Where", "BatchNormalization"} <= ELEMWISE
+    assert not {"Conv", "MatMul", "Softmax", "ReduceSum", "Reshape"} & ELEMWISE
+    assert ELEMWISE == {n for n in OPS if get_op(n).pattern is Pattern.ELEMWISE}
+
+
+def test_bitwise_ops_fuse_into_one_kernel(tmp_path):
+    """Add -> BitwiseAnd -> BitShift -> BitwiseNot on int32 is one kernel, equal to
+    onnxruntime's result (integers: exact)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.INT32, [4, 33])
+    y = helper.make_tensor_value_info("y", TensorProto.INT32, None)
+    inits = [numpy_helper.from_array(np.array([7], np.int32), "k"),
+             numpy_helper.from_array(np.array([0x5A5A5], np.int32), "m"),
+             numpy_helper.from_array(np.array([3], np.int32), "s")]
+    nodes = [helper.make_node("Add", ["x", "k"], ["a"]),
+             helper.make_node("BitwiseAnd", ["a", "m"], ["b"]),
+             helper.make_node("Cast", ["b"], ["bu"], to=TensorProto.UINT32),
+             helper.make_node("Cast", ["s"], ["su"], to=TensorProto.UINT32),
+             helper.make_node("BitShift", ["bu", "su"], ["c"], direction="RIGHT"),
+             helper.make_node("Cast", ["c"], ["ci"], to=TensorProto.INT32),
+             helper.make_node("BitwiseNot", ["ci"], ["y"])]
+    model = helper.make_model(helper.make_graph(nodes, "bits", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 18)])
+    tilecc = import_tilecc()
+    art = tilecc.compile(model, default_logs=False)
+    assert len(art.metadata["kernels"]) == 1, [k["ops"] for k in art.metadata["kernels"]]
+    data = np.random.default_rng(0).integers(-(1 << 20), 1 << 20, (4, 33)).astype(np.int32)
+    got = tilecc.load(art.save(tmp_path / "m.tar")).run({"x": data})["y"]
+    np.testing.assert_array_equal(got, ort_run(model, {"x": data})["y"])
