@@ -17,7 +17,12 @@ from tilecc.floatfmt import FORMATS, FloatFormat, is_exotic
 I1, I32 = ir.IntType(1), ir.IntType(32)
 F32 = ir.FloatType()
 
-__all__ = ["emit_cast", "is_exotic"]
+__all__ = ["emit_cast", "emit_soft_half_cast", "is_exotic", "soft_half"]
+
+# IEEE binary16 by the same bit algorithm, for targets whose ISA cannot convert half <-> float
+# (rv64gc without Zfhmin): LLVM would call libgcc's __extendhfsf2 / __truncsfhf2, which the
+# Debian 12 RISC-V libgcc does not have, so the conversions are emitted inline instead.
+HALF = FloatFormat("float16", 16, 5, 10, 15, "ieee")
 
 
 def _like(ty: ir.Type, elem: ir.Type) -> ir.Type:
@@ -139,7 +144,7 @@ def emit_to_f32(b: ir.IRBuilder, c: ir.Value, f: FloatFormat) -> ir.Value:
         r = o.sel(o.cmp("==", cz, 0), 0x400000, o.shl(cz, 23))  # 2^-127 is subnormal
         r = o.sel(o.cmp("==", cz, 0xFF), 0x7FC00000, r)
         return b.bitcast(r, o.f32)
-    if f.bits == 16:  # bfloat16 is the top half of a float32
+    if f.name == "bfloat16":  # the top half of a float32
         return b.bitcast(o.shl(cz, 16), o.f32)
     sign = o.shl(o.shr(cz, f.bits - 1), 31)
     mag = o.and_(cz, (1 << (f.bits - 1)) - 1)
@@ -195,3 +200,23 @@ def emit_cast(b: ir.IRBuilder, v: ir.Value, src: str, dst: str, dst_ty: ir.Type,
     if is_exotic(dst):
         return emit_from_f32(b, f, FORMATS[dst], saturate, round_mode)
     return _from_f32(b, f, dst, dst_ty)
+
+
+def soft_half(target) -> bool:
+    """True when float16 <-> float32 conversions must be integer code on `target`."""
+    feats = set(getattr(target, "features", "").split(","))
+    return (getattr(target, "family", "") == "riscv"
+            and not feats & {"+zfhmin", "+zfh", "+zvfhmin", "+zvfh"})
+
+
+def emit_soft_half_cast(b: ir.IRBuilder, v: ir.Value, src: str, dst: str,
+                        dst_ty: ir.Type) -> ir.Value:
+    """A Cast with float16 on either side, with half values handled as their i16 bits."""
+    i16 = _like(v.type, ir.IntType(16))
+    if src == "float16":
+        v = emit_to_f32(b, b.bitcast(v, i16), HALF)
+        src = "float32"
+    if dst != "float16":
+        return _from_f32(b, _to_f32(b, v, src), dst, dst_ty)
+    bits = emit_from_f32(b, _to_f32(b, v, src), HALF, saturate=False)
+    return b.bitcast(bits, dst_ty)

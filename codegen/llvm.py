@@ -246,6 +246,8 @@ class FunctionEmitter:
         bl, v = self.b, x.v
         if floatfmt.is_exotic(src) or floatfmt.is_exotic(dst):
             return Val(floatfmt.emit_cast(bl, v, src, dst, ty, e.saturate, e.round_mode), x.vec)
+        if "float16" in (src, dst) and src != dst and floatfmt.soft_half(self.cg.target):
+            return Val(floatfmt.emit_soft_half_cast(bl, v, src, dst, ty), x.vec)
         if dst == "bool":
             z = self._const_like(v.type, 0.0 if is_float(src) else 0)
             r = bl.fcmp_unordered("!=", v, z) if is_float(src) else bl.icmp_unsigned("!=", v, z)

@@ -59,12 +59,20 @@ def load_samples(path, graph: Graph) -> list[dict[str, np.ndarray]]:
     return samples
 
 
-def exposed_module(graph: Graph, tensors: list[str], target):
-    """Compile `graph` in fp32 with `tensors` appended to its outputs; returns a Module whose
-    extra outputs are named like the tensors."""
+def exposed_module(graph: Graph, tensors: list[str], target=None):
+    """Compile `graph` in fp32 for this machine with `tensors` appended to its outputs; returns
+    a Module whose extra outputs are named like the tensors.
+
+    Calibration always runs on a host build, whatever the artifact's target: a cross, bare-metal
+    or OpenCL artifact cannot run here, and one set of statistics per graph means every target
+    gets the same quantization parameters (so a cross int8 artifact computes what the host int8
+    artifact computes). `target` is accepted for callers that name one; it is not used."""
     from tilecc.build import compile_graph, package, prepare_outputs
     from tilecc.passes.layout import pack_weights
     from tilecc.runtime.module import load
+    from tilecc.targets import get_target
+
+    target = get_target("host")
 
     g = graph.copy()
     g.outputs = list(g.outputs) + [t for t in tensors if t not in g.outputs]
