@@ -38,3 +38,35 @@ def test_compile_quantized_and_compare(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "m.onnx"), str(plain), "--inputs",
                  str(tmp_path / "eval.npz")]) != 0
     assert "--expose-intermediates" in capsys.readouterr().err
+
+
+def test_cross_int8_calibrates_on_the_host(tmp_path):
+    """A cross int8 compile calibrates on a host build (the aarch64 library cannot load
+    here; this exited 3 before) with the host build's quantization parameters, so the aarch64
+    artifact, run under qemu, computes what the host int8 artifact computes: the integer
+    kernels are exact and the float requantization is the same IEEE arithmetic, so the
+    outputs agree to float32 rounding of the final dequantize."""
+    from tests.targets.crosstools import need_tools
+    from tilecc.runtime.crunner import EmulatedModule
+    from tilecc.runtime.module import load
+    from tilecc.targets import get_target
+
+    t = get_target("aarch64")
+    need_tools(t.linker, t.emulator()[0])
+    model = resnet_block_model()
+    onnx.save(model, tmp_path / "m.onnx")
+    name = model.graph.input[0].name
+    rng = np.random.default_rng(0)
+    data = tmp_path / "calib"
+    data.mkdir()
+    for k in range(4):
+        np.savez(data / f"{k}.npz", **{name: rng.standard_normal((1, 3, 32, 32), np.float32)})
+    for target in ("host", "aarch64"):
+        assert main(["-q", "compile", str(tmp_path / "m.onnx"), "-o",
+                     str(tmp_path / f"{target}.tar"), "-t", target, "--quantize", "int8",
+                     "--calibration", str(data)]) == 0
+    x = {name: rng.standard_normal((1, 3, 32, 32), np.float32)}
+    host = next(iter(load(tmp_path / "host.tar").run(x).values()))
+    cross = next(iter(EmulatedModule(tmp_path / "aarch64.tar").run(x).values()))
+    print(f"aarch64 int8 vs host int8: max abs diff {np.abs(cross - host).max():.3g}")
+    np.testing.assert_allclose(cross, host, rtol=1e-6, atol=1e-6)
