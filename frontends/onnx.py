@@ -85,12 +85,17 @@ def check_supported(model: onnx.ModelProto) -> None:
         raise UnsupportedOpsError(missing, opset)
 
 
-def _input_shape(vi: onnx.ValueInfoProto, override: tuple[int, ...] | None) -> tuple[int, ...]:
+def _input_shape(vi: onnx.ValueInfoProto, override: tuple[int, ...] | None,
+                 named: dict[str, int]) -> tuple[int, ...]:
+    """The static shape of graph input `vi`: the override if given, else the declared dims
+    with `dim_param` names bound from `named`. A `dim_value` of -1 or 0 is read as dynamic
+    (exporters such as Paddle2ONNX write -1 for a dynamic dim; 0 is what older exporters
+    write), so it needs an override like a named or unnamed dynamic dim."""
     if override is not None:
         shape = tuple(int(d) for d in override)
-        if any(d < 0 for d in shape):
+        if any(d <= 0 for d in shape):
             raise FrontendError(f"input {vi.name!r}: override shape {list(shape)} has a "
-                                "negative dimension")
+                                "dimension <= 0; every dimension must be positive")
         return shape
     tt = vi.type.tensor_type
     hint = f"pass --input-shape {vi.name}=d0,d1,... (input_shapes={{{vi.name!r}: (...)}})"
@@ -100,14 +105,32 @@ def _input_shape(vi: onnx.ValueInfoProto, override: tuple[int, ...] | None) -> t
     for k, d in enumerate(tt.shape.dim):
         if d.HasField("dim_value") and d.dim_value > 0:
             dims.append(int(d.dim_value))
-        elif d.HasField("dim_value") and d.dim_value == 0:
-            raise FrontendError(f"input {vi.name!r}: dimension {k} is 0; tilecc does not compile "
-                                f"empty inputs, {hint}")
+        elif d.HasField("dim_param") and d.dim_param in named:
+            dims.append(named[d.dim_param])
         else:
-            what = f"{d.dim_param!r}" if d.dim_param else "unknown"
+            what = (f"{d.dim_param!r}" if d.dim_param else
+                    f"dim_value {d.dim_value}" if d.HasField("dim_value") else "unknown")
+            name_hint = (f" or bind the name with --input-shape {d.dim_param}=N"
+                         if d.dim_param else "")
             raise FrontendError(f"input {vi.name!r}: dimension {k} is dynamic ({what}); "
-                                f"tilecc compiles static shapes, {hint}")
+                                f"tilecc compiles static shapes, {hint}{name_hint}")
     return tuple(dims)
+
+
+def _dim_bindings(real_inputs: list, input_shapes: dict) -> dict[str, int]:
+    """Split --input-shape entries that name a `dim_param` (NAME=N) off `input_shapes`."""
+    params = {d.dim_param for vi in real_inputs for d in vi.type.tensor_type.shape.dim
+              if d.dim_param}
+    named = {}
+    for key in [k for k in input_shapes if k in params and k not in
+                {vi.name for vi in real_inputs}]:
+        value = tuple(input_shapes.pop(key)) if not isinstance(input_shapes[key], int) \
+            else (input_shapes.pop(key),)
+        if len(value) != 1 or int(value[0]) <= 0:
+            raise FrontendError(f"--input-shape {key}=...: {key!r} is a named dimension of "
+                                f"the model; give it one positive size, e.g. {key}=1")
+        named[key] = int(value[0])
+    return named
 
 
 def _attrs(node: onnx.NodeProto) -> dict:
@@ -135,10 +158,12 @@ def from_onnx(model: str | Path | onnx.ModelProto,
     inits = {t.name: t for t in g.initializer}
     real_inputs = [vi for vi in g.input if vi.name not in inits]
     input_shapes = dict(input_shapes or {})
+    named = _dim_bindings(real_inputs, input_shapes)
     unknown = set(input_shapes) - {vi.name for vi in real_inputs}
     if unknown:
-        raise FrontendError(f"--input-shape names {sorted(unknown)} are not model inputs; "
-                            f"the inputs are {[vi.name for vi in real_inputs]}")
+        raise FrontendError(f"--input-shape names {sorted(unknown)} are not model inputs or "
+                            f"named dimensions; the inputs are "
+                            f"{[vi.name for vi in real_inputs]}")
 
     graph = Graph([], [], [], {}, {}, g.name or "model")
     for vi in real_inputs:
@@ -149,7 +174,8 @@ def from_onnx(model: str | Path | onnx.ModelProto,
             raise FrontendError(f"input {vi.name!r}: element type {elem} is not supported; "
                                 "use a numeric tensor input") from None
         graph.inputs.append(vi.name)
-        graph.types[vi.name] = TensorType(_input_shape(vi, input_shapes.get(vi.name)), dtype)
+        shape = _input_shape(vi, input_shapes.get(vi.name), named)
+        graph.types[vi.name] = TensorType(shape, dtype)
         check_tensor_types([graph.types[vi.name]], f"input {vi.name!r}")
     for name, t in inits.items():
         arr = numpy_helper.to_array(t)

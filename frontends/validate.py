@@ -7,7 +7,8 @@ converter runs or any tensor is allocated, and reported with the node or value t
 - the graph has no cycle (nodes out of topological order are sorted, not refused);
 - initializers: known data type, non-negative dims, data size matching the dims, no missing
   external data;
-- graph inputs: no negative dims;
+- graph inputs: declared sizes within the memory limit (dims <= 0 are dynamic: from_onnx
+  asks for their size);
 - nodes of the default domain: input/output counts and attribute names, types and presence
   against the op's ONNX schema for the model's opset, and input element types against the
   schema's type constraints (types of intermediate values come from ONNX type inference);
@@ -131,10 +132,9 @@ def _check_inputs(g: onnx.GraphProto) -> None:
     for vi in g.input:
         if vi.name in inits or not vi.type.tensor_type.HasField("shape"):
             continue
-        dims = [d.dim_value for d in vi.type.tensor_type.shape.dim if d.HasField("dim_value")]
-        if any(d < 0 for d in dims):
-            problems.append(f"input {vi.name!r}: negative dimension in {dims}")
-            continue
+        # -1 (and 0) are how some exporters mark a dynamic dim; from_onnx asks for a size.
+        dims = [d.dim_value for d in vi.type.tensor_type.shape.dim
+                if d.HasField("dim_value") and d.dim_value > 0]
         try:
             itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(
                 vi.type.tensor_type.elem_type)).itemsize
