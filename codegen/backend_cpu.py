@@ -21,7 +21,8 @@ class LlvmBackend(Backend):
     def start(self, graph: Graph, fused: Graph, name: str) -> None:
         from tilecc.codegen.llvm import ModuleCodegen
 
-        self.cg = ModuleCodegen(self.target, name, allow_parallel=self.allow_parallel)
+        self.cg = ModuleCodegen(self.target, name, allow_parallel=self.allow_parallel,
+                                reassociate=self.opt_level >= 3)
         self.half = None
         if self.precision == "fp16":  # float16 storage between kernels, float32 math in them
             from tilecc.passes.precision import HalfStorage
@@ -59,7 +60,8 @@ class LlvmBackend(Backend):
                    plan.arena_size, len(plan.params), profile=self.profile,
                    num_inputs=len(inputs), num_outputs=len(outputs))
         with progress.task("LLVM codegen", total=1) as bar:
-            obj, llvm_ir = self.cg.compile(opt_level=3 if self.opt_level >= 1 else 0)
+            # -O1 gets LLVM's -O1 pipeline; -O2 and -O3 its -O3 one (passes/pipeline.py).
+            obj, llvm_ir = self.cg.compile(opt_level={0: 0, 1: 1}.get(self.opt_level, 3))
             bar.update(1)
         return Emitted(object_code=obj, llvm_ir=llvm_ir)
 

@@ -161,7 +161,9 @@ class FunctionEmitter:
                     x, y, z = self.ev(m.a), self.ev(m.b), self.ev(c)
                     vec = x.vec or y.vec or z.vec
                     args = [self.bcast(v, e.dtype) if vec else v.v for v in (x, y, z)]
-                    return Val(self._intrinsic("llvm.fmuladd", args), vec)
+                    r = self._intrinsic("llvm.fmuladd", args)
+                    r.fastmath.update(self.cg.fadd_flags)
+                    return Val(r, vec)
         a, b = self.ev(e.a), self.ev(e.b)
         dt = e.a.dtype
         if e.op in ("floordiv", "mod") and not is_float(dt) and isinstance(e.b, Const) \
@@ -178,7 +180,10 @@ class FunctionEmitter:
         bl = self.b
         if is_float(dt):
             if e.op in FBIN:
-                return Val(getattr(bl, FBIN[e.op])(x, y), vec)
+                r = getattr(bl, FBIN[e.op])(x, y)
+                if e.op == "add":
+                    r.flags.extend(self.cg.fadd_flags)
+                return Val(r, vec)
             if e.op in ("min", "max"):
                 # codegen/semantics.py; "x unless x is not beyond y" would cost x86 a compare
                 # and a blend per vector (the two forms disagree on max(-0, +0)).
@@ -647,9 +652,12 @@ def masked_loads_ok(target) -> bool:
 class ModuleCodegen:
     """One LLVM module per model: kernels plus the AOT entry (codegen/aot.py)."""
 
-    def __init__(self, target, name: str = "tilecc_model", allow_parallel: bool = True):
+    def __init__(self, target, name: str = "tilecc_model", allow_parallel: bool = True,
+                 reassociate: bool = False):
         _init_llvm()
         self.target = target
+        # -O3: float additions may be reassociated (passes/pipeline.py says what that trades).
+        self.fadd_flags = ["reassoc", "nsz"] if reassociate else []
         self.module = ir.Module(name=name)
         self.module.triple = target.triple
         self.allow_parallel = allow_parallel

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tilecc.passes.pipeline import PassContext, check_pass_names, run_pipeline
+
 from . import te
 from .driver import CompiledModel
 from .graph import Graph, Node, TensorType
@@ -14,23 +16,6 @@ from .loopir import PrimFunc
 from .schedule import create_schedule, lower
 from .topi.generic import schedule_default
 from .topi.registry import get_compute, get_schedule
-
-
-def prepare_outputs(graph: Graph) -> Graph:
-    """Give every graph output a kernel that writes it: outputs that are inputs, constants,
-    Reshape views or repeated get a Copy node."""
-    g = graph.copy()
-    producers = g.producers()
-    seen: set[str] = set()
-    for j, o in enumerate(g.outputs):
-        p = producers.get(o)
-        if o in g.inputs or o in g.consts or o in seen or (p is not None and p.op == "Reshape"):
-            new = g.fresh_name(f"{o}_copy")
-            g.types[new] = g.types[o]
-            g.nodes.append(Node("Copy", (o,), (new,), {}, name=f"copy_{j}"))
-            g.outputs[j] = new
-        seen.add(g.outputs[j])
-    return g
 
 
 @dataclass
@@ -177,39 +162,31 @@ def make_kernel(node: Node, graph: Graph, target, name: str, configs=None
 
 def compile_graph(graph: Graph, target, name: str, out_names: list[str], opt_level: int = 2,
                   debug_ir: bool = False, configs=None, profile: bool = False,
-                  precision: str = "fp32") -> CompiledModel:
+                  precision: str = "fp32", print_ir_after=None) -> CompiledModel:
     """A prepared graph -> a CompiledModel for any target (the backend follows from it)."""
     from .driver import compile_model
 
     return compile_model(graph, target, name, out_names, opt_level, debug_ir, configs, profile,
-                         precision)
+                         precision, print_ir_after)
 
 
 def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=None,
                   target=None, quant=None, blocked: bool = True) -> tuple[Graph, list[str]]:
-    """Import and optimise a model; returns the graph ready for fusion and its output names.
-    `quant` (passes.quantize.QuantOptions) quantizes it to int8 after the float passes.
+    """Import a model and run the graph pass pipeline (passes/pipeline.py) for `opt_level`;
+    returns the graph ready for fusion and the model's output names. `quant`
+    (passes.quantize.QuantOptions) quantizes it to int8 after the float passes.
     `blocked=False` keeps activations in plain NCHW (no passes.blocked_layout), so every
     value keeps its model name and layout (per-layer comparisons)."""
+    ctx = PassContext(opt_level=opt_level, target=target, quant=quant, blocked=blocked,
+                      print_ir_after=set(print_ir_after or ()), out=sys.stderr)
+    check_pass_names(ctx.print_ir_after)
     if isinstance(model, Graph):
         graph = model
     else:
         from tilecc.frontends.onnx import from_onnx
         graph = from_onnx(model, input_shapes)
-    from tilecc.passes import quantize as q
-    from tilecc.passes.pipeline import run_passes
-    graph = q.lower_qdq(graph)  # before folding turns quantized weights into float ones
-    graph = run_passes(graph, opt_level=opt_level, print_ir_after=set(print_ir_after or ()),
-                       out=sys.stderr)
-    if quant is not None:
-        graph = q.quantize_ptq(graph, quant, target)
-    from tilecc.passes.blocked_layout import to_blocked_layout
-    from tilecc.passes.layout import pack_weights
-    if opt_level >= 1 and blocked:
-        graph = to_blocked_layout(graph, target)
-    graph = q.pack_qweights(pack_weights(graph, target), target)
-    out_names = list(graph.outputs)
-    return prepare_outputs(graph), out_names
+    graph = run_pipeline(graph, ctx)
+    return graph, ctx.out_names
 
 
 def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_logs=None,
@@ -230,7 +207,7 @@ def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_lo
         configs = TuningLogConfigs(tuning_logs, use_default_logs=False)
     graph, out_names = prepare_graph(model, input_shapes, opt_level, print_ir_after, tgt, quant)
     cm = compile_graph(graph, tgt, name, out_names, opt_level, debug_ir, configs, profile,
-                       precision)
+                       precision, print_ir_after)
     return package(cm)
 
 

@@ -48,14 +48,15 @@ def kernel_key(node: Node, graph: Graph) -> tuple:
 
 def compile_model(graph: Graph, target, name: str, out_names: list[str], opt_level: int = 2,
                   debug_ir: bool = False, configs=None, profile: bool = False,
-                  precision: str = "fp32") -> CompiledModel:
+                  precision: str = "fp32", print_ir_after=None) -> CompiledModel:
     from tilecc.build import DefaultConfigs
     from tilecc.codegen.backend import Kernel, KernelCall, backend_for
-    from tilecc.passes.fuse import fuse_ops
     from tilecc.passes.memory import Step, concat_views, plan_model, view_roots
+    from tilecc.passes.pipeline import FUSE, PassContext, run_pass
 
     backend = backend_for(target, precision, profile, opt_level)
-    fused = fuse_ops(graph)
+    fused = run_pass(FUSE, graph, PassContext(opt_level=opt_level, target=target,
+                                              print_ir_after=set(print_ir_after or ())))
     backend.start(graph, fused, name)
 
     def nbytes(v: str) -> int:

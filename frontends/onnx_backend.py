@@ -116,12 +116,14 @@ class TileccBackendRep(BackendRep):
         from tilecc.frontends.onnx_builder import FrontendError
         from tilecc.targets import get_target
 
+        target = get_target(self.target)
         while True:
             model = self._specialise(values)
             shapes = {n: tuple(values[n].shape) for n in self.input_names
                       if n not in self._static}
             try:
-                graph, out_names = prepare_graph(model, shapes, self.opt_level)
+                # The target, as a real compile has it: blocked layout and weight packing too.
+                graph, out_names = prepare_graph(model, shapes, self.opt_level, target=target)
                 break
             except FrontendError as e:
                 m = _NEEDS_CONST.search(str(e))
@@ -129,7 +131,7 @@ class TileccBackendRep(BackendRep):
                 if not needed:
                     raise
                 self._static.extend(needed)
-        cm = compile_graph(graph, get_target(self.target), "tilecc_model", out_names,
+        cm = compile_graph(graph, target, "tilecc_model", out_names,
                            self.opt_level)
         mod = _load_module(cm)
         key = (signature, tuple(values[n].tobytes() for n in self._static))

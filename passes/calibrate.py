@@ -67,8 +67,9 @@ def exposed_module(graph: Graph, tensors: list[str], target=None):
     or OpenCL artifact cannot run here, and one set of statistics per graph means every target
     gets the same quantization parameters (so a cross int8 artifact computes what the host int8
     artifact computes). `target` is accepted for callers that name one; it is not used."""
-    from tilecc.build import compile_graph, package, prepare_outputs
+    from tilecc.build import compile_graph, package
     from tilecc.passes.layout import pack_weights
+    from tilecc.passes.outputs import prepare_outputs
     from tilecc.runtime.module import load
     from tilecc.targets import get_target
 

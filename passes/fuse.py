@@ -21,7 +21,9 @@ EPILOGUE_HOSTS = ELEMWISE | {"Conv", "Gemm", "MatMul", "MaxPool", "AveragePool",
 ALIAS_OPS = {"Reshape"}
 
 
-def fuse_ops(graph: Graph) -> Graph:
+def fuse_ops(graph: Graph, elementwise: bool = True) -> Graph:
+    """Group the graph's nodes into kernels; `elementwise=False` (-O0) gives every node a
+    kernel of its own."""
     consumers = graph.consumers()
     outputs = set(graph.outputs)
     groups: list[list[Node]] = []
@@ -29,7 +31,7 @@ def fuse_ops(graph: Graph) -> Graph:
 
     for n in graph.nodes:
         target = None
-        if n.op in ELEMWISE:
+        if elementwise and n.op in ELEMWISE:
             best = -1
             for i in n.inputs:
                 g = group_of.get(i)
