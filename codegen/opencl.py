@@ -51,6 +51,10 @@ CALLS = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "erf": "erf
 INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&&", "or": "||"}
 # Ordered float comparisons (false on NaN) whose result `select` takes for scalars and vectors.
 ORDERED_CMP = {">": "isgreater", "<": "isless"}
+# float type -> (reinterpret as unsigned, magnitude mask, +inf's bits): NaN is |bits| > inf.
+NAN_BITS = {"float32": ("as_uint", "0x7fffffffu", "0x7f800000u"),
+            "float16": ("as_ushort", "(ushort)0x7fff", "(ushort)0x7c00"),
+            "float64": ("as_ulong", "0x7fffffffffffffffUL", "0x7ff0000000000000UL")}
 CMPS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 ID_BUILTINS = {"blockIdx": "get_group_id", "threadIdx": "get_local_id"}
 VECTOR_WIDTHS = (2, 3, 4, 8, 16)
@@ -211,6 +215,11 @@ class KernelEmitter:
             return f"(({ARITH[dt]}){fn}((long)({sa}), (long)({sb})))", vec
         if isinstance(x, Cmp):
             a, b = go(x.a), go(x.b)
+            if x.op == "ne" and a[0] == b[0] and x.a.dtype in NAN_BITS:
+                # x != x is the NaN test; -cl-fast-relaxed-math lets the OpenCL compiler fold
+                # it (and isnan) to false, so the bits are tested.
+                cast, mag, inf = NAN_BITS[x.a.dtype]
+                return f"(({cast}({a[0]}) & {mag}) > {inf})", False
             return f"({a[0]} {CMPS[x.op]} {b[0]})", False
         if isinstance(x, Not):
             return f"(!{go(x.a)[0]})", False

@@ -33,6 +33,7 @@ from .expr import (
     minimum,
     rebuild,
     rewrite,
+    select,
     substitute,
 )
 from .loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Store, flat_index, seq
@@ -281,9 +282,12 @@ def _combine(combiner: str, a: Expr, b: Expr) -> Expr:
         return a + b
     if combiner == "prod":
         return a * b
-    if combiner == "max":
-        return maximum(a, b)
-    return minimum(a, b)
+    r = maximum(a, b) if combiner == "max" else minimum(a, b)
+    if a.dtype.startswith(("float", "bfloat")):
+        # The accumulator `a` keeps a NaN (codegen/semantics.py); one arriving later in `b`
+        # must win too, as in onnxruntime's MaxPool/ReduceMax: b != b only for NaN.
+        r = select(cmp("ne", b, b), b, r)
+    return r
 
 
 def lower_stage(stage: Stage, buffers: dict) -> object:

@@ -93,9 +93,9 @@ def _input_shape(vi: onnx.ValueInfoProto, override: tuple[int, ...] | None,
     write), so it needs an override like a named or unnamed dynamic dim."""
     if override is not None:
         shape = tuple(int(d) for d in override)
-        if any(d <= 0 for d in shape):
+        if any(d < 0 for d in shape):  # 0 is an empty input, which ONNX allows
             raise FrontendError(f"input {vi.name!r}: override shape {list(shape)} has a "
-                                "dimension <= 0; every dimension must be positive")
+                                "negative dimension")
         return shape
     tt = vi.type.tensor_type
     hint = f"pass --input-shape {vi.name}=d0,d1,... (input_shapes={{{vi.name!r}: (...)}})"
