@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from tilecc.errors import LinkError
+from tilecc.runtime import elf
 
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime" / "c"
 _RUNTIME_CFLAGS = ["-O2", "-fPIC", "-std=gnu11"]
@@ -115,30 +116,10 @@ def link_bare_metal(objects: list[Path], out: Path, target) -> Path:
 # ---- ELF reading (section sizes, undefined symbols) without target binutils
 
 def _elf_sections(data: bytes) -> list[dict]:
-    import struct
-
-    if data[:4] != b"\x7fELF":
-        raise LinkError("not an ELF object")
-    is64, little = data[4] == 2, data[5] == 1
-    e = "<" if little else ">"
-    if is64:
-        shoff, = struct.unpack_from(e + "Q", data, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 0x3A)
-        fmt, fields = e + "IIQQQQIIQQ", ("name", "type", "flags", "addr", "offset", "size",
-                                         "link", "info", "align", "entsize")
-    else:
-        shoff, = struct.unpack_from(e + "I", data, 0x20)
-        shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 0x2E)
-        fmt, fields = e + "IIIIIIIIII", ("name", "type", "flags", "addr", "offset", "size",
-                                         "link", "info", "align", "entsize")
-    secs = [dict(zip(fields, struct.unpack_from(fmt, data, shoff + k * shentsize)))
-            for k in range(shnum)]
-    strtab = secs[shstrndx]
-    for s in secs:
-        start = strtab["offset"] + s["name"]
-        s["name"] = data[start:data.index(b"\0", start)].decode()
-        s["is64"], s["endian"] = is64, e
-    return secs
+    try:
+        return elf.sections(data)
+    except elf.ElfError as e:
+        raise LinkError(f"reading the linked object: {e}") from None
 
 
 def section_sizes(data: bytes) -> dict[str, int]:
@@ -161,22 +142,7 @@ def section_sizes(data: bytes) -> dict[str, int]:
 
 def undefined_symbols(data: bytes) -> list[str]:
     """Names of undefined global symbols in an ELF relocatable object."""
-    import struct
-
-    secs = _elf_sections(data)
-    names = []
-    for s in secs:
-        if s["type"] != 2:  # SHT_SYMTAB
-            continue
-        strtab = secs[s["link"]]
-        is64, e = s["is64"], s["endian"]
-        entsize = 24 if is64 else 16
-        for off in range(s["offset"] + entsize, s["offset"] + s["size"], entsize):
-            if is64:
-                name, info, _, shndx = struct.unpack_from(e + "IBBH", data, off)
-            else:
-                name, _, _, info, _, shndx = struct.unpack_from(e + "IIIBBH", data, off)
-            if shndx == 0 and info >> 4 != 0:  # SHN_UNDEF, not STB_LOCAL
-                start = strtab["offset"] + name
-                names.append(data[start:data.index(b"\0", start)].decode())
-    return sorted({n for n in names if n})
+    try:
+        return elf.undefined_symbols(data)
+    except elf.ElfError as e:
+        raise LinkError(f"reading the linked object: {e}") from None

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import platform
 import shutil
 import tempfile
 from pathlib import Path
 
 from tilecc.errors import ArtifactError
+from tilecc.runtime.elf import arch_name, host_arch
 
-_ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "i386": "x86",
-                 "i686": "x86"}
 _TEMP_DIRS: list[str] = []
-
-
-def _arch(name: str) -> str:
-    name = name.lower()
-    if name.startswith("armv") or name in ("arm", "armhf", "armel", "thumbv7"):
-        return "arm"
-    return _ARCH_ALIASES.get(name, name)
 
 
 def check_host_can_run(target: dict) -> None:
@@ -29,7 +20,7 @@ def check_host_can_run(target: dict) -> None:
         raise ArtifactError(f"artifact targets {target.get('kind')!r}; the CPU loader cannot "
                             "run it")
     triple = target.get("triple", "")
-    want, have = _arch(triple.split("-")[0]), _arch(platform.machine())
+    want, have = arch_name(triple.split("-")[0]), host_arch()
     if triple and want != have:
         raise ArtifactError(f"artifact is built for {triple}, this machine is {have}; run it "
                             "there, or here under qemu-user: `tilecc run MODEL.tar --emulate` "

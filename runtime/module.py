@@ -25,6 +25,7 @@ from tilecc.runtime.artifact import (
 )
 from tilecc.runtime.base import BaseModule
 from tilecc.runtime.cpu import CpuLibrary, check_host_can_run
+from tilecc.runtime.libmeta import check_library
 
 
 def _pointer_array(arrays: list[np.ndarray]) -> ctypes.Array:
@@ -131,7 +132,11 @@ def load(path: str | os.PathLike, num_threads: int | None = None) -> Module:
         # Every file is checked, not just the two used here: a tampered header or kernel file
         # means the whole artifact is suspect.
         reader.verify([n for n in reader.names() if n not in (LIB_PATH, PARAMS_PATH)])
-        library = CpuLibrary(reader.read(LIB_PATH), meta["name"])
+        lib_bytes = reader.read(LIB_PATH)
+        # From the file's bytes, before dlopen runs anything in it: a model.json that does not
+        # describe this library would hand its code buffers of the wrong sizes.
+        check_library(meta, lib_bytes, str(path))
+        library = CpuLibrary(lib_bytes, meta["name"])
     module = Module(meta, library, params)
     if num_threads is not None:
         module.set_num_threads(num_threads)
