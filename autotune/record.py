@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from tilecc.fileio import atomic_output
+
 SCHEMA_VERSION = 1
 
 
@@ -241,14 +243,9 @@ def significantly_faster(costs, base, z: float = 2.33) -> bool:
 
 def write_records(path: str | os.PathLike, records: Iterable[Record]) -> int:
     """Write a new log (replacing `path` atomically); returns the number of records."""
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_output(path, fsync=True) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for r in records:
             f.write(r.to_json() + "\n")
             n += 1
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return n

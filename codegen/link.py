@@ -15,7 +15,7 @@ RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime" / "c"
 _RUNTIME_CFLAGS = ["-O2", "-fPIC", "-std=gnu11"]
 # Compiled runtime objects per (compiler, source): autotuning links many candidate builds,
 # and recompiling the same runtime each time would dominate small measurements.
-_runtime_objects: dict[tuple[str, str], Path] = {}
+_runtime_objects: dict[tuple[str, str], bytes] = {}
 
 
 def runtime_source_dir() -> Path:
@@ -50,17 +50,19 @@ def _run(cmd: list[str], what: str) -> None:
         raise LinkError(f"{what} failed ({' '.join(cmd)}):\n{detail}")
 
 
-def compile_runtime(cc: str) -> Path:
-    """Compile tilecc_runtime.c with `cc` once per process and return the object."""
+def compile_runtime(cc: str) -> bytes:
+    """tilecc_runtime.c compiled with `cc`, once per process (kept in memory: a cached file
+    would be a temp directory left behind by every compile)."""
     src = runtime_source_dir() / "tilecc_runtime.c"
     digest = hashlib.sha256(src.read_bytes() + (src.parent / "tilecc_runtime.h").read_bytes())
     key = (cc, digest.hexdigest())
-    obj = _runtime_objects.get(key)
-    if obj is None or not obj.exists():
-        obj = Path(tempfile.mkdtemp(prefix="tilecc-rt-")) / "tilecc_runtime.o"
-        _run([cc, *_RUNTIME_CFLAGS, "-c", str(src), "-o", str(obj)], "compiling the C runtime")
-        _runtime_objects[key] = obj
-    return obj
+    if key not in _runtime_objects:
+        with tempfile.TemporaryDirectory(prefix="tilecc-rt-") as tmp:
+            obj = Path(tmp) / "tilecc_runtime.o"
+            _run([cc, *_RUNTIME_CFLAGS, "-c", str(src), "-o", str(obj)],
+                 "compiling the C runtime")
+            _runtime_objects[key] = obj.read_bytes()
+    return _runtime_objects[key]
 
 
 def link_shared(objects: list[Path], out: Path, target) -> Path:
@@ -71,8 +73,16 @@ def link_shared(objects: list[Path], out: Path, target) -> Path:
     missing = [str(o) for o in objects if not Path(o).is_file()]
     if missing:
         raise LinkError(f"object file not found: {missing[0]}")
-    runtime_obj = compile_runtime(_compiler_for(target))
+    runtime = compile_runtime(_compiler_for(target))
     out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tilecc-link-") as tmp:
+        runtime_obj = Path(tmp) / "tilecc_runtime.o"
+        runtime_obj.write_bytes(runtime)
+        _link(objects, out, target, runtime_obj)
+    return out
+
+
+def _link(objects: list[Path], out: Path, target, runtime_obj: Path) -> None:
     cmd = [
         target.linker, "-shared", "-o", str(out), *map(str, objects), str(runtime_obj),
         # -Bsymbolic: each model library uses its own runtime (thread pool and thread count)
@@ -87,7 +97,6 @@ def link_shared(objects: list[Path], out: Path, target) -> Path:
         "-lpthread", "-lm",
     ]
     _run(cmd, "linking the model library")
-    return out
 
 
 _BARE_CFLAGS = ["-O2", "-std=gnu11", "-ffreestanding", "-fno-builtin",

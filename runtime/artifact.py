@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from tilecc.errors import ArtifactError
+from tilecc.fileio import atomic_output
 from tilecc.floatfmt import is_exotic, storage_dtype
 
 FORMAT_VERSION = 2  # 2: meta_sha256 and metadata embedded in the library
@@ -148,14 +149,13 @@ class Artifact:
                 raise ArtifactError("model.json is generated; do not pass it as a file")
         entries = [(MODEL_JSON, json.dumps(self.full_metadata(), indent=2).encode())]
         entries += sorted(self.files.items())
-        tmp = path.with_name(path.name + ".tmp")
-        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+        with atomic_output(path) as tmp, \
+                tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
             for member, data in entries:
                 info = tarfile.TarInfo(member)
                 info.size = len(data)
                 info.mode = 0o644  # mtime/uid left at 0 so equal models give equal tars
                 tar.addfile(info, io.BytesIO(data))
-        os.replace(tmp, path)
         return path
 
 

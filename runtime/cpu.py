@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import atexit
 import ctypes
-import shutil
-import tempfile
-from pathlib import Path
 
 from tilecc.errors import ArtifactError
+from tilecc.fileio import private_temp_dir
 from tilecc.runtime.elf import arch_name, host_arch
 
-_TEMP_DIRS: list[str] = []
+_arch = arch_name  # the name targets/target.py imports
 
 
 def check_host_can_run(target: dict) -> None:
@@ -27,11 +24,6 @@ def check_host_can_run(target: dict) -> None:
                             "(Python: tilecc.runtime.crunner.EmulatedModule)")
 
 
-def _cleanup() -> None:
-    for d in _TEMP_DIRS:
-        shutil.rmtree(d, ignore_errors=True)
-
-
 class CpuLibrary:
     """The loaded model library: init/run/workspace_size plus the runtime's thread control."""
 
@@ -39,11 +31,7 @@ class CpuLibrary:
         # A fresh private directory per load, kept until exit: glibc identifies a loaded
         # library by device/inode, so deleting the file early could let a later load reuse
         # the inode and silently get this (possibly different) model back from dlopen.
-        tmp = tempfile.mkdtemp(prefix="tilecc-")
-        if not _TEMP_DIRS:
-            atexit.register(_cleanup)
-        _TEMP_DIRS.append(tmp)
-        path = Path(tmp) / "model.so"
+        path = private_temp_dir("tilecc-lib-") / "model.so"
         path.write_bytes(library)
         try:
             self.lib = ctypes.CDLL(str(path))
