@@ -26,6 +26,13 @@ def _axis(b: Builder, axis: int, rank: int, what: str = "axis") -> int:
     return axis + rank if axis < 0 else axis
 
 
+def _flag(b: Builder, name: str, value) -> int:
+    """A 0/1 attribute: onnxruntime refuses other values, so tilecc does not guess."""
+    if value not in (0, 1):
+        raise b.error(f"attribute {name} is {value}; it must be 0 or 1")
+    return int(value)
+
+
 def _ints(arr) -> tuple[int, ...]:
     return tuple(int(v) for v in np.asarray(arr).reshape(-1))
 
@@ -327,6 +334,14 @@ def Gather(b, ins, n_out, *, axis=0):
     axis = _axis(b, axis, len(b.shape(x)))
     if b.type(idx).dtype not in ("int32", "int64"):
         raise b.error(f"indices must be int32/int64, got {b.type(idx).dtype}")
+    const = b.const(idx)
+    dim = b.shape(x)[axis]
+    if const is not None and const.size and (const.min() < -dim or const.max() >= dim):
+        # The kernel clamps (it cannot fail mid-run); onnxruntime refuses such an index, so a
+        # constant one is refused here rather than silently read from the edge.
+        bad = int(const.min() if const.min() < -dim else const.max())
+        raise b.error(f"constant index {bad} is out of range for axis {axis} of size {dim} "
+                      f"(valid: {-dim}..{dim - 1}); fix the indices")
     return b.emit("Gather", [x, idx], {"axis": axis})
 
 
@@ -387,6 +402,11 @@ def Conv(b, ins, n_out, *, auto_pad="NOTSET", dilations=None, group=1, kernel_sh
 
 def _pool(b, op, ins, n_out, auto_pad, ceil_mode, kernel_shape, pads, strides, dilations,
           extra, storage_order=0):
+    for what, values in (("kernel_shape", kernel_shape), ("strides", strides),
+                         ("dilations", dilations)):
+        if values is not None and any(int(v) < 1 for v in values):
+            raise b.error(f"{what} {list(values)} has an entry below 1; every window size, "
+                          "stride and dilation must be >= 1")
     if n_out > 1 and len(b.shape(ins[0])) != 4:
         raise b.error(f"{op} Indices output is supported for 2-D pools only, got input shape "
                       f"{list(b.shape(ins[0]))}; drop the second output")
@@ -510,6 +530,7 @@ _softmax("LogSoftmax")
 def _reduce(op, input_axes_from):
     def convert(b, ins, n_out, *, axes=None, keepdims=1, noop_with_empty_axes=0):
         rank = len(b.shape(ins[0]))
+        keepdims = _flag(b, "keepdims", keepdims)
         if b.opset >= input_axes_from:
             axes = _ints(b.static(ins[1], "axes")) if len(ins) > 1 and ins[1] else None
         if not axes:
