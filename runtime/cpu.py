@@ -3,12 +3,60 @@
 from __future__ import annotations
 
 import ctypes
+import os
+import warnings
 
-from tilecc.errors import ArtifactError
+from tilecc.errors import ArtifactError, InputError
 from tilecc.fileio import private_temp_dir
 from tilecc.runtime.elf import arch_name, host_arch
 
 _arch = arch_name  # the name targets/target.py imports
+
+THREADS_ENV = "TILECC_NUM_THREADS"
+# As TILECC_MAX_THREADS and TILECC_THREADS_PER_CORE in runtime/c/tilecc_runtime.h.
+MAX_THREADS, THREADS_PER_CORE = 256, 4
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def thread_cap() -> int:
+    """The most threads $TILECC_NUM_THREADS gets: beyond THREADS_PER_CORE per core a spinning
+    pool only slows itself down. An explicit count (set_num_threads, --threads) may
+    oversubscribe on purpose, up to MAX_THREADS, the most the C runtime keeps."""
+    return min(MAX_THREADS, THREADS_PER_CORE * available_cores())
+
+
+def capped_threads(n: int, what: str, cap: int = MAX_THREADS) -> int:
+    """`n` (>= 1, the caller checks) as the runtime will use it: above `cap`, capped with a
+    warning."""
+    if n > cap:
+        why = (f"{THREADS_PER_CORE} per available core, at most {MAX_THREADS}"
+               if cap < MAX_THREADS else "the most the runtime keeps")
+        warnings.warn(f"{what}={n} is above the cap; using {cap} threads ({why})",
+                      stacklevel=3)
+        return cap
+    return n
+
+
+def env_num_threads() -> int | None:
+    """$TILECC_NUM_THREADS as a thread count (None when unset). Not a positive integer is an
+    InputError here; the C runtime, which cannot fail its caller, warns and uses the cores."""
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if not env:
+        return None
+    try:
+        n = int(env)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise InputError(f"{THREADS_ENV}={env!r} is not a positive integer; set a thread "
+                         f"count (1..{thread_cap()} here) or unset it to use every core")
+    return capped_threads(n, THREADS_ENV, thread_cap())
 
 
 def check_host_can_run(target: dict) -> None:

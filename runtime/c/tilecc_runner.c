@@ -14,7 +14,8 @@
  * Inputs are raw dense row-major tensors (numpy: arr.tofile()); each file size must equal
  * the model's input size. With -r the model runs REPEAT times and per-run wall time (ms) is
  * printed to stderr as "tilecc_runner: run ms: min=... median=...".
- * Threads: TILECC_NUM_THREADS (default: available cores).
+ * Threads: TILECC_NUM_THREADS (default: available cores; capped at 4 per core; not a positive
+ * integer: a warning and the default).
  * Exit codes: 0 ok, 1 usage, 2 bad input file, 3 model init/run error, 4 out of memory/IO,
  * 5 the library was not built for this header (edited artifact, mixed builds).
  */
