@@ -18,11 +18,13 @@ from tilecc.floatfmt import is_exotic
 from tilecc.graph import Graph, TensorType
 
 from . import (
+    converters_control,  # noqa: F401  (registers If and Loop)
     converters_extra,  # noqa: F401  (registers Attention and the remaining conformance ops)
     converters_general,  # noqa: F401  (registers the general-op converters)
     converters_image,  # noqa: F401  (registers GridSample and the other sampling ops)
     converters_linalg,  # noqa: F401  (registers Det, TensorScatter)
     converters_nn,  # noqa: F401  (registers the NN/transformer converters)
+    converters_pool,  # noqa: F401  (registers MaxPool and AveragePool)
     converters_quant,  # noqa: F401  (registers the quantization converters)
     converters_signal,  # noqa: F401  (registers DFT, STFT, MelWeightMatrix)
     onnx_converters,  # noqa: F401  (registers the converters)
