@@ -14,10 +14,11 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from tilecc.fileio import atomic_output, cache_dir
 
 from .measure import MeasureOptions, MeasureResult
 from .record import ErrorKind
@@ -48,15 +49,14 @@ def build_kernel_runner(target) -> Path:
     exe = _built.get(key)
     if exe is not None and exe.is_file():
         return exe
-    d = Path(tempfile.gettempdir()) / f"tilecc-kernel-runner-{os.getuid()}"
-    d.mkdir(mode=0o700, exist_ok=True)
+    d = cache_dir("kernel-runner")
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
     exe = d / f"{EXE_NAME}-{Path(cc).name}-{digest}"
     if not exe.is_file():
         # Built under a private name, then renamed: a concurrent tuner never runs half a file.
-        tmp = d / f"{exe.name}.{os.getpid()}.tmp"
-        _run([cc, "-O2", "-std=c11", "-o", str(tmp), str(src), "-ldl"],
-             f"building the kernel runner for {target.name}")
-        os.replace(tmp, exe)
+        with atomic_output(exe) as tmp:
+            _run([cc, "-O2", "-std=c11", "-o", str(tmp), str(src), "-ldl"],
+                 f"building the kernel runner for {target.name}")
     _built[key] = exe
     return exe
 

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from tilecc.fileio import atomic_output
+
 SCHEMA_VERSION = 1
 
 
@@ -61,6 +63,8 @@ class Record:
     # "search": a tuner's proposal; "confirm": a deliberate re-measurement of a leading config
     # next to the default (see tune.py), which pools with the config's earlier costs.
     purpose: str = "search"
+    # Where the record was read ("log.jsonl:12"), for warnings; not part of the record.
+    origin: str = field(default="", compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -85,12 +89,13 @@ class Record:
 
     def to_json(self) -> str:
         d = asdict(self)
+        del d["origin"]
         d["costs"] = list(self.costs)
         d["error"] = self.error.value
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     @staticmethod
-    def from_json(line: str) -> Record:
+    def from_json(line: str, origin: str = "") -> Record:
         d = json.loads(line)
         if not isinstance(d, dict):
             raise ValueError("not a JSON object")  # noqa: TRY004 - a bad line, not a bad call
@@ -102,10 +107,49 @@ class Record:
             raise ValueError(f"missing fields {missing}")
         if not isinstance(d["config"], dict):
             raise ValueError("config must be an object")  # noqa: TRY004
+        _check_fields(d)
         d["costs"] = tuple(float(c) for c in d.get("costs", ()))
         d["error"] = ErrorKind(d.get("error", "none"))
-        known = set(Record.__dataclass_fields__)
-        return Record(**{k: v for k, v in d.items() if k in known})
+        known = set(Record.__dataclass_fields__) - {"origin"}
+        return Record(**{k: v for k, v in d.items() if k in known}, origin=origin)
+
+
+_KNOB_TYPES = (int, float, str, bool)
+
+
+def _check_fields(d: dict) -> None:
+    """Values a record must have to be used at all: a wrong type here used to surface later as
+    an internal error in whatever read the record (the compiler, `logs best`)."""
+    for k in ("target", "workload", "template"):
+        if not isinstance(d[k], str) or not d[k]:
+            raise ValueError(f"{k} must be a non-empty string")
+    tv = d["template_version"]
+    if isinstance(tv, bool) or not isinstance(tv, int) or tv < 0:
+        raise ValueError(f"template_version {tv!r} is not a version number")
+    for knob, v in d["config"].items():
+        if not isinstance(v, _KNOB_TYPES) or (isinstance(v, float) and not math.isfinite(v)):
+            raise ValueError(f"knob {knob}={v!r} is not a number, string or boolean")
+    costs = d.get("costs", ())
+    if not isinstance(costs, list) or not all(
+            isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c)
+            and c >= 0 for c in costs):
+        raise ValueError(f"costs {costs!r} are not finite non-negative seconds")
+    if not isinstance(d.get("purpose", "search"), str):
+        raise ValueError("purpose must be a string")  # noqa: TRY004 - a bad line
+
+
+def workload_fields(workload: str) -> dict | None:
+    """The parsed workload key (tilecc.build.workload_key), or None if it is malformed."""
+    try:
+        w = json.loads(workload)
+    except ValueError:
+        return None
+    ok = (isinstance(w, dict) and isinstance(w.get("op"), str)
+          and isinstance(w.get("attrs"), dict) and isinstance(w.get("inputs"), list)
+          and all(isinstance(i, list) and len(i) == 2 and isinstance(i[0], list)
+                  and all(isinstance(d, int) and not isinstance(d, bool) for d in i[0])
+                  and isinstance(i[1], str) for i in w["inputs"]))
+    return w if ok else None
 
 
 def config_key(cfg: dict) -> str:
@@ -121,10 +165,10 @@ def read_records(path: str | os.PathLike, warn: bool = True) -> Iterator[Record]
             if not line.strip():
                 continue
             try:
-                yield Record.from_json(line)
+                yield Record.from_json(line, origin=f"{path}:{lineno}")
             except (ValueError, TypeError, KeyError) as e:
                 if warn:
-                    warnings.warn(f"{path}:{lineno}: skipping corrupt tuning-log line ({e})",
+                    warnings.warn(f"{path}:{lineno}: skipping invalid tuning-log record ({e})",
                                   stacklevel=2)
 
 
@@ -241,14 +285,9 @@ def significantly_faster(costs, base, z: float = 2.33) -> bool:
 
 def write_records(path: str | os.PathLike, records: Iterable[Record]) -> int:
     """Write a new log (replacing `path` atomically); returns the number of records."""
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_output(path, fsync=True) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for r in records:
             f.write(r.to_json() + "\n")
             n += 1
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return n

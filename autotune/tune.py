@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -88,7 +89,6 @@ def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
                 prior.setdefault(r.workload, []).append(r)
     builder = Builder(target, options.measure)
     device = getattr(runner, "device", None) or platform.node()
-    work = Path(tempfile.mkdtemp(prefix="tilecc-tune-"))
     states = []
     for k, t in enumerate(tasks):
         seed = zlib.crc32(f"{options.seed}:{t.workload}".encode())
@@ -235,6 +235,9 @@ def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
         est = max(st.last_gain, 0.02 * 0.5 ** (st.since_improve / max(1, options.batch)))
         return st.latency * est
 
+    # Candidate builds and reference outputs: removed however the session ends (a failure,
+    # Ctrl-C), since every candidate leaves a library here.
+    work = Path(tempfile.mkdtemp(prefix="tilecc-tune-"))
     # First pass, biggest tasks (occurrences x FLOPs) first, so a time budget that runs out
     # early has still covered what matters.
     try:
@@ -255,8 +258,11 @@ def tune_tasks(tasks: list[Task], target, log: str | Path, options: TuneOptions,
                 if st.baseline_ok:
                     confirm(st)
     finally:
-        builder.close()
-        runner.close()
+        try:
+            builder.close()
+            runner.close()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     return states
 
 

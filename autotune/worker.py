@@ -72,12 +72,15 @@ _timer = None
 def _timer_lib():
     global _timer
     if _timer is None:
-        d = Path(tempfile.mkdtemp(prefix="tilecc-timer-"))
-        (d / "timer.c").write_text(_TIMER_C)
-        cc = os.environ.get("CC", "cc")
-        subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(d / "timer.so"),
-                        str(d / "timer.c")], check=True, capture_output=True)
-        _timer = ctypes.CDLL(str(d / "timer.so"))
+        # Removed once loaded: workers are killed (timeouts, session end), so nothing at exit
+        # would clean it up, and the mapping keeps the inode alive while it is in use.
+        with tempfile.TemporaryDirectory(prefix="tilecc-timer-") as tmp:
+            d = Path(tmp)
+            (d / "timer.c").write_text(_TIMER_C)
+            cc = os.environ.get("CC", "cc")
+            subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(d / "timer.so"),
+                            str(d / "timer.c")], check=True, capture_output=True)
+            _timer = ctypes.CDLL(str(d / "timer.so"))
         _timer.tilecc_time_calls.restype = ctypes.c_double
         _timer.tilecc_time_calls.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32,
                                              ctypes.c_int32]

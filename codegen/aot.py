@@ -10,6 +10,12 @@ Profiling builds (profile=True) also export
 and time every kernel call with tilecc_now_ns() (runtime/c/tilecc_runtime.c). The table has
 global state, so profiling builds are for measuring, not for deployment.
 
+Every build also exports what it was built for (tilecc.runtime.libmeta: names, shapes,
+dtypes, byte sizes, workspace/params sizes, ABI version), which loaders compare with model.json
+before calling anything:
+  const char    <name>_abi[];        JSON (hosted builds; bare metal keeps only the table)
+  const int64_t <name>_abi_sizes[];  {abi, n_in, n_out, workspace, params, in..., out...}
+
 Return codes (tilecc.errors.RUN_ERROR_CODES): 1 wrong params_size, 2 not initialised,
 3 NULL inputs, 4 NULL outputs, 5 NULL workspace (when the model needs one), 6 NULL params;
 any other non-zero code comes from a kernel and is passed through.
@@ -19,10 +25,27 @@ from __future__ import annotations
 
 from llvmlite import ir
 
+from tilecc.runtime.libmeta import abi_json, abi_sizes, abi_sizes_symbol, abi_symbol
+
 from .llvm import I8, I32, I64, PTR, ModuleCodegen
 
 ERR_PARAMS_SIZE, ERR_NOT_INITIALIZED, ERR_NULL_INPUT, ERR_NULL_OUTPUT = 1, 2, 3, 4
 ERR_NULL_WORKSPACE, ERR_NULL_PARAMS = 5, 6
+
+
+def emit_abi(cg: ModuleCodegen, name: str, record: dict, with_json: bool = True) -> None:
+    """Export `record` (libmeta.abi_record) as constant data: no function has to run to
+    read it, so a loader can check it from the file before loading the library."""
+    def constant(symbol: str, ty: ir.Type, value) -> None:
+        g = ir.GlobalVariable(cg.module, ty, symbol)
+        g.initializer = ir.Constant(ty, value)
+        g.global_constant = True
+
+    sizes = abi_sizes(record)
+    constant(abi_sizes_symbol(name), ir.ArrayType(I64, len(sizes)), [I64(v) for v in sizes])
+    if with_json:
+        text = bytearray(abi_json(record))
+        constant(abi_symbol(name), ir.ArrayType(I8, len(text) + 1), text + b"\0")
 
 
 def emit_entry(cg: ModuleCodegen, name: str, steps: list[tuple[ir.Function, list[tuple]]],

@@ -17,6 +17,9 @@ class LlvmBackend(Backend):
     """Everything the CPU backends share: LLVM kernels, storage refs, the AOT entry."""
 
     allow_parallel = True
+    # The embedded metadata as JSON too (names, shapes, dtypes) for the Python loader;
+    # without it only the size table is kept (bare metal: flash is scarce, no loader).
+    embed_json = True
 
     def start(self, graph: Graph, fused: Graph, name: str) -> None:
         from tilecc.codegen.llvm import ModuleCodegen
@@ -54,8 +57,11 @@ class LlvmBackend(Backend):
 
     def emit(self, name: str, bound: list, plan: MemoryPlan, inputs: list[dict],
              outputs: list[dict]) -> Emitted:
-        from tilecc.codegen.aot import emit_entry
+        from tilecc.codegen.aot import emit_abi, emit_entry
+        from tilecc.runtime.libmeta import abi_record
 
+        emit_abi(self.cg, name, abi_record(name, inputs, outputs, plan.arena_size,
+                                           len(plan.params)), with_json=self.embed_json)
         emit_entry(self.cg, name, [(call.kernel.code, refs) for call, refs in bound],
                    plan.arena_size, len(plan.params), profile=self.profile,
                    num_inputs=len(inputs), num_outputs=len(outputs))
@@ -84,6 +90,7 @@ class BareMetal(LlvmBackend):
 
     # No threads, so parallel loops stay serial (no tilecc_parallel_for calls).
     allow_parallel = False
+    embed_json = False
 
     def package(self, cm):
         from tilecc.codegen.link import link_bare_metal, section_sizes

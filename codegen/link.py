@@ -9,12 +9,13 @@ import tempfile
 from pathlib import Path
 
 from tilecc.errors import LinkError
+from tilecc.runtime import elf
 
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime" / "c"
 _RUNTIME_CFLAGS = ["-O2", "-fPIC", "-std=gnu11"]
 # Compiled runtime objects per (compiler, source): autotuning links many candidate builds,
 # and recompiling the same runtime each time would dominate small measurements.
-_runtime_objects: dict[tuple[str, str], Path] = {}
+_runtime_objects: dict[tuple[str, str], bytes] = {}
 
 
 def runtime_source_dir() -> Path:
@@ -49,17 +50,19 @@ def _run(cmd: list[str], what: str) -> None:
         raise LinkError(f"{what} failed ({' '.join(cmd)}):\n{detail}")
 
 
-def compile_runtime(cc: str) -> Path:
-    """Compile tilecc_runtime.c with `cc` once per process and return the object."""
+def compile_runtime(cc: str) -> bytes:
+    """tilecc_runtime.c compiled with `cc`, once per process (kept in memory: a cached file
+    would be a temp directory left behind by every compile)."""
     src = runtime_source_dir() / "tilecc_runtime.c"
     digest = hashlib.sha256(src.read_bytes() + (src.parent / "tilecc_runtime.h").read_bytes())
     key = (cc, digest.hexdigest())
-    obj = _runtime_objects.get(key)
-    if obj is None or not obj.exists():
-        obj = Path(tempfile.mkdtemp(prefix="tilecc-rt-")) / "tilecc_runtime.o"
-        _run([cc, *_RUNTIME_CFLAGS, "-c", str(src), "-o", str(obj)], "compiling the C runtime")
-        _runtime_objects[key] = obj
-    return obj
+    if key not in _runtime_objects:
+        with tempfile.TemporaryDirectory(prefix="tilecc-rt-") as tmp:
+            obj = Path(tmp) / "tilecc_runtime.o"
+            _run([cc, *_RUNTIME_CFLAGS, "-c", str(src), "-o", str(obj)],
+                 "compiling the C runtime")
+            _runtime_objects[key] = obj.read_bytes()
+    return _runtime_objects[key]
 
 
 def link_shared(objects: list[Path], out: Path, target) -> Path:
@@ -70,8 +73,16 @@ def link_shared(objects: list[Path], out: Path, target) -> Path:
     missing = [str(o) for o in objects if not Path(o).is_file()]
     if missing:
         raise LinkError(f"object file not found: {missing[0]}")
-    runtime_obj = compile_runtime(_compiler_for(target))
+    runtime = compile_runtime(_compiler_for(target))
     out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tilecc-link-") as tmp:
+        runtime_obj = Path(tmp) / "tilecc_runtime.o"
+        runtime_obj.write_bytes(runtime)
+        _link(objects, out, target, runtime_obj)
+    return out
+
+
+def _link(objects: list[Path], out: Path, target, runtime_obj: Path) -> None:
     cmd = [
         target.linker, "-shared", "-o", str(out), *map(str, objects), str(runtime_obj),
         # -Bsymbolic: each model library uses its own runtime (thread pool and thread count)
@@ -86,7 +97,6 @@ def link_shared(objects: list[Path], out: Path, target) -> Path:
         "-lpthread", "-lm",
     ]
     _run(cmd, "linking the model library")
-    return out
 
 
 _BARE_CFLAGS = ["-O2", "-std=gnu11", "-ffreestanding", "-fno-builtin",
@@ -115,30 +125,10 @@ def link_bare_metal(objects: list[Path], out: Path, target) -> Path:
 # ---- ELF reading (section sizes, undefined symbols) without target binutils
 
 def _elf_sections(data: bytes) -> list[dict]:
-    import struct
-
-    if data[:4] != b"\x7fELF":
-        raise LinkError("not an ELF object")
-    is64, little = data[4] == 2, data[5] == 1
-    e = "<" if little else ">"
-    if is64:
-        shoff, = struct.unpack_from(e + "Q", data, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 0x3A)
-        fmt, fields = e + "IIQQQQIIQQ", ("name", "type", "flags", "addr", "offset", "size",
-                                         "link", "info", "align", "entsize")
-    else:
-        shoff, = struct.unpack_from(e + "I", data, 0x20)
-        shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 0x2E)
-        fmt, fields = e + "IIIIIIIIII", ("name", "type", "flags", "addr", "offset", "size",
-                                         "link", "info", "align", "entsize")
-    secs = [dict(zip(fields, struct.unpack_from(fmt, data, shoff + k * shentsize)))
-            for k in range(shnum)]
-    strtab = secs[shstrndx]
-    for s in secs:
-        start = strtab["offset"] + s["name"]
-        s["name"] = data[start:data.index(b"\0", start)].decode()
-        s["is64"], s["endian"] = is64, e
-    return secs
+    try:
+        return elf.sections(data)
+    except elf.ElfError as e:
+        raise LinkError(f"reading the linked object: {e}") from None
 
 
 def section_sizes(data: bytes) -> dict[str, int]:
@@ -161,22 +151,7 @@ def section_sizes(data: bytes) -> dict[str, int]:
 
 def undefined_symbols(data: bytes) -> list[str]:
     """Names of undefined global symbols in an ELF relocatable object."""
-    import struct
-
-    secs = _elf_sections(data)
-    names = []
-    for s in secs:
-        if s["type"] != 2:  # SHT_SYMTAB
-            continue
-        strtab = secs[s["link"]]
-        is64, e = s["is64"], s["endian"]
-        entsize = 24 if is64 else 16
-        for off in range(s["offset"] + entsize, s["offset"] + s["size"], entsize):
-            if is64:
-                name, info, _, shndx = struct.unpack_from(e + "IBBH", data, off)
-            else:
-                name, _, _, info, _, shndx = struct.unpack_from(e + "IIIBBH", data, off)
-            if shndx == 0 and info >> 4 != 0:  # SHN_UNDEF, not STB_LOCAL
-                start = strtab["offset"] + name
-                names.append(data[start:data.index(b"\0", start)].decode())
-    return sorted({n for n in names if n})
+    try:
+        return elf.undefined_symbols(data)
+    except elf.ElfError as e:
+        raise LinkError(f"reading the linked object: {e}") from None

@@ -9,30 +9,14 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 
 import tilecc
 from tilecc import progress
 from tilecc.errors import InputError, ModelError, ResourceError, TileccError
-
-
-def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
-    """Write via a temp file in the same directory and rename: readers never see half a file,
-    and a failed write leaves any old file intact."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+from tilecc.fileio import atomic_write
 
 
 def _say(text: str) -> None:

@@ -570,7 +570,7 @@ def _stack(b: Builder, parts: list[str], axis: int) -> str:
 
 
 def _scan(b, states, scans, body, in_axes, in_dirs, out_axes, out_dirs):
-    from .converters_nn import MAX_UNROLL, _inline_graph
+    from .converters_control import MAX_UNROLL, _inline_graph
 
     if not scans:
         raise b.error("Scan needs at least one scan input")
@@ -643,7 +643,7 @@ def _function_op(op: str, since: int):
         import onnx
         from onnx import defs
 
-        from .converters_nn import _inline_graph
+        from .converters_control import _inline_graph
 
         schema = defs.get_schema(op, b.opset)
         formal_in = [f"__fn_in{i}" for i in range(len(ins))]

@@ -9,7 +9,7 @@ import numpy as np
 from onnx import helper
 
 from .onnx_builder import Builder, converter
-from .onnx_converters import _axis, _ints, _legacy_broadcast, _reduce, _reshape, cast_attrs
+from .onnx_converters import _axis, _flag, _ints, _legacy_broadcast, _reduce, _reshape, cast_attrs
 
 
 def _dtype_of_onnx(b: Builder, to: int) -> str:
@@ -144,8 +144,9 @@ for _op in ("ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSu
 def _arg(op):
     def convert(b, ins, n_out, *, axis=0, keepdims=1, select_last_index=0):
         axis = _axis(b, axis, len(b.shape(ins[0])))
-        return b.emit(op, [ins[0]], {"axis": axis, "keepdims": int(keepdims),
-                                     "select_last_index": int(select_last_index)})
+        return b.emit(op, [ins[0]], {"axis": axis, "keepdims": _flag(b, "keepdims", keepdims),
+                                     "select_last_index": _flag(b, "select_last_index",
+                                                                select_last_index)})
     convert.__name__ = op
     converter(op, 1)(convert)
 

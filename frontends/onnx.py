@@ -18,11 +18,13 @@ from tilecc.floatfmt import is_exotic
 from tilecc.graph import Graph, TensorType
 
 from . import (
+    converters_control,  # noqa: F401  (registers If and Loop)
     converters_extra,  # noqa: F401  (registers Attention and the remaining conformance ops)
     converters_general,  # noqa: F401  (registers the general-op converters)
     converters_image,  # noqa: F401  (registers GridSample and the other sampling ops)
     converters_linalg,  # noqa: F401  (registers Det, TensorScatter)
     converters_nn,  # noqa: F401  (registers the NN/transformer converters)
+    converters_pool,  # noqa: F401  (registers MaxPool and AveragePool)
     converters_quant,  # noqa: F401  (registers the quantization converters)
     converters_signal,  # noqa: F401  (registers DFT, STFT, MelWeightMatrix)
     onnx_converters,  # noqa: F401  (registers the converters)
@@ -64,7 +66,24 @@ def _opset(model: onnx.ModelProto) -> int:
 
 
 def _node_label(node: onnx.NodeProto, index: int) -> str:
-    return repr(node.name) if node.name else f"#{index} (output {node.output[0]!r})"
+    if node.name:
+        return repr(node.name)
+    return f"#{index} (output {node.output[0]!r})" if node.output else f"#{index} (no outputs)"
+
+
+def check_versions(model: onnx.ModelProto) -> None:
+    """Refuse IR and opset versions newer than the installed onnx package knows: their ops
+    may mean something the converters (written against known schemas) do not do."""
+    if model.ir_version > onnx.IR_VERSION:
+        raise UnsupportedError(f"the model's IR version {model.ir_version} is newer than the "
+                               f"installed onnx package supports ({onnx.IR_VERSION}); export "
+                               "it with an older IR version or upgrade onnx")
+    newest = onnx.defs.onnx_opset_version()
+    opset = _opset(model)
+    if opset > newest:
+        raise UnsupportedError(f"the model uses opset {opset}, newer than the newest the "
+                               f"installed onnx package knows ({newest}); export it with "
+                               f"opset <= {newest} or upgrade onnx")
 
 
 def check_supported(model: onnx.ModelProto) -> None:
@@ -151,6 +170,7 @@ def from_onnx(model: str | Path | onnx.ModelProto,
               input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
     """Import an ONNX model as a static-shaped Graph of canonical ops (docs/ops.md)."""
     proto = _load(model)
+    check_versions(proto)
     check_supported(proto)
     proto = validate_model(proto)
     opset = _opset(proto)

@@ -57,6 +57,15 @@ def pick_converter(op_type: str, opset: int) -> Converter | None:
     return table[max(usable)] if usable else None
 
 
+# Inputs of one Concat node: its kernel selects among its inputs with one nested select per
+# input, and a 10k-input Concat's expression overflowed the recursion of every walker. Wider
+# concats become a tree of Concats (log_64 levels, copies of small parts).
+MAX_CONCAT_INPUTS = 64
+# Nodes If/Loop bodies may be converted into, in total: nested Loops multiply their trip
+# counts (30 nested loops of 2 trips are 2^30 bodies), so unrolling needs one budget.
+MAX_UNROLLED_NODES = 100_000
+
+
 class Builder:
     """Accumulates canonical nodes and constants while the converters run."""
 
@@ -66,13 +75,20 @@ class Builder:
         self._used = set(reserved) | set(graph.types)
         self.where = ""  # "node 'name' (OpType)" of the ONNX node being converted
         self.node_name = ""
+        self.unrolled_nodes = 0  # subgraph nodes converted so far (MAX_UNROLLED_NODES)
+        self._next: dict[str, int] = {}  # next suffix per base name
 
     # -- names and values -----------------------------------------------------------------
     def fresh(self, base: str) -> str:
-        name, i = base, 0
+        # Counting on from the last suffix: restarting at 0 made 10k values of one base
+        # (an unrolled loop's "iter" constants) quadratic.
+        name, i = base, self._next.get(base, 0)
+        if i:
+            name = f"{base}_{i}"
         while name in self._used:
             i += 1
             name = f"{base}_{i}"
+        self._next[base] = i + 1
         self._used.add(name)
         return name
 
@@ -109,6 +125,10 @@ class Builder:
     def emit(self, op: str, inputs: list[str], attrs: dict | None = None,
              n_out: int = 1) -> list[str]:
         attrs = dict(attrs or {})
+        if op == "Concat" and len(inputs) > MAX_CONCAT_INPUTS:
+            parts = [self.emit(op, list(inputs[k:k + MAX_CONCAT_INPUTS]), attrs)[0]
+                     for k in range(0, len(inputs), MAX_CONCAT_INPUTS)]
+            return self.emit(op, parts, attrs)
         opdef = get_op(op)
         types = [self.graph.types[i] for i in inputs]
         try:

@@ -26,6 +26,13 @@ def _axis(b: Builder, axis: int, rank: int, what: str = "axis") -> int:
     return axis + rank if axis < 0 else axis
 
 
+def _flag(b: Builder, name: str, value) -> int:
+    """A 0/1 attribute: onnxruntime refuses other values, so tilecc does not guess."""
+    if value not in (0, 1):
+        raise b.error(f"attribute {name} is {value}; it must be 0 or 1")
+    return int(value)
+
+
 def _ints(arr) -> tuple[int, ...]:
     return tuple(int(v) for v in np.asarray(arr).reshape(-1))
 
@@ -327,6 +334,14 @@ def Gather(b, ins, n_out, *, axis=0):
     axis = _axis(b, axis, len(b.shape(x)))
     if b.type(idx).dtype not in ("int32", "int64"):
         raise b.error(f"indices must be int32/int64, got {b.type(idx).dtype}")
+    const = b.const(idx)
+    dim = b.shape(x)[axis]
+    if const is not None and const.size and (const.min() < -dim or const.max() >= dim):
+        # The kernel clamps (it cannot fail mid-run); onnxruntime refuses such an index, so a
+        # constant one is refused here rather than silently read from the edge.
+        bad = int(const.min() if const.min() < -dim else const.max())
+        raise b.error(f"constant index {bad} is out of range for axis {axis} of size {dim} "
+                      f"(valid: {-dim}..{dim - 1}); fix the indices")
     return b.emit("Gather", [x, idx], {"axis": axis})
 
 
@@ -383,64 +398,6 @@ def Conv(b, ins, n_out, *, auto_pad="NOTSET", dilations=None, group=1, kernel_sh
     def emit2d(x4, attrs):
         return b.emit("Conv", [x4, w] + ([bias] if bias else []), {**attrs, "group": group})[0]
     return [_windowed(b, x, kernel, strides, dilations, pads, auto_pad, emit2d)]
-
-
-def _pool(b, op, ins, n_out, auto_pad, ceil_mode, kernel_shape, pads, strides, dilations,
-          extra, storage_order=0):
-    if n_out > 1 and len(b.shape(ins[0])) != 4:
-        raise b.error(f"{op} Indices output is supported for 2-D pools only, got input shape "
-                      f"{list(b.shape(ins[0]))}; drop the second output")
-    indices = []
-
-    def emit2d(x4, attrs):
-        pool = {"kernel": tuple([1] * (2 - len(kernel_shape)) + list(kernel_shape)),
-                "strides": attrs["strides"], "pads": attrs["pads"],
-                "dilations": attrs["dilations"], "ceil_mode": int(ceil_mode), **extra}
-        y = b.emit(op, [x4], pool)[0]
-        if n_out > 1:
-            indices.extend(b.emit("MaxPoolIndices", [x4, y],
-                                  {**pool, "storage_order": int(storage_order)}))
-        return y
-    if len(b.shape(ins[0])) == 5:
-        return [_pool3d(b, op, ins[0], auto_pad, ceil_mode, kernel_shape, pads, strides,
-                        dilations, extra)]
-    y = _windowed(b, ins[0], kernel_shape, strides, dilations, pads, auto_pad, emit2d)
-    return [y] + indices
-
-
-def _pool3d(b, op, x, auto_pad, ceil_mode, kernel, pads, strides, dilations, extra):
-    """A 3-D max/average pool as two 2-D pools: over (H, W) with depth folded into channels,
-    then over depth with (H, W) flattened. Exact because the window is a box: the max of
-    maxes is the max, and both the window sum and ONNX's divisor (valid or padded positions,
-    never the ceil_mode overhang) factor per dim."""
-    n, c, d, h, w = b.shape(x)
-    kernel = tuple(kernel)
-    strides = tuple(strides or (1, 1, 1))
-    dil = tuple(dilations or (1, 1, 1))
-    p = _window_pads(b, (d, h, w), kernel, strides, dil, pads, auto_pad)
-    common = {"ceil_mode": int(ceil_mode), **extra}
-    hw = b.emit(op, [_reshape(b, x, (n, c * d, h, w))],
-                {"kernel": kernel[1:], "strides": strides[1:], "dilations": dil[1:],
-                 "pads": (p[1], p[2], p[4], p[5]), **common})[0]
-    oh, ow = b.shape(hw)[2:]
-    dd = b.emit(op, [_reshape(b, hw, (n, c, d, oh * ow))],
-                {"kernel": (kernel[0], 1), "strides": (strides[0], 1), "dilations": (dil[0], 1),
-                 "pads": (p[0], 0, p[3], 0), **common})[0]
-    return _reshape(b, dd, (n, c, b.shape(dd)[2], oh, ow))
-
-
-@converter("MaxPool", 1)
-def MaxPool(b, ins, n_out, *, kernel_shape, auto_pad="NOTSET", ceil_mode=0, dilations=None,
-            pads=None, storage_order=0, strides=None):
-    return _pool(b, "MaxPool", ins, n_out, auto_pad, ceil_mode, kernel_shape, pads, strides,
-                 dilations, {}, storage_order)
-
-
-@converter("AveragePool", 1)
-def AveragePool(b, ins, n_out, *, kernel_shape, auto_pad="NOTSET", ceil_mode=0,
-                count_include_pad=0, dilations=None, pads=None, strides=None):
-    return _pool(b, "AveragePool", ins, n_out, auto_pad, ceil_mode, kernel_shape, pads, strides,
-                 dilations, {"count_include_pad": int(count_include_pad)})
 
 
 @converter("GlobalAveragePool", 1)
@@ -510,6 +467,7 @@ _softmax("LogSoftmax")
 def _reduce(op, input_axes_from):
     def convert(b, ins, n_out, *, axes=None, keepdims=1, noop_with_empty_axes=0):
         rank = len(b.shape(ins[0]))
+        keepdims = _flag(b, "keepdims", keepdims)
         if b.opset >= input_axes_from:
             axes = _ints(b.static(ins[1], "axes")) if len(ins) > 1 and ins[1] else None
         if not axes:

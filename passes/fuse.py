@@ -3,6 +3,10 @@
 The result is a Graph whose nodes are `Fused` nodes (attrs["nodes"] holds the original nodes
 in order) plus `Reshape` nodes left alone, which memory planning turns into aliases. A group
 has one external output, produced by its last node, so groups stay in topological order.
+
+A group takes at most MAX_GROUP ops: a kernel's expression nests one level per fused op, and
+every walker over it (resolve, simplify, lowering, codegen) recurses, so ~330 fused ops in a
+row ended in RecursionError. Longer chains are split into several kernels.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ EPILOGUE_HOSTS = ELEMWISE | {"Conv", "Gemm", "MatMul", "MaxPool", "AveragePool",
                              "ReduceMin", "ConvNCHWc", "MaxPoolNCHWc", "AveragePoolNCHWc",
                              "GlobalAveragePoolNCHWc", "GlobalMaxPoolNCHWc", "LayoutTransform"}
 ALIAS_OPS = {"Reshape"}
+# Ops per fused group. Real models fuse a handful (conv + bias + activation); 32 deep
+# elementwise expansions (Erf, Mish, ...) still stay well inside Python's recursion limit.
+MAX_GROUP = 32
 
 
 def fuse_ops(graph: Graph, elementwise: bool = True) -> Graph:
@@ -45,6 +52,8 @@ def fuse_ops(graph: Graph, elementwise: bool = True) -> Graph:
                     continue
                 if not all(m.op in EPILOGUE_HOSTS for m in groups[g]):
                     continue
+                if len(groups[g]) >= MAX_GROUP:
+                    continue
                 best = max(best, g)
             if best >= 0:
                 target = best
@@ -56,10 +65,14 @@ def fuse_ops(graph: Graph, elementwise: bool = True) -> Graph:
         for o in n.outputs:
             group_of[o] = target
 
-    order = sorted(range(len(groups)), key=lambda g: graph.nodes.index(groups[g][-1]))
+    # Positions and membership by identity: Node equality compares every field, and
+    # list.index / `in` over a 10k-node chain made fusion quadratic (minutes).
+    position = {id(n): k for k, n in enumerate(graph.nodes)}
+    order = sorted(range(len(groups)), key=lambda g: position[id(groups[g][-1])])
     nodes = []
     for g in order:
         members = groups[g]
+        member_ids = {id(m) for m in members}
         if len(members) == 1 and members[0].op in ALIAS_OPS:
             nodes.append(members[0])
             continue
@@ -70,7 +83,7 @@ def fuse_ops(graph: Graph, elementwise: bool = True) -> Graph:
                 if i and i not in produced and i not in ins:
                     ins.append(i)
         outs = [o for m in members for o in m.outputs
-                if o in outputs or any(c not in members for c in consumers.get(o, []))]
+                if o in outputs or any(id(c) not in member_ids for c in consumers.get(o, []))]
         name = "_".join(m.op.lower() for m in members[:4])
         nodes.append(Node("Fused", tuple(ins), tuple(outs),
                           {"nodes": tuple(members), "anchor": _anchor(members)}, name=name))

@@ -11,7 +11,11 @@ On disk it is one uncompressed tar (``model.tar``)::
 ``model.json`` keys: format_version, tilecc_version, name (C symbol prefix), target
 (Target.to_dict()), inputs / outputs (lists of {name, shape, dtype}), workspace_size,
 params_size, arena (memory-plan info from the compiler), files ({path: sha256}), plus any
-extra keys the compiler adds (kernels, groups, ...).
+extra keys the compiler adds (kernels, groups, ...), and meta_sha256: the sha256 of model.json
+itself without that key (canonical JSON, metadata_digest), so a corrupted or hand-edited
+model.json is refused. It is a checksum, not a signature: whoever edits the file can recompute
+it, which is why the loader also compares model.json with the metadata compiled into the
+library (runtime/libmeta.py) before calling it.
 """
 
 from __future__ import annotations
@@ -30,14 +34,18 @@ from typing import Any
 import numpy as np
 
 from tilecc.errors import ArtifactError
+from tilecc.fileio import atomic_output
 from tilecc.floatfmt import is_exotic, storage_dtype
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: meta_sha256 and metadata embedded in the library
 MODEL_JSON = "model.json"
 LIB_PATH = "lib/model.so"
 HEADER_PATH = "include/model.h"
 PARAMS_PATH = "params.bin"
 ALIGN = 64
+# The model library's ABI (runtime/libmeta.py): bump when the entry points' signatures or the
+# meaning of the metadata compiled into the library change.
+ABI_VERSION = 1
 
 _C_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _REQUIRED = {"format_version": int, "name": str, "inputs": list, "outputs": list,
@@ -46,6 +54,12 @@ _REQUIRED = {"format_version": int, "name": str, "inputs": list, "outputs": list
 
 def sha256(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def metadata_digest(meta: dict) -> str:
+    """The checksum model.json carries of itself (every key but meta_sha256)."""
+    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    return sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
 
 
 def tensor_spec(name: str, shape, dtype) -> dict:
@@ -123,6 +137,7 @@ class Artifact:
         """model.json as written: metadata plus the hash of every file."""
         meta = dict(self.metadata)
         meta["files"] = {p: sha256(b) for p, b in sorted(self.files.items())}
+        meta["meta_sha256"] = metadata_digest(meta)
         return meta
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -134,14 +149,13 @@ class Artifact:
                 raise ArtifactError("model.json is generated; do not pass it as a file")
         entries = [(MODEL_JSON, json.dumps(self.full_metadata(), indent=2).encode())]
         entries += sorted(self.files.items())
-        tmp = path.with_name(path.name + ".tmp")
-        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+        with atomic_output(path) as tmp, \
+                tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
             for member, data in entries:
                 info = tarfile.TarInfo(member)
                 info.size = len(data)
                 info.mode = 0o644  # mtime/uid left at 0 so equal models give equal tars
                 tar.addfile(info, io.BytesIO(data))
-        os.replace(tmp, path)
         return path
 
 
@@ -179,6 +193,10 @@ def make_header(meta: dict) -> str:
         "/* Run the model once. Returns 0 or an error code. */",
         f"int32_t {name}_run(const void *const *inputs, void *const *outputs, void *workspace);",
         f"int64_t {name}_workspace_size(void);",
+        "/* What the library was built for: {ABI version, inputs, outputs, workspace size,",
+        " * params size, input bytes..., output bytes...}; runners compare it with the macros",
+        " * below before calling the model (tilecc_check_abi in tilecc_runner.c). */",
+        f"extern const int64_t {name}_abi_sizes[];",
         "",
         f'#define TILECC_MODEL_NAME "{name}"',
         f"#define TILECC_NUM_INPUTS {len(meta['inputs'])}",
@@ -192,6 +210,8 @@ def make_header(meta: dict) -> str:
         f"#define TILECC_MODEL_INIT {name}_init",
         f"#define TILECC_MODEL_RUN {name}_run",
         f"#define TILECC_MODEL_WORKSPACE_SIZE {name}_workspace_size",
+        f"#define TILECC_MODEL_ABI_SIZES {name}_abi_sizes",
+        f"#define TILECC_ABI_VERSION {ABI_VERSION}",
         "",
         "#ifdef __cplusplus",
         "}",
@@ -286,6 +306,13 @@ class ArtifactReader:
         if meta["format_version"] > FORMAT_VERSION:
             raise ArtifactError(f"{self.path}: format version {meta['format_version']} is newer "
                                 f"than this tilecc understands ({FORMAT_VERSION}); upgrade tilecc")
+        if meta["format_version"] < FORMAT_VERSION:
+            raise ArtifactError(f"{self.path}: format version {meta['format_version']} (an older "
+                                "tilecc) has no integrity data for model.json and no metadata "
+                                "in its library; compile the model again")
+        if meta.get("meta_sha256") != metadata_digest(meta):
+            raise ArtifactError(f"{self.path}: model.json does not match its own checksum "
+                                "(meta_sha256): it was edited or corrupted; compile it again")
         listed, present = set(meta["files"]), set(self._members) - {MODEL_JSON}
         if present - listed:
             raise ArtifactError(f"{self.path}: file {min(present - listed)!r} is not "
@@ -348,9 +375,10 @@ class ArtifactReader:
 
 
 def read_artifact(path: str | os.PathLike) -> Artifact:
-    """Load a model.tar fully into memory, verified (metadata without `files`)."""
+    """Load a model.tar fully into memory, verified (metadata without the derived `files`
+    and `meta_sha256`, which save() computes again)."""
     with ArtifactReader(path) as r:
-        meta = {k: v for k, v in r.metadata.items() if k != "files"}
+        meta = {k: v for k, v in r.metadata.items() if k not in ("files", "meta_sha256")}
         return Artifact(meta, {name: r.read(name) for name in r.names()})
 
 

@@ -2,25 +2,61 @@
 
 from __future__ import annotations
 
-import atexit
 import ctypes
-import platform
-import shutil
-import tempfile
-from pathlib import Path
+import os
+import warnings
 
-from tilecc.errors import ArtifactError
+from tilecc.errors import ArtifactError, InputError
+from tilecc.fileio import private_temp_dir
+from tilecc.runtime.elf import arch_name, host_arch
 
-_ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "i386": "x86",
-                 "i686": "x86"}
-_TEMP_DIRS: list[str] = []
+_arch = arch_name  # the name targets/target.py imports
+
+THREADS_ENV = "TILECC_NUM_THREADS"
+# As TILECC_MAX_THREADS and TILECC_THREADS_PER_CORE in runtime/c/tilecc_runtime.h.
+MAX_THREADS, THREADS_PER_CORE = 256, 4
 
 
-def _arch(name: str) -> str:
-    name = name.lower()
-    if name.startswith("armv") or name in ("arm", "armhf", "armel", "thumbv7"):
-        return "arm"
-    return _ARCH_ALIASES.get(name, name)
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def thread_cap() -> int:
+    """The most threads $TILECC_NUM_THREADS gets: beyond THREADS_PER_CORE per core a spinning
+    pool only slows itself down. An explicit count (set_num_threads, --threads) may
+    oversubscribe on purpose, up to MAX_THREADS, the most the C runtime keeps."""
+    return min(MAX_THREADS, THREADS_PER_CORE * available_cores())
+
+
+def capped_threads(n: int, what: str, cap: int = MAX_THREADS) -> int:
+    """`n` (>= 1, the caller checks) as the runtime will use it: above `cap`, capped with a
+    warning."""
+    if n > cap:
+        why = (f"{THREADS_PER_CORE} per available core, at most {MAX_THREADS}"
+               if cap < MAX_THREADS else "the most the runtime keeps")
+        warnings.warn(f"{what}={n} is above the cap; using {cap} threads ({why})",
+                      stacklevel=3)
+        return cap
+    return n
+
+
+def env_num_threads() -> int | None:
+    """$TILECC_NUM_THREADS as a thread count (None when unset). Not a positive integer is an
+    InputError here; the C runtime, which cannot fail its caller, warns and uses the cores."""
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if not env:
+        return None
+    try:
+        n = int(env)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise InputError(f"{THREADS_ENV}={env!r} is not a positive integer; set a thread "
+                         f"count (1..{thread_cap()} here) or unset it to use every core")
+    return capped_threads(n, THREADS_ENV, thread_cap())
 
 
 def check_host_can_run(target: dict) -> None:
@@ -29,16 +65,11 @@ def check_host_can_run(target: dict) -> None:
         raise ArtifactError(f"artifact targets {target.get('kind')!r}; the CPU loader cannot "
                             "run it")
     triple = target.get("triple", "")
-    want, have = _arch(triple.split("-")[0]), _arch(platform.machine())
+    want, have = arch_name(triple.split("-")[0]), host_arch()
     if triple and want != have:
         raise ArtifactError(f"artifact is built for {triple}, this machine is {have}; run it "
                             "there, or here under qemu-user: `tilecc run MODEL.tar --emulate` "
                             "(Python: tilecc.runtime.crunner.EmulatedModule)")
-
-
-def _cleanup() -> None:
-    for d in _TEMP_DIRS:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 class CpuLibrary:
@@ -48,11 +79,7 @@ class CpuLibrary:
         # A fresh private directory per load, kept until exit: glibc identifies a loaded
         # library by device/inode, so deleting the file early could let a later load reuse
         # the inode and silently get this (possibly different) model back from dlopen.
-        tmp = tempfile.mkdtemp(prefix="tilecc-")
-        if not _TEMP_DIRS:
-            atexit.register(_cleanup)
-        _TEMP_DIRS.append(tmp)
-        path = Path(tmp) / "model.so"
+        path = private_temp_dir("tilecc-lib-") / "model.so"
         path.write_bytes(library)
         try:
             self.lib = ctypes.CDLL(str(path))

@@ -24,7 +24,8 @@ from tilecc.runtime.artifact import (
     spec_nbytes,
 )
 from tilecc.runtime.base import BaseModule
-from tilecc.runtime.cpu import CpuLibrary, check_host_can_run
+from tilecc.runtime.cpu import CpuLibrary, capped_threads, check_host_can_run, env_num_threads
+from tilecc.runtime.libmeta import check_library
 
 
 def _pointer_array(arrays: list[np.ndarray]) -> ctypes.Array:
@@ -67,7 +68,7 @@ class Module(BaseModule):
         """Threads used by this model's library (its pool is per library)."""
         if int(n) < 1:
             raise InputError(f"num_threads must be >= 1, got {n}")
-        self._lib.set_num_threads(int(n))
+        self._lib.set_num_threads(capped_threads(int(n), "num_threads"))
 
     def get_num_threads(self) -> int:
         return int(self._lib.get_num_threads())
@@ -116,6 +117,8 @@ def load(path: str | os.PathLike, num_threads: int | None = None) -> Module:
     if kind == "opencl":
         from tilecc.runtime.opencl import load as load_opencl
         return load_opencl(path)
+    # Before the library is loaded: a bad value is the caller's error, not a silent default.
+    env_threads = env_num_threads()
     with ArtifactReader(path) as reader:
         meta = {k: v for k, v in reader.metadata.items() if k != "files"}
         meta["files"] = dict(reader.metadata["files"])
@@ -131,8 +134,12 @@ def load(path: str | os.PathLike, num_threads: int | None = None) -> Module:
         # Every file is checked, not just the two used here: a tampered header or kernel file
         # means the whole artifact is suspect.
         reader.verify([n for n in reader.names() if n not in (LIB_PATH, PARAMS_PATH)])
-        library = CpuLibrary(reader.read(LIB_PATH), meta["name"])
+        lib_bytes = reader.read(LIB_PATH)
+        # From the file's bytes, before dlopen runs anything in it: a model.json that does not
+        # describe this library would hand its code buffers of the wrong sizes.
+        check_library(meta, lib_bytes, str(path))
+        library = CpuLibrary(lib_bytes, meta["name"])
     module = Module(meta, library, params)
-    if num_threads is not None:
-        module.set_num_threads(num_threads)
+    if num_threads is not None or env_threads is not None:
+        module.set_num_threads(num_threads if num_threads is not None else env_threads)
     return module

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tilecc import fileio
 from tilecc.errors import ArtifactError, ModelRunError, TileccError
 from tilecc.runtime.artifact import PARAMS_PATH, ArtifactReader
 from tilecc.runtime.base import BaseModule
@@ -71,8 +72,7 @@ def pick_device():
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("TILECC_CACHE_DIR")
-    return (Path(base) if base else Path.home() / ".cache" / "tilecc") / "ocl"
+    return fileio.cache_dir("ocl")
 
 
 def cache_key(device, source: str, options: str) -> str:
@@ -102,9 +102,7 @@ def build_program(ctx, device, source: str, options: str = BUILD_OPTIONS):
     if binary:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_bytes(binary)
-            os.replace(tmp, path)
+            fileio.atomic_write(path, binary)
         except OSError:
             pass  # a read-only cache only costs the next load a compile
     return prg, False, path

@@ -14,8 +14,10 @@
  * Inputs are raw dense row-major tensors (numpy: arr.tofile()); each file size must equal
  * the model's input size. With -r the model runs REPEAT times and per-run wall time (ms) is
  * printed to stderr as "tilecc_runner: run ms: min=... median=...".
- * Threads: TILECC_NUM_THREADS (default: available cores).
- * Exit codes: 0 ok, 1 usage, 2 bad input file, 3 model init/run error, 4 out of memory/IO.
+ * Threads: TILECC_NUM_THREADS (default: available cores; capped at 4 per core; not a positive
+ * integer: a warning and the default).
+ * Exit codes: 0 ok, 1 usage, 2 bad input file, 3 model init/run error, 4 out of memory/IO,
+ * 5 the library was not built for this header (edited artifact, mixed builds).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -78,6 +80,34 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* The header (from model.json) against the sizes compiled into the library, before any model
+ * function runs: a header that disagrees would size every buffer below wrongly. */
+static void check_abi(const int64_t *input_sizes, const int64_t *output_sizes) {
+    const int64_t *lib = TILECC_MODEL_ABI_SIZES;
+    const int64_t head[] = {TILECC_ABI_VERSION, TILECC_NUM_INPUTS, TILECC_NUM_OUTPUTS,
+                            TILECC_WORKSPACE_SIZE, TILECC_PARAMS_SIZE};
+    static const char *const what[] = {"ABI version", "number of inputs", "number of outputs",
+                                       "workspace size", "params size"};
+    for (int k = 0; k < 5; k++) {
+        if (lib[k] != head[k]) {
+            fprintf(stderr, "tilecc_runner: model.h says %s %lld, the library was built for "
+                    "%lld; compile the model again\n", what[k], (long long)head[k],
+                    (long long)lib[k]);
+            exit(5);
+        }
+    }
+    for (int i = 0; i < TILECC_NUM_INPUTS + TILECC_NUM_OUTPUTS; i++) {
+        int is_in = i < TILECC_NUM_INPUTS;
+        int64_t want = is_in ? input_sizes[i] : output_sizes[i - TILECC_NUM_INPUTS];
+        if (lib[5 + i] != want) {
+            fprintf(stderr, "tilecc_runner: model.h says %s %d has %lld bytes, the library "
+                    "was built for %lld; compile the model again\n", is_in ? "input" : "output",
+                    is_in ? i : i - TILECC_NUM_INPUTS, (long long)want, (long long)lib[5 + i]);
+            exit(5);
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     static const int64_t input_sizes[] = TILECC_INPUT_SIZES;
     static const int64_t output_sizes[] = TILECC_OUTPUT_SIZES;
@@ -87,6 +117,7 @@ int main(int argc, char **argv) {
     void *outputs[TILECC_NUM_OUTPUTS + 1];
     long repeat = 0;
 
+    check_abi(input_sizes, output_sizes);
     int arg = 1;
     if (arg + 1 < argc && strcmp(argv[arg], "-r") == 0) {
         repeat = strtol(argv[arg + 1], NULL, 10);

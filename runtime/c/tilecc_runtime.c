@@ -21,11 +21,13 @@
 #endif
 #include "tilecc_runtime.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,10 +111,9 @@ static int wait_while_equal(atomic_int *word, int old, atomic_int *sleepers) {
 
 static atomic_int g_num_threads; /* 0 until first read, so the environment is read lazily */
 
-static int clamp_threads(long n) {
+static int clamp_to(long n, long max) {
     if (n < 1) return 1;
-    if (n > TILECC_MAX_THREADS) return TILECC_MAX_THREADS;
-    return (int)n;
+    return n > max ? (int)max : (int)n;
 }
 
 static int available_cores(void) {
@@ -121,19 +122,37 @@ static int available_cores(void) {
      * oversubscribing a spinning pool is far worse than using one core too few. */
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return clamp_threads(CPU_COUNT(&set));
+        return clamp_to(CPU_COUNT(&set), TILECC_MAX_THREADS);
 #endif
-    return clamp_threads(sysconf(_SC_NPROCESSORS_ONLN));
+    return clamp_to(sysconf(_SC_NPROCESSORS_ONLN), TILECC_MAX_THREADS);
 }
+
+int32_t tilecc_max_threads(void) {
+    return clamp_to((long)available_cores() * TILECC_THREADS_PER_CORE, TILECC_MAX_THREADS);
+}
+
 
 static int default_num_threads(void) {
     const char *env = getenv("TILECC_NUM_THREADS");
+    int cores = available_cores();
     if (env && *env) {
         char *end;
+        errno = 0;
         long v = strtol(env, &end, 10);
-        if (*end == '\0' && v > 0) return clamp_threads(v);
+        /* A library cannot fail its caller over an environment variable: warn, then run. */
+        if (*end != '\0' || v < 1 || errno == ERANGE) {
+            fprintf(stderr, "tilecc: TILECC_NUM_THREADS=%s is not a positive integer; using "
+                    "%d thread(s), the cores available\n", env, cores);
+            return cores;
+        }
+        if (v > tilecc_max_threads()) {
+            fprintf(stderr, "tilecc: TILECC_NUM_THREADS=%s is above the cap; using %d threads "
+                    "(%d per available core, at most %d)\n", env, tilecc_max_threads(),
+                    TILECC_THREADS_PER_CORE, TILECC_MAX_THREADS);
+        }
+        return clamp_to(v, tilecc_max_threads());
     }
-    return available_cores();
+    return cores;
 }
 
 static void update_spin(int threads) {
@@ -143,8 +162,8 @@ static void update_spin(int threads) {
 }
 
 void tilecc_set_num_threads(int32_t n) {
-    update_spin(clamp_threads(n));
-    atomic_store(&g_num_threads, clamp_threads(n));
+    update_spin(clamp_to(n, TILECC_MAX_THREADS));
+    atomic_store(&g_num_threads, clamp_to(n, TILECC_MAX_THREADS));
 }
 
 int32_t tilecc_get_num_threads(void) {

@@ -23,12 +23,19 @@ typedef int32_t (*tilecc_task_fn)(int32_t task_id, int32_t num_tasks, void *cdat
  * another thread is using the pool) runs as one task, fn(0, 1, cdata), on the calling thread. */
 int32_t tilecc_parallel_for(tilecc_task_fn fn, void *cdata);
 
-/* Thread count for later parallel_for calls (clamped to [1, TILECC_MAX_THREADS]).
- * Default: $TILECC_NUM_THREADS if set, else the cores this process may run on. */
+/* Thread count for later parallel_for calls, clamped to [1, TILECC_MAX_THREADS] (an explicit
+ * count may oversubscribe on purpose). Default: $TILECC_NUM_THREADS if set, else the cores
+ * this process may run on. A variable that is not a positive integer is ignored (the cores are
+ * used) and one above tilecc_max_threads() is capped, each with one warning on stderr. */
 void tilecc_set_num_threads(int32_t n);
 int32_t tilecc_get_num_threads(void);
 
 #define TILECC_MAX_THREADS 256
+/* The cap on $TILECC_NUM_THREADS: this many threads per available core (at most
+ * TILECC_MAX_THREADS); beyond a few per core a spinning pool only steals time from itself
+ * (=99999 on 2 cores used to start 256 threads). */
+#define TILECC_THREADS_PER_CORE 4
+int32_t tilecc_max_threads(void);
 
 /* CLOCK_MONOTONIC in nanoseconds; profiling builds time each kernel call with it. */
 int64_t tilecc_now_ns(void);

@@ -15,6 +15,7 @@ from tilecc.runtime.artifact import (
     Artifact,
     extract_artifact,
     make_header,
+    metadata_digest,
     read_artifact,
     sha256,
     tensor_spec,
@@ -49,7 +50,8 @@ def test_layout_and_model_json(art, tmp_path):
         assert set(names) == {"model.json", "lib/model.so", "include/model.h", "params.bin"}
         for name in names[1:]:
             assert meta["files"][name] == sha256(tar.extractfile(name).read())
-    assert meta["format_version"] == 1
+    assert meta["format_version"] == 2
+    assert meta["meta_sha256"] == metadata_digest(meta)
     assert meta["tilecc_version"] == tilecc.__version__
     assert meta["name"] == "toy"
     assert meta["target"]["name"] == "host" and "triple" in meta["target"]

@@ -11,6 +11,7 @@ import numpy as np
 
 from tilecc.codegen.link import link_shared
 from tilecc.runtime.artifact import Artifact, tensor_spec
+from tilecc.runtime.libmeta import abi_c_source, abi_record
 from tilecc.targets import get_target
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -35,7 +36,11 @@ def toy_artifact(tmp: Path, name: str = "toy", params: np.ndarray = PARAMS,
                  **meta) -> Artifact:
     tmp.mkdir(parents=True, exist_ok=True)
     obj = compile_object(FIXTURES / "toy_model.c", tmp / f"{name}.o", f"-DMODEL_NAME={name}")
-    lib = link_shared([obj], tmp / "model.so", get_target("host"))
+    # What the library is built for, as the codegen embeds it (the loader checks it).
+    abi = tmp / f"{name}_abi.c"
+    abi.write_text(abi_c_source(abi_record(name, INPUTS, OUTPUTS, 256, params.nbytes)))
+    lib = link_shared([obj, compile_object(abi, tmp / f"{name}_abi.o")], tmp / "model.so",
+                      get_target("host"))
     return Artifact.create(name=name, target="host", inputs=INPUTS, outputs=OUTPUTS,
                            params=params.tobytes(), workspace_size=256,
                            library=lib.read_bytes(), arena=ARENA, **meta)
