@@ -227,3 +227,13 @@ def test_every_help_has_examples(cmd, capsys):
     assert examples and all(ln.strip().startswith(("tilecc ", "-")) or ln.startswith("    ")
                             for ln in examples if ln.strip()), examples
     assert any(ln.strip().startswith(f"tilecc {cmd}") for ln in examples)
+
+
+def test_inspect_labels_fp16_params_as_stored(model, tmp_path, capsys):
+    tilecc = import_tilecc()
+    path = tmp_path / "h.tar"
+    tilecc.compile(str(model), precision="fp16").save(path)
+    rc, out, _ = _main(["inspect", path], capsys)
+    assert rc == 0 and ", precision fp16, " in out.splitlines()[0]
+    (params,) = [ln for ln in out.splitlines() if ln.startswith("params: ")]
+    assert "float16 64 B in 1 tensor(s)" in params and "float32" not in params, params
