@@ -207,15 +207,33 @@ def cmd_ops(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_targets(args: argparse.Namespace) -> int:
+TARGET_COLUMNS = ("name", "kind", "triple", "cpu", "vector bits", "cores", "linker",
+                  "description")
+
+
+def target_rows(host: bool = True) -> list[tuple]:
+    """One row per preset (and this machine's `host`) in TARGET_COLUMNS order; docs/targets.md
+    has the presets as a table made from these rows (tests/test_docs.py checks it)."""
     from tilecc.targets import PRESETS, get_target
 
-    rows = [("host", get_target("host"))] + sorted(PRESETS.items())
-    print(f"{'name':<18} {'triple':<32} {'cpu':<14} {'vector bits':>11} {'cores':>5}  "
-          f"{'linker':<24} description")
-    for name, t in rows:
-        print(f"{name:<18} {t.triple:<32} {t.cpu:<14} {t.vector_bits:>11} {t.cores:>5}  "
-              f"{t.linker:<24} {t.description}".rstrip())
+    rows = ([("host", get_target("host"))] if host else []) + sorted(PRESETS.items())
+    return [(name, t.kind, t.triple, t.cpu, t.vector_bits, t.cores, t.linker or "-",
+             t.description or "-") for name, t in rows]
+
+
+def targets_markdown() -> str:
+    """The presets as the markdown table in docs/targets.md."""
+    lines = ["| " + " | ".join(TARGET_COLUMNS) + " |", "|" + "---|" * len(TARGET_COLUMNS)]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in target_rows(host=False)]
+    return "\n".join(lines)
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    rows = [TARGET_COLUMNS, *target_rows()]
+    widths = [max(len(str(r[k])) for r in rows) for k in range(len(TARGET_COLUMNS))]
+    for r in rows:
+        print("  ".join(f"{c!s:>{w}}" if isinstance(c, int) else f"{c!s:<{w}}"
+                        for c, w in zip(r, widths)).rstrip())
     return 0
 
 

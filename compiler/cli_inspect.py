@@ -23,6 +23,13 @@ def memory_report(mem: dict) -> str:
             f"arena {s(mem['arena_bytes'])}, static data {s(mem['data_bytes'])}")
 
 
+def memory_table(mem: dict) -> str:
+    """The memory report as a markdown table (docs/deploy-c.md; tests/test_docs.py)."""
+    return ("| code (.text + .rodata) | weights | arena | static data |\n|---|---|---|---|\n"
+            f"| {mem['code_bytes']:,} B ({mem['text_bytes']:,} + {mem['rodata_bytes']:,}) | "
+            f"{mem['weights_bytes']:,} B | {mem['arena_bytes']:,} B | {mem['data_bytes']:,} B |")
+
+
 def _parse_type(text: str) -> tuple[str, list[int]]:
     """'float16[8,3,3,8]' -> ('float16', [8, 3, 3, 8])."""
     dtype, _, dims = text.partition("[")
