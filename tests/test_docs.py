@@ -78,3 +78,30 @@ def test_readme_test_command_is_the_ci_one():
     ci = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines()
           if ln.strip().startswith("pytest")]
     assert len(ci) == 1 and ci[0] in (ROOT / "README.md").read_text()
+
+
+def test_two_models_in_one_c_program(tmp_path):
+    """docs/examples/c/two_models: two artifacts (their own --name) and one runtime statically
+    linked into one program; each model gives what tilecc.load gives."""
+    tilecc = import_tilecc()
+    if shutil.which("make") is None or shutil.which("cc") is None:
+        pytest.skip("no make/cc (install build-essential)")
+    for f in (DOCS / "examples" / "c" / "two_models").iterdir():
+        shutil.copy(f, tmp_path)
+    models = {"a": KWS, "b": ROOT / "compiler" / "data" / "mobilenet_tiny.onnx"}
+    args, want = [], {}
+    for key, onnx_path in models.items():
+        tilecc.compile(str(onnx_path), name=f"model_{key}").save(tmp_path / f"{key}.tar")
+        mod = tilecc.load(tmp_path / f"{key}.tar")
+        (spec,) = mod.input_info
+        x = np.linspace(-1, 1, int(np.prod(spec["shape"])), dtype=np.float32)
+        x.tofile(tmp_path / f"{key}.in")
+        (want[key],) = mod.run({spec["name"]: x.reshape(spec["shape"])}).values()
+        args += [f"{key}/params.bin", f"{key}.in"]
+    subprocess.run(["make", "-s", f"RUNTIME={ROOT / 'runtime' / 'c'}"], cwd=tmp_path,
+                   check=True, capture_output=True)
+    out = subprocess.run(["./two", *args], cwd=tmp_path, check=True, capture_output=True,
+                         text=True).stdout.splitlines()
+    got = {ln.split(":")[0]: [float(v) for v in ln.split(":")[1].split()] for ln in out}
+    for key in models:
+        np.testing.assert_allclose(got[key], want[key].ravel(), rtol=1e-6, atol=1e-7)
