@@ -237,3 +237,22 @@ def test_inspect_labels_fp16_params_as_stored(model, tmp_path, capsys):
     assert rc == 0 and ", precision fp16, " in out.splitlines()[0]
     (params,) = [ln for ln in out.splitlines() if ln.startswith("params: ")]
     assert "float16 64 B in 1 tensor(s)" in params and "float32" not in params, params
+
+
+def test_every_option_has_a_help_line():
+    import argparse
+
+    from tilecc.cli import build_parser
+
+    missing = []
+
+    def walk(parser, path):
+        for a in parser._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sub in a.choices.items():
+                    walk(sub, [*path, name])
+            elif not a.help:
+                missing.append(" ".join([*path, *(a.option_strings or [a.dest])]))
+
+    walk(build_parser(), ["tilecc"])
+    assert not missing, missing
