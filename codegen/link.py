@@ -72,6 +72,8 @@ def link_shared(objects: list[Path], out: Path, target) -> Path:
         raise LinkError(f"object file not found: {missing[0]}")
     runtime_obj = compile_runtime(_compiler_for(target))
     out.parent.mkdir(parents=True, exist_ok=True)
+    version_script = out.parent / f".{out.name}.exports"
+    version_script.write_text(_EXPORTS)
     cmd = [
         target.linker, "-shared", "-o", str(out), *map(str, objects), str(runtime_obj),
         # -Bsymbolic: each model library uses its own runtime (thread pool and thread count)
@@ -83,10 +85,25 @@ def link_shared(objects: list[Path], out: Path, target) -> Path:
         # Unresolved symbols fail here, with a name, not later at dlopen on the device.
         "-Wl,--no-undefined",
         f"-Wl,-soname,{out.name}",
+        f"-Wl,--version-script,{version_script}",
         "-lpthread", "-lm",
     ]
-    _run(cmd, "linking the model library")
+    try:
+        _run(cmd, "linking the model library")
+    finally:
+        version_script.unlink(missing_ok=True)
     return out
+
+
+# The runtime's internals stay inside each library: the model's kernels call them there
+# (-Bsymbolic), and a program linking two model libraries must not see two definitions.
+# The thread controls stay exported: model.h declares them, and the Python runtime and the
+# tuners' C runner set threads through them. Exact names win over the `*` wildcard.
+_EXPORTS = """{
+  global: *;
+  local: tilecc_parallel_for; tilecc_now_ns;
+};
+"""
 
 
 _BARE_CFLAGS = ["-O2", "-std=gnu11", "-ffreestanding", "-fno-builtin",

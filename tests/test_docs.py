@@ -105,3 +105,16 @@ def test_two_models_in_one_c_program(tmp_path):
     got = {ln.split(":")[0]: [float(v) for v in ln.split(":")[1].split()] for ln in out}
     for key in models:
         np.testing.assert_allclose(got[key], want[key].ravel(), rtol=1e-6, atol=1e-7)
+
+
+def test_model_library_exports_only_the_model_and_thread_controls(tmp_path):
+    tilecc = import_tilecc()
+    if shutil.which("nm") is None:
+        pytest.skip("no nm (binutils)")
+    art = tilecc.compile(str(KWS), name="kws")
+    (tmp_path / "model.so").write_bytes(art.files["lib/model.so"])
+    out = subprocess.run(["nm", "-D", "--defined-only", str(tmp_path / "model.so")],
+                         check=True, capture_output=True, text=True).stdout
+    exported = {ln.split()[-1] for ln in out.splitlines() if ln.split()[1:2] == ["T"]}
+    assert exported == {"kws_init", "kws_run", "kws_workspace_size",
+                        "tilecc_set_num_threads", "tilecc_get_num_threads"}
