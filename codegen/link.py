@@ -78,11 +78,14 @@ def link_shared(objects: list[Path], out: Path, target) -> Path:
     with tempfile.TemporaryDirectory(prefix="tilecc-link-") as tmp:
         runtime_obj = Path(tmp) / "tilecc_runtime.o"
         runtime_obj.write_bytes(runtime)
-        _link(objects, out, target, runtime_obj)
+        version_script = Path(tmp) / "exports.map"
+        version_script.write_text(_EXPORTS)
+        _link(objects, out, target, runtime_obj, version_script)
     return out
 
 
-def _link(objects: list[Path], out: Path, target, runtime_obj: Path) -> None:
+def _link(objects: list[Path], out: Path, target, runtime_obj: Path,
+          version_script: Path) -> None:
     cmd = [
         target.linker, "-shared", "-o", str(out), *map(str, objects), str(runtime_obj),
         # -Bsymbolic: each model library uses its own runtime (thread pool and thread count)
@@ -94,9 +97,21 @@ def _link(objects: list[Path], out: Path, target, runtime_obj: Path) -> None:
         # Unresolved symbols fail here, with a name, not later at dlopen on the device.
         "-Wl,--no-undefined",
         f"-Wl,-soname,{out.name}",
+        f"-Wl,--version-script,{version_script}",
         "-lpthread", "-lm",
     ]
     _run(cmd, "linking the model library")
+
+
+# The runtime's internals stay inside each library: the model's kernels call them there
+# (-Bsymbolic), and a program linking two model libraries must not see two definitions.
+# The thread controls stay exported: model.h declares them, and the Python runtime and the
+# tuners' C runner set threads through them. Exact names win over the `*` wildcard.
+_EXPORTS = """{
+  global: *;
+  local: tilecc_parallel_for; tilecc_now_ns;
+};
+"""
 
 
 _BARE_CFLAGS = ["-O2", "-std=gnu11", "-ffreestanding", "-fno-builtin",

@@ -41,7 +41,7 @@ def compile(model: Any, target: Any = "host", input_shapes: dict | None = None,
             print_ir_after: Any = None, default_logs: bool = True,
             precision: str = "fp32", quantize: str | None = None, calibration: Any = None,
             calibration_method: str = "minmax", keep_fp32: Any = None,
-            expose_intermediates: bool = False) -> Artifact:
+            expose_intermediates: bool = False, profile: bool = False) -> Artifact:
     """Compile an ONNX model (path, bytes or ModelProto) for `target` into an Artifact.
 
     input_shapes: {input name: shape} for inputs with symbolic dimensions.
@@ -55,6 +55,7 @@ def compile(model: Any, target: Any = "host", input_shapes: dict | None = None,
     directory of .npz samples, one .npz with a leading sample axis, or a list of input dicts)
     with `calibration_method` minmax|percentile|entropy; ops named in `keep_fp32` stay float;
     `expose_intermediates` adds every quantized layer's output as a graph output (compare).
+    profile: time every kernel call (`tilecc run --profile`); for measuring, not deployment.
     """
     from tilecc.autotune.provider import TuningLogConfigs
     from tilecc.build import build
@@ -73,7 +74,7 @@ def compile(model: Any, target: Any = "host", input_shapes: dict | None = None,
                              expose=expose_intermediates)
     return build(model, target=target, input_shapes=input_shapes, opt_level=opt_level,
                  name=name, print_ir_after=print_ir_after,
-                 configs=configs, precision=precision, quant=quant)
+                 configs=configs, precision=precision, quant=quant, profile=profile)
 
 
 def load(path: Any, num_threads: int | None = None) -> Module:

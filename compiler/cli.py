@@ -1,8 +1,10 @@
 """The `tilecc` command: a thin layer over the Python API.
 
 Errors a user can fix are TileccError/OSError: one line on stderr and a non-zero exit code
-(from the exception's `exit_code`, table in tilecc.errors); anything else is a bug (exit 70)
-and gets a traceback with --debug. Files the CLI writes are written atomically.
+(from the exception's `exit_code`, table in tilecc.errors; bad arguments exit 2 like
+argparse's own usage errors); anything else is a bug (exit 70) and gets a traceback with
+--debug. Files the CLI writes are written atomically (tilecc.cli_io). A reader that closes
+stdout early (`tilecc ops | head`) ends the command quietly with 141, as SIGPIPE would.
 """
 
 from __future__ import annotations
@@ -12,11 +14,23 @@ import io
 import sys
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import tilecc
 from tilecc import progress
+from tilecc.cli_inspect import cmd_inspect, memory_report
+from tilecc.cli_io import (
+    atomic_write,
+    calibration_data,
+    check_output_dir,
+    parse_shape,
+    read_run_inputs,
+)
 from tilecc.errors import InputError, ModelError, ResourceError, TileccError
-from tilecc.fileio import atomic_write
+
+__all__ = ["atomic_write", "build_parser", "main"]
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
 
 
 def _say(text: str) -> None:
@@ -25,24 +39,17 @@ def _say(text: str) -> None:
         print(text)
 
 
-def _parse_shape(text: str) -> tuple[str, list[int]]:
-    name, sep, dims = text.rpartition("=")
-    if not sep or not name:
-        raise InputError(f"--input-shape wants NAME=D0,D1,...; got {text!r}")
-    try:
-        shape = [int(d) for d in dims.split(",")] if dims.strip() else []
-    except ValueError:
-        raise InputError(f"--input-shape {text!r}: dimensions must be integers") from None
-    if any(d < 0 for d in shape):
-        raise InputError(f"--input-shape {text!r}: dimensions must be >= 0")
-    return name, shape
-
-
 def cmd_compile(args: argparse.Namespace) -> int:
     model = Path(args.model)
     if not model.is_file():
         raise InputError(f"{model}: no such model file")
-    shapes = dict(_parse_shape(s) for s in args.input_shape or [])
+    if args.quantize and not args.calibration:
+        raise InputError("--quantize int8 needs --calibration DATA (a directory of .npz "
+                         "samples, one .npz with a leading sample axis, or a .npy)")
+    if args.calibration and not args.quantize:
+        raise InputError("--calibration is only used with --quantize int8; add it or drop "
+                         "--calibration")
+    shapes = dict(parse_shape(s) for s in args.input_shape or [])
     out = Path(args.output) if args.output else Path(model.stem + ".tar")
     target = args.target
     if args.bare_metal:
@@ -54,20 +61,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
     kwargs = {"target": target, "input_shapes": shapes or None,
               "opt_level": args.opt_level, "tuning_logs": args.tuning_log or None,
               "name": args.name, "print_ir_after": args.print_ir_after or None,
-              "default_logs": not args.no_default_logs, "precision": args.precision}
+              "default_logs": not args.no_default_logs, "precision": args.precision,
+              "profile": args.profile}
     if args.quantize:
-        kwargs.update(quantize=args.quantize, calibration=args.calibration,
+        kwargs.update(quantize=args.quantize,
+                      calibration=calibration_data(args.calibration, str(model)),
                       calibration_method=args.calibration_method,
                       expose_intermediates=args.expose_intermediates)
         if args.keep_fp32 is not None:
             kwargs["keep_fp32"] = tuple(o for o in args.keep_fp32.split(",") if o)
-    if args.profile:
-        from tilecc.build import build
-
-        kwargs.pop("default_logs")
-        artifact = build(str(model), profile=True, **kwargs)
-    else:
-        artifact = tilecc.compile(str(model), **kwargs)
+    artifact = tilecc.compile(str(model), **kwargs)
     if args.verbose:
         shown = set()
         for k in artifact.metadata.get("kernels", []):
@@ -79,14 +82,18 @@ def cmd_compile(args: argparse.Namespace) -> int:
          f"{', bare metal' if args.bare_metal else ''}"
          f"{', with profiling timers' if args.profile else ''})")
     if artifact.metadata.get("memory"):
-        print(_memory_report(artifact.metadata["memory"]))
+        print(memory_report(artifact.metadata["memory"]))
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from tilecc.passes.calibrate import compare
 
-    rows, first = compare(args.model, args.artifact, args.inputs, args.threshold)
+    data = calibration_data(args.inputs, args.model, "--inputs")
+    if not isinstance(data, str):
+        raise InputError(f"--inputs {args.inputs}: compare reads .npz samples; save the .npy "
+                         "as np.savez('eval.npz', INPUT_NAME=array) (leading sample axis)")
+    rows, first = compare(args.model, args.artifact, data, args.threshold)
     width = max(len(r["layer"]) for r in rows)
     print(f"{'layer':<{width}}  {'cosine':>9}  {'max abs err':>11}")
     for r in rows:
@@ -95,13 +102,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if first is None:
         print(f"all {len(rows)} layers have cosine >= {args.threshold}")
     return 0
-
-
-def _memory_report(mem: dict) -> str:
-    """One line: what a bare-metal model needs in flash and RAM."""
-    return (f"memory: code {_size(mem['code_bytes'])} (.text {_size(mem['text_bytes'])} + "
-            f".rodata {_size(mem['rodata_bytes'])}), weights {_size(mem['weights_bytes'])}, "
-            f"arena {_size(mem['arena_bytes'])}, static data {_size(mem['data_bytes'])}")
 
 
 def _random_input(spec: dict, rng) -> object:
@@ -136,8 +136,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         module.run(feeds)
         times.append((time.perf_counter_ns() - t0) / 1e6)
     t = np.array(times)
-    threads = module.get_num_threads() if hasattr(module, "get_num_threads") else args.threads
-    print(f"{args.artifact}: {len(t)} runs, {threads} thread(s): median {np.median(t):.3f} ms, "
+    where = (f"{module.get_num_threads()} thread(s)" if hasattr(module, "get_num_threads")
+             else "OpenCL device (host threads do not apply)")
+    print(f"{args.artifact}: {len(t)} runs, {where}: median {np.median(t):.3f} ms, "
           f"p90 {np.percentile(t, 90):.3f} ms, min {t.min():.3f} ms, max {t.max():.3f} ms")
     return 0
 
@@ -145,6 +146,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    if args.output:
+        check_output_dir(args.output)
     if args.emulate:
         from tilecc.runtime.crunner import EmulatedModule
 
@@ -155,11 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in module.describe():
             print(line, file=sys.stderr)
     if args.inputs:
-        try:
-            with np.load(args.inputs, allow_pickle=False) as npz:
-                inputs = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError) as e:
-            raise InputError(f"{args.inputs}: cannot read inputs ({e})") from None
+        inputs = read_run_inputs(args.inputs, module.input_info)
     else:
         rng = np.random.default_rng(args.seed)
         inputs = {s["name"]: _random_input(s, rng) for s in module.input_info}
@@ -200,102 +199,6 @@ def _print_profile(module, inputs: dict, runs: int) -> int:
     return 0
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-def _arena_unplanned_bytes(arena: dict) -> int | None:
-    """Bytes all intermediate tensors would need without memory planning."""
-    if isinstance(arena.get("naive_bytes"), int):
-        return arena["naive_bytes"]
-    tensors = arena.get("tensors")
-    if isinstance(tensors, list) and tensors:
-        sizes = [t.get("nbytes", t.get("size")) for t in tensors if isinstance(t, dict)]
-        if sizes and all(isinstance(s, int) for s in sizes):
-            return sum(sizes)
-    return None
-
-
-def _draw(args: argparse.Namespace, meta: dict, params: bytes | None) -> int:
-    from tilecc import viz
-
-    if not meta.get("kernels"):
-        raise InputError(f"{args.artifact}: no kernel list in model.json, nothing to draw")
-    if args.graph:
-        suffix = Path(args.graph).suffix.lower()
-        render = {".html": viz.to_html, ".htm": viz.to_html, ".svg": viz.to_svg,
-                  ".dot": viz.to_dot, ".gv": viz.to_dot}.get(suffix)
-        if render is None:
-            raise InputError(f"--graph {args.graph}: use a .html, .svg or .dot file name")
-        atomic_write(args.graph, render(meta).encode())
-        _say(f"wrote {args.graph}")
-    if args.export_onnx:
-        import onnx
-
-        try:
-            model = viz.to_onnx(meta, params)
-        except onnx.checker.ValidationError as e:
-            raise TileccError(f"the exported graph fails onnx.checker: {e}") from None
-        atomic_write(args.export_onnx, model.SerializeToString())
-        _say(f"wrote {args.export_onnx} ({len(model.graph.node)} nodes, domain tilecc)")
-    return 0
-
-
-def cmd_inspect(args: argparse.Namespace) -> int:
-    from tilecc.runtime.artifact import PARAMS_PATH, ArtifactReader
-
-    with ArtifactReader(args.artifact) as reader:
-        meta = reader.metadata
-        sizes = {name: reader.size(name) for name in reader.names()}
-        if args.graph or args.export_onnx:
-            params = reader.read(PARAMS_PATH) if args.export_onnx and \
-                reader.has(PARAMS_PATH) else None
-            return _draw(args, meta, params)
-    target = meta.get("target") or {}
-    print(f"artifact: {args.artifact}")
-    print(f"model: {meta['name']} (format {meta['format_version']}, "
-          f"tilecc {meta.get('tilecc_version', '?')})")
-    print(f"target: {target.get('name', '?')} triple={target.get('triple', '?')} "
-          f"cpu={target.get('cpu', '?')} vector_bits={target.get('vector_bits', '?')}")
-    for kind in ("inputs", "outputs"):
-        print(f"{kind}:")
-        for s in meta[kind]:
-            print(f"  {s['name']}: {s['dtype']}{s['shape']}")
-    arena = meta.get("arena") or {}
-    line = f"workspace (arena): {_size(meta['workspace_size'])}"
-    unplanned = _arena_unplanned_bytes(arena)
-    if unplanned is not None:
-        line += f"; all intermediate tensors: {_size(unplanned)}"
-        if unplanned:
-            line += f" ({100 * meta['workspace_size'] / unplanned:.0f}%)"
-    print(line)
-    print(f"params: {_size(meta['params_size'])}")
-    if meta.get("memory"):
-        print(_memory_report(meta["memory"]))
-    print("files:")
-    for name in sorted(sizes):
-        print(f"  {name}  {_size(sizes[name])}  sha256:{meta['files'][name][:16]}")
-    for key in ("arena", "kernels", "groups"):
-        value = meta.get(key)
-        if not value:
-            continue
-        print(f"{key}:")
-        items = value.items() if isinstance(value, dict) else enumerate(value)
-        for k, v in items:
-            if key == "arena" and k == "tensors" and isinstance(v, list):
-                print(f"  tensors: {len(v)}")
-                if args.verbose:
-                    for t in v:
-                        print(f"    {t}")
-            else:
-                print(f"  {k}: {v}")
-    return 0
-
-
 def cmd_ops(args: argparse.Namespace) -> int:
     from tilecc.frontends.onnx import supported_ops_markdown
 
@@ -303,115 +206,121 @@ def cmd_ops(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_targets(args: argparse.Namespace) -> int:
+TARGET_COLUMNS = ("name", "kind", "triple", "cpu", "vector bits", "cores", "linker",
+                  "description")
+
+
+def target_rows(host: bool = True) -> list[tuple]:
+    """One row per preset (and this machine's `host`) in TARGET_COLUMNS order; docs/targets.md
+    has the presets as a table made from these rows (tests/test_docs.py checks it)."""
     from tilecc.targets import PRESETS, get_target
 
-    rows = [("host", get_target("host"))] + sorted(PRESETS.items())
-    print(f"{'name':<18} {'triple':<32} {'cpu':<14} {'vector bits':>11} {'cores':>5}  "
-          f"{'linker':<24} description")
-    for name, t in rows:
-        print(f"{name:<18} {t.triple:<32} {t.cpu:<14} {t.vector_bits:>11} {t.cores:>5}  "
-              f"{t.linker:<24} {t.description}".rstrip())
+    rows = ([("host", get_target("host"))] if host else []) + sorted(PRESETS.items())
+    return [(name, t.kind, t.triple, t.cpu, t.vector_bits, t.cores, t.linker or "-",
+             t.description or "-") for name, t in rows]
+
+
+def targets_markdown() -> str:
+    """The presets as the markdown table in docs/targets.md."""
+    lines = ["| " + " | ".join(TARGET_COLUMNS) + " |", "|" + "---|" * len(TARGET_COLUMNS)]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in target_rows(host=False)]
+    return "\n".join(lines)
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    rows = [TARGET_COLUMNS, *target_rows()]
+    widths = [max(len(str(r[k])) for r in rows) for k in range(len(TARGET_COLUMNS))]
+    for r in rows:
+        print("  ".join(f"{c!s:>{w}}" if isinstance(c, int) else f"{c!s:<{w}}"
+                        for c, w in zip(r, widths)).rstrip())
     return 0
 
 
-def cmd_tune(args: argparse.Namespace) -> int:
-    from tilecc.autotune.measure import MeasureOptions
-    from tilecc.autotune.tune import TuneOptions, tune
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not >= 1")
+    return n
 
-    model = Path(args.model)
-    if not model.is_file():
-        raise InputError(f"{model}: no such model file")
-    shapes = dict(_parse_shape(s) for s in args.input_shape or [])
-    mopt = MeasureOptions(timeout=args.timeout, threads=args.threads,
-                          parallel=args.parallel or MeasureOptions().parallel,
-                          repeat=args.repeat, min_repeat_ms=args.min_repeat_ms,
-                          flush_bytes=0 if args.no_cache_flush else MeasureOptions().flush_bytes)
-    budget = args.time_budget * 60 if args.time_budget else None
-    trials = args.trials if args.trials is not None else (10 ** 9 if budget else 200)
-    opts = TuneOptions(trials=trials, tuner=args.tuner, seed=args.seed, time_budget=budget,
-                       early_stopping=args.early_stopping, batch=args.batch, measure=mopt)
-    if args.cost_model:
-        opts.cost_model = args.cost_model
-    from tilecc.autotune.tune import make_runner
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not >= 0")
+    return n
+
+
+def _target_name(name: str) -> str:
+    """-t checked while parsing, so an unknown preset is a usage error (exit 2)."""
     from tilecc.targets import get_target
 
-    target = get_target(args.target)
-    runner = make_runner(target, mopt, args.runner, host=args.host, cluster=args.cluster)
-    timed = getattr(runner, "timed", True)
-    states = tune(str(model), target, args.log, opts, shapes or None, runner=runner)
-    in_model = {}
-    from tilecc.autotune.measure import LocalRunner
-    if isinstance(runner, LocalRunner) and not args.no_model_check:
-        from tilecc.autotune.inmodel import check_in_model
-        in_model = check_in_model(str(model), target, args.log, states,
-                                  input_shapes=shapes or None, threads=args.threads,
-                                  progress=lambda m: print(m, file=sys.stderr, flush=True))
-    whole = None
-    if in_model:
-        # The per-kernel figures below do not add up to the model's time (a kernel's neighbours
-        # and the machine's state move them): time the whole model once, both ways.
-        from tilecc.autotune.inmodel import whole_model_speedup
-        whole = whole_model_speedup(str(model), target, args.log,
-                                    input_shapes=shapes or None, threads=args.threads)
-    for st in states:
-        if not timed:
-            print(f"{st.task.name}: {st.trials} configs checked under emulation, "
-                  f"{st.failed} failed this session (not timed)")
-        elif st.task.workload in in_model:
-            cfg, cost, dflt = in_model[st.task.workload]
-            print(f"{st.task.name}: in the model {cost * 1e6:.1f} us per call "
-                  f"({dflt / cost:.2f}x over default) {cfg or 'default'}")
-        elif st.best_config is not None:
-            print(f"{st.task.name}: best {st.best_cost * 1e6:.1f} us "
-                  f"({st.default_cost / st.best_cost:.2f}x over default) {st.best_config}")
-    if whole:
-        dflt, tuned = whole
-        print(f"whole model, {args.threads} thread(s), medians of runs in turns: default "
-              f"configs {dflt * 1e3:.3f} ms, tuned {tuned * 1e3:.3f} ms "
-              f"({tuned / dflt:.3f} of the default)")
-    print(f"log: {args.log}")
-    return 0
+    try:
+        get_target(name)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return name
 
 
-def cmd_logs(args: argparse.Namespace) -> int:
-    from tilecc.autotune import record as R
+EXAMPLES = {
+    "compile": """examples:
+  tilecc compile compiler/data/mobilenet_tiny.onnx -o mobilenet_tiny.tar
+  tilecc compile model.onnx --input-shape input=1,3,224,224 -O 3
+  tilecc compile model.onnx -t aarch64 -o model_a64.tar       # cross: see `tilecc targets`
+  tilecc compile model.onnx --precision fp16
+  tilecc compile model.onnx --quantize int8 --calibration calib/ -o model_int8.tar
+  tilecc compile model.onnx -t riscv64 --bare-metal           # lib/model.o, memory report
+  tilecc compile model.onnx --profile -o prof.tar && tilecc run prof.tar --profile
+""",
+    "compare": """examples:
+  tilecc compile model.onnx --quantize int8 --calibration calib/ --expose-intermediates \\
+      -o q.tar
+  tilecc compare model.onnx q.tar --inputs eval.npz --threshold 0.99
+""",
+    "run": """examples:
+  tilecc run model.tar                       # random inputs; prints shape/min/max/mean
+  tilecc run model.tar -i in.npz -o out.npz  # .npz keyed by the model's input names
+  tilecc run model.tar -i x.npy              # one-input model: a .npy or raw x.tofile() file
+  tilecc run model.tar --threads 1 --profile --runs 20
+  tilecc run model_a64.tar --emulate         # cross-compiled: under qemu-user
+""",
+    "inspect": """examples:
+  tilecc inspect model.tar                   # summary: target, tensors, memory, kernels
+  tilecc inspect model.tar -v                # plus every arena tensor and parameter
+  tilecc inspect model.tar --json | python3 -m json.tool --sort-keys
+  tilecc inspect model.tar --graph graph.html
+  tilecc inspect model.tar --export-onnx optimized.onnx   # open in Netron
+""",
+    "bench": """examples:
+  tilecc bench model.tar                     # 50 runs after 5 warm-up runs
+  tilecc bench model.tar --threads 1 --runs 200
+  tilecc bench model.tar --min-seconds 10    # at least 10 s of runs
+""",
+    "ops": """examples:
+  tilecc ops
+  tilecc ops | grep -i conv
+""",
+    "targets": """examples:
+  tilecc targets
+  tilecc compile model.onnx -t cortex-a53 -o model.tar
+""",
+}
 
-    if args.logs_cmd == "show":
-        recs = list(R.read_records(args.log))
-        best = R.best_records(recs)
-        fails: dict[str, int] = {}
-        for r in recs:
-            if not r.passed:
-                fails[r.error.value] = fails.get(r.error.value, 0) + 1
-        untimed = sum(r.error == R.ErrorKind.UNTIMED for r in recs)
-        print(f"{args.log}: {len(recs)} records, {len(best)} workloads"
-              + (f", {untimed} checked but not timed (emulated)" if untimed else "")
-              + (f", failures {fails}" if fails else ""))
-        for (tk, wl), r in sorted(best.items()):
-            n = sum(1 for x in recs if x.workload == wl and x.target == tk)
-            where = " in the model" if r.purpose == "model" else ""
-            print(f"  {tk}  {r.template}  {r.cost * 1e6:.1f} us{where}  {r.config}  "
-                  f"({n} records)")
-            print(f"    {wl}")
-        return 0
-    if args.logs_cmd == "merge":
-        n = R.write_records(args.output, R.merge(R.load_logs(args.logs)))
-    elif args.logs_cmd == "best":
-        n = R.write_records(args.output, R.best_records(R.read_records(args.log)).values())
-    else:
-        n = R.write_records(args.output, (r for r in R.read_records(args.log)
-                                          if r.target in _target_keys(args.target)))
-    print(f"wrote {args.output} ({n} records)")
-    return 0
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line like every other error, pointing at the command's --help
+    (which has examples), with argparse's exit code 2 (bad arguments)."""
 
-def _target_keys(name: str) -> set[str]:
-    """A preset/host name or a raw target key."""
-    if name.count("/") >= 2:
-        return {name}
-    from tilecc.targets import get_target
-    return {get_target(name).key}
+    def error(self, message: str) -> NoReturn:
+        cmd = self.prog.removeprefix("tilecc").strip()
+        print(f"tilecc: error: {message} (see `tilecc{' ' + cmd if cmd else ''} --help`)",
+              file=sys.stderr)
+        raise SystemExit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -425,14 +334,27 @@ def build_parser() -> argparse.ArgumentParser:
                        "(OpenCL device, binary cache); inspect: every tensor")
     debug.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                        help="errors and results only: no progress bars or 'wrote' lines")
-    p = argparse.ArgumentParser(prog="tilecc", parents=[debug],
-                                description="Ahead-of-time deep-learning compiler.")
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = _Parser(
+        prog="tilecc", parents=[debug], formatter_class=fmt,
+        description="Ahead-of-time deep-learning compiler: ONNX in, a native artifact out.",
+        epilog="examples:\n  tilecc compile compiler/data/mobilenet_tiny.onnx -o m.tar && "
+               "tilecc run m.tar\n  tilecc COMMAND --help    # options and examples of one "
+               "command\n\nexit codes: 0 ok, 1 other error, 2 bad arguments or inputs, 3 bad "
+               "artifact,\n  4 link failed, 5 model returned an error, 6 invalid model, "
+               "7 unsupported model,\n  8 over the memory limit, 9 bad tuning log, 70 internal "
+               "error, 130 interrupted")
     p.add_argument("--version", action="version", version=f"tilecc {tilecc.__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    c = sub.add_parser("compile", parents=[debug], help="compile an ONNX model to model.tar")
+    def command(name: str, help: str):
+        return sub.add_parser(name, parents=[debug], help=help, epilog=EXAMPLES[name],
+                              formatter_class=fmt)
+
+    c = command("compile", "compile an ONNX model to model.tar")
     c.add_argument("model", help="ONNX model file")
-    c.add_argument("-t", "--target", default="host", help="target preset (see `tilecc targets`)")
+    c.add_argument("-t", "--target", default="host", type=_target_name,
+                   help="target preset (see `tilecc targets`; default host)")
     c.add_argument("-o", "--output", help="artifact path (default: MODEL.tar)")
     c.add_argument("--input-shape", action="append", metavar="NAME=D0,D1,...",
                    help="static shape for an input (repeatable)")
@@ -467,8 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also output every quantized layer's result (for `tilecc compare`)")
     c.set_defaults(fn=cmd_compile)
 
-    cp = sub.add_parser("compare", parents=[debug],
-                        help="per-layer accuracy of a quantized artifact vs the fp32 model")
+    cp = command("compare", "per-layer accuracy of a quantized artifact vs the fp32 model")
     cp.add_argument("model", help="the fp32 ONNX model")
     cp.add_argument("artifact", help="quantized model.tar built with --expose-intermediates")
     cp.add_argument("--inputs", required=True, metavar="DATA",
@@ -477,100 +398,59 @@ def build_parser() -> argparse.ArgumentParser:
                     help="flag the first layer whose cosine similarity is below this")
     cp.set_defaults(fn=cmd_compare)
 
-    r = sub.add_parser("run", parents=[debug], help="run an artifact on this machine")
-    r.add_argument("artifact")
-    r.add_argument("-i", "--inputs", help=".npz with one array per input name "
-                   "(default: random data)")
-    r.add_argument("-o", "--output", help="write outputs to this .npz")
-    r.add_argument("--threads", type=int, help="threads (default: TILECC_NUM_THREADS or cores)")
+    r = command("run", "run an artifact on this machine")
+    r.add_argument("artifact", help="model.tar from `tilecc compile`")
+    r.add_argument("-i", "--inputs", metavar="FILE",
+                   help=".npz with one array per input name; for a one-input model also a .npy "
+                   "or a raw tensor file (the input's dtype and shape; default: random data)")
+    r.add_argument("-o", "--output", metavar="OUT.npz", help="write outputs to this .npz")
+    r.add_argument("--threads", type=_positive_int,
+                   help="threads (default: TILECC_NUM_THREADS or cores)")
     r.add_argument("--seed", type=int, default=0, help="seed for random inputs")
     r.add_argument("--emulate", action="store_true",
                    help="run a cross-compiled artifact under qemu-user (C runner built with "
                    "the target's gcc)")
     r.add_argument("--profile", action="store_true",
-                   help="print time per kernel (artifact compiled with --profile)")
-    r.add_argument("--runs", type=int, default=10, help="runs averaged by --profile")
+                   help="print time per kernel (CPU: artifact compiled with --profile)")
+    r.add_argument("--runs", type=_positive_int, default=10,
+                   help="runs averaged by --profile (default 10)")
     r.set_defaults(fn=cmd_run)
 
-    i = sub.add_parser("inspect", parents=[debug], help="show an artifact's metadata")
-    i.add_argument("artifact")
+    i = command("inspect", "summarise an artifact: target, tensors, memory, kernels")
+    i.add_argument("artifact", help="model.tar")
+    i.add_argument("--json", action="store_true", help="print model.json (all metadata)")
     i.add_argument("--graph", metavar="OUT", help="draw the optimized graph and memory plan "
                    "(.html self-contained, .svg or .dot)")
     i.add_argument("--export-onnx", metavar="OUT", help="write the optimized graph as ONNX "
                    "(fused kernels as tilecc-domain nodes; open it in Netron)")
-    i.set_defaults(fn=cmd_inspect)
+    i.set_defaults(fn=lambda a: cmd_inspect(a, _say))
 
-    tu = sub.add_parser("tune", parents=[debug], help="autotune a model's kernels into a log")
-    tu.add_argument("model", help="ONNX model file")
-    tu.add_argument("-t", "--target", default="host", help="target preset")
-    tu.add_argument("--log", required=True, help="tuning log to append to (resumes from it)")
-    tu.add_argument("--trials", type=int, help="measurements in this session (default 200, "
-                    "unlimited with --time-budget)")
-    tu.add_argument("--time-budget", type=float, metavar="MIN",
-                    help="stop the search after MIN minutes; confirming each task's leading "
-                         "configs and the in-model check come after it (about a minute for "
-                         "MobileNetV2)")
-    tu.add_argument("--tuner", choices=("random", "grid", "model"), default="model")
-    tu.add_argument("--cost-model", choices=("ridge", "gbdt"),
-                    help="what ranks candidates for --tuner model (default ridge; gbdt needs "
-                         "scikit-learn, else ridge is used)")
-    tu.add_argument("--timeout", type=float, default=10.0, help="seconds per candidate run")
-    tu.add_argument("--parallel", type=int, help="build processes (default: cores)")
-    tu.add_argument("--threads", type=int, default=1, help="threads while timing (default 1)")
-    tu.add_argument("--repeat", type=int, default=3)
-    tu.add_argument("--min-repeat-ms", type=float, default=20.0)
-    tu.add_argument("--no-cache-flush", action="store_true",
-                    help="time candidates warm (repeated calls) instead of after reading 8 MiB "
-                         "of other memory, as they run inside a model")
-    tu.add_argument("--no-model-check", action="store_true",
-                    help="skip timing the leading configs inside the compiled model at the end "
-                         "(host targets)")
-    tu.add_argument("--batch", type=int, default=8, help="candidates per tuner round")
-    tu.add_argument("--early-stopping", type=int, default=24,
-                    help="stop a task after this many trials without improvement")
-    tu.add_argument("--seed", type=int, default=0)
-    tu.add_argument("--runner", choices=("local", "emulated", "ssh", "dask"),
-                    help="where candidates run: local (default when the target runs here), "
-                    "emulated (qemu-user: correctness only, no timing; default for other "
-                    "targets), ssh (a board, with --host), dask (with --cluster)")
-    tu.add_argument("--host", metavar="[USER@]HOST",
-                    help="ssh destination of the board (--runner ssh)")
-    tu.add_argument("--cluster", metavar="tcp://HOST:8786",
-                    help="measure on a Dask cluster (workers advertise the target key)")
-    tu.add_argument("--input-shape", action="append", metavar="NAME=D0,D1,...")
-    tu.set_defaults(fn=cmd_tune)
+    from tilecc.cli_tune import add_parsers
+    add_parsers(sub, [debug], _positive_int, fmt)
 
-    lg = sub.add_parser("logs", parents=[debug], help="show, merge, distill or export logs")
-    lsub = lg.add_subparsers(dest="logs_cmd", metavar="ACTION", required=True)
-    a = lsub.add_parser("show", parents=[debug], help="summarise a log")
-    a.add_argument("log")
-    a = lsub.add_parser("merge", parents=[debug], help="union of logs without loss")
-    a.add_argument("logs", nargs="+")
-    a.add_argument("-o", "--output", required=True)
-    a = lsub.add_parser("best", parents=[debug], help="one best record per target, workload")
-    a.add_argument("log")
-    a.add_argument("-o", "--output", required=True)
-    a = lsub.add_parser("export", parents=[debug], help="records of one target")
-    a.add_argument("log")
-    a.add_argument("--target", required=True, help="preset name or target key")
-    a.add_argument("-o", "--output", required=True)
-    lg.set_defaults(fn=cmd_logs)
-
-    b = sub.add_parser("bench", parents=[debug], help="latency of an artifact (median, p90)")
-    b.add_argument("artifact")
-    b.add_argument("--runs", type=int, default=50, help="timed runs (at least)")
-    b.add_argument("--warmup", type=int, default=5, help="untimed runs first")
+    b = command("bench", "latency of an artifact (median, p90)")
+    b.add_argument("artifact", help="model.tar")
+    b.add_argument("--runs", type=_positive_int, default=50, help="timed runs (at least)")
+    b.add_argument("--warmup", type=_count, default=5, help="untimed runs first")
     b.add_argument("--min-seconds", type=float, default=0.0, help="keep running this long")
-    b.add_argument("--threads", type=int, help="threads (default: TILECC_NUM_THREADS or cores)")
+    b.add_argument("--threads", type=_positive_int,
+                   help="threads (default: TILECC_NUM_THREADS or cores)")
     b.add_argument("--seed", type=int, default=0, help="seed for random inputs")
     b.set_defaults(fn=cmd_bench)
 
-    o = sub.add_parser("ops", parents=[debug], help="list the ONNX ops tilecc imports")
-    o.set_defaults(fn=cmd_ops)
-
-    t = sub.add_parser("targets", parents=[debug], help="list target presets")
-    t.set_defaults(fn=cmd_targets)
+    command("ops", "list the ONNX ops tilecc imports").set_defaults(fn=cmd_ops)
+    command("targets", "list target presets").set_defaults(fn=cmd_targets)
     return p
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so the interpreter's last flush cannot fail
+    again and print its own error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file descriptor (tests capturing stdout): nothing to flush later
 
 
 def _one_line(e: BaseException, internal: bool) -> str:
@@ -592,13 +472,21 @@ def _one_line(e: BaseException, internal: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # usage errors, --help, --version: a code, also when called in-process
+        return e.code if isinstance(e.code, int) else 2
     debug = getattr(args, "debug", False)
     args.verbose = getattr(args, "verbose", 0)
     progress.set_verbosity(progress.QUIET if getattr(args, "quiet", False)
                            else progress.NORMAL + min(args.verbose, 2))
     try:
-        return args.fn(args)
+        code = args.fn(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("tilecc: interrupted", file=sys.stderr)
         return 130

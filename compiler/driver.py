@@ -97,7 +97,8 @@ def compile_model(graph: Graph, target, name: str, out_names: list[str], opt_lev
                              **backend.kernel_meta(kernel)})
     bar.close()
 
-    plan = plan_model(graph.inputs, graph.outputs, backend.stored_consts(graph.consts),
+    stored = backend.stored_consts(graph.consts)
+    plan = plan_model(graph.inputs, graph.outputs, stored,
                       [Step(tuple(c.node.inputs), tuple(c.node.outputs), c.scratch)
                        for c in calls], parent, views, nbytes)
     inputs = [backend.io_spec(v, graph.types[v]) for v in graph.inputs]
@@ -115,8 +116,11 @@ def compile_model(graph: Graph, target, name: str, out_names: list[str], opt_lev
              # Concats written in place: output -> its inputs (each a slice, no kernel).
              "concats": {r: [v for v in views if views[v][0] == r] for r in in_place},
              "output_values": list(graph.outputs),
+             # The type as stored in params.bin: fp16 builds keep float32 weights as half.
              "params": [{"name": c, "offset": plan.param_offsets[c],
-                         "type": str(graph.types[c])} for c in plan.used_consts],
+                         "type": f"{stored[c].dtype.name}[{','.join(map(str, stored[c].shape))}]"}
+                        for c in plan.used_consts],
+             "precision": precision,
              **backend.arena_meta()}
     return CompiledModel(name, target, emitted.object_code, plan.params, inputs, outputs,
                          plan.arena_size, arena, kernels_meta,

@@ -1,7 +1,8 @@
 """Exception types. Every error tilecc raises on purpose is a TileccError, so the CLI can
 tell a user mistake (one clear line) from a bug (traceback).
 
-Exit codes of the `tilecc` command (README "Errors" lists the inputs behind each):
+Exit codes of the `tilecc` command (docs/cli.md "Errors and exit codes" lists the inputs
+behind each; usage errors from argparse exit 2 too, a closed stdout 141):
 
 ====  ==================  ==========================================================
 code  class               meaning

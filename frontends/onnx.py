@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from tilecc.errors import UnsupportedError
+from tilecc.errors import InputError, UnsupportedError
 from tilecc.floatfmt import is_exotic
 from tilecc.graph import Graph, TensorType
 
@@ -110,13 +110,20 @@ def _input_shape(vi: onnx.ValueInfoProto, override: tuple[int, ...] | None,
     with `dim_param` names bound from `named`. A `dim_value` of -1 or 0 is read as dynamic
     (exporters such as Paddle2ONNX write -1 for a dynamic dim; 0 is what older exporters
     write), so it needs an override like a named or unnamed dynamic dim."""
+    tt = vi.type.tensor_type
     if override is not None:
         shape = tuple(int(d) for d in override)
         if any(d < 0 for d in shape):  # 0 is an empty input, which ONNX allows
             raise FrontendError(f"input {vi.name!r}: override shape {list(shape)} has a "
                                 "negative dimension")
+        declared = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                    for d in tt.shape.dim]
+        if tt.HasField("shape") and len(declared) != len(shape):
+            # A wrong rank otherwise surfaces deep in a converter ("too many values to unpack").
+            raise InputError(f"input {vi.name!r}: --input-shape gives {len(shape)} "
+                             f"dimension(s) {list(shape)} but the model declares rank "
+                             f"{len(declared)} {declared}; give {len(declared)} dimensions")
         return shape
-    tt = vi.type.tensor_type
     hint = f"pass --input-shape {vi.name}=d0,d1,... (input_shapes={{{vi.name!r}: (...)}})"
     if not tt.HasField("shape"):
         raise FrontendError(f"input {vi.name!r} has no shape in the model; {hint}")

@@ -197,7 +197,9 @@ def make_header(meta: dict) -> str:
         " * params size, input bytes..., output bytes...}; runners compare it with the macros",
         " * below before calling the model (tilecc_check_abi in tilecc_runner.c). */",
         f"extern const int64_t {name}_abi_sizes[];",
+        *_thread_decls(meta),
         "",
+        "/* Sizes are in bytes (not elements); one entry per input/output in model order. */",
         f'#define TILECC_MODEL_NAME "{name}"',
         f"#define TILECC_NUM_INPUTS {len(meta['inputs'])}",
         f"#define TILECC_NUM_OUTPUTS {len(meta['outputs'])}",
@@ -221,6 +223,19 @@ def make_header(meta: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _thread_decls(meta: dict) -> list[str]:
+    """The runtime's thread controls, for artifacts that carry it (not bare metal or OpenCL).
+    Declared identically by every model.h, so several headers can meet in one program."""
+    target = meta.get("target") or {}
+    if target.get("kind", "cpu") != "cpu" or target.get("bare_metal"):
+        return []
+    return ["/* Threads of the runtime's pool for later runs (lib/model.so has its own pool; with",
+            " * lib/model.o, runtime/c/tilecc_runtime.c). Default: $TILECC_NUM_THREADS, else the",
+            " * cores this process may use. */",
+            "void tilecc_set_num_threads(int32_t n);",
+            "int32_t tilecc_get_num_threads(void);"]
 
 
 def _c_string(s: str) -> str:

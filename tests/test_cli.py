@@ -52,13 +52,26 @@ def test_run_bad_npz_input(toy_tar, tmp_path, capsys):
 def test_inspect(toy_tar, capsys):
     assert main(["inspect", str(toy_tar)]) == 0
     out = capsys.readouterr().out
-    assert "model: toy" in out
-    assert "x: float32[3, 13]" in out and "info: int32[2]" in out
-    assert "workspace (arena): 256 B; all intermediate tensors: 312 B (82%)" in out
-    assert "params: 8 B" in out
+    assert out.startswith(f"{toy_tar}: model toy, precision fp32, ")
+    rows = [ln.split() for ln in out.splitlines()]
+    assert ["input", "x", "float32", "3x13"] in rows and ["output", "info", "int32", "2"] in rows
+    assert "arena: 256 B for 2 intermediate tensor(s) of 312 B (82% after reuse)" in out
+    assert "params: 8 B in params.bin" in out
     for name in ("lib/model.so", "include/model.h", "params.bin"):
         assert name in out
-    assert "tensors: 2" in out
+    assert "t0" not in out  # per-tensor lines only with -v
+    assert main(["inspect", str(toy_tar), "-v"]) == 0
+    assert ["t0", "0", "156", "?-?"] in [ln.split() for ln in capsys.readouterr().out.splitlines()]
+
+
+def test_inspect_json_is_model_json(toy_tar, capsys):
+    import json
+
+    from tilecc.runtime.artifact import ArtifactReader
+
+    assert main(["inspect", str(toy_tar), "--json"]) == 0
+    with ArtifactReader(toy_tar) as r:
+        assert json.loads(capsys.readouterr().out) == r.metadata
 
 
 def test_targets(capsys):

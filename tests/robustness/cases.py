@@ -1,4 +1,4 @@
-"""Bad inputs and the one-line error each must give (shared by the tests and README's table)."""
+"""Bad inputs and the one-line error each must give (shared by the tests and docs/cli.md)."""
 
 from __future__ import annotations
 
