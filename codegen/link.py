@@ -101,7 +101,7 @@ def link_bare_metal(objects: list[Path], out: Path, target) -> Path:
     src = runtime_source_dir() / "tilecc_baremetal.c"
     with tempfile.TemporaryDirectory(prefix="tilecc-bm-") as tmp:
         rt = Path(tmp) / "tilecc_baremetal.o"
-        _run([cc, *_BARE_CFLAGS, "-c", str(src), "-o", str(rt)],
+        _run([cc, *_BARE_CFLAGS, *getattr(target, "cflags", ()), "-c", str(src), "-o", str(rt)],
              "compiling the bare-metal runtime")
         _run([cc, "-r", "-nostdlib", "-o", str(out), *map(str, objects), str(rt)],
              "combining the bare-metal object")
