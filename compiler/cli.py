@@ -117,7 +117,8 @@ def _memory_report(mem: dict) -> str:
     """One line: what a bare-metal model needs in flash and RAM."""
     return (f"memory: code {_size(mem['code_bytes'])} (.text {_size(mem['text_bytes'])} + "
             f".rodata {_size(mem['rodata_bytes'])}), weights {_size(mem['weights_bytes'])}, "
-            f"arena {_size(mem['arena_bytes'])}, static data {_size(mem['data_bytes'])}")
+            f"arena {_size(mem['arena_bytes'])}, static data {_size(mem['data_bytes'])}"
+            + (f", stack ~{_size(mem['stack_bytes'])}" if "stack_bytes" in mem else ""))
 
 
 def _random_input(spec: dict, rng) -> object:
