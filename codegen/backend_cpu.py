@@ -58,10 +58,14 @@ class LlvmBackend(Backend):
         emit_entry(self.cg, name, [(call.kernel.code, refs) for call, refs in bound],
                    plan.arena_size, len(plan.params), profile=self.profile,
                    num_inputs=len(inputs), num_outputs=len(outputs))
+        self.finish_module()
         with progress.task("LLVM codegen", total=1) as bar:
             obj, llvm_ir = self.cg.compile(opt_level=3 if self.opt_level >= 1 else 0)
             bar.update(1)
         return Emitted(object_code=obj, llvm_ir=llvm_ir)
+
+    def finish_module(self) -> None:
+        """Last changes to the LLVM module before it is compiled."""
 
 
 class CpuShared(LlvmBackend):
@@ -115,6 +119,12 @@ class BareMetal(LlvmBackend):
                                                                 self.cg.target_machine()))
         self._frames = model_frames(frames, f"{name}_run")
         return emitted
+
+    def finish_module(self) -> None:
+        # Nothing on bare metal unwinds. Without nounwind, a call to an external function
+        # (the profile clock) gets an EHABI table naming __aeabi_unwind_cpp_pr1 on ARM.
+        for fn in self.cg.module.functions:
+            fn.attributes.add("nounwind")
 
     def arena_meta(self) -> dict:
         # package() runs on a fresh backend (build.package), so the frames travel in cm.arena.

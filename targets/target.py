@@ -66,6 +66,7 @@ class Target:
     # qemu-system command for that board, which runs it with semihosting (runtime/semihost.py).
     flash: tuple[int, ...] = ()
     ram: tuple[int, ...] = ()
+    clock_hz: int = 0  # the board's CPU clock, which drives SysTick (instruction counts)
 
     @property
     def key(self) -> str:
@@ -139,13 +140,14 @@ _RV64GC = "+64bit,+m,+a,+f,+d,+c"
 # no OS. The triple needs its vendor field: LLVM does not parse "thumbv7em-none-eabihf"
 # as environment eabihf, which drops the VFP argument ABI and names 64-bit division
 # __udivdi3 instead of __aeabi_uldivmod. Memory: the MPS2 FPGA boards qemu emulates
-# (AN386 = M4, AN500 = M7): 4 MiB ZBT SSRAM1 at 0 as flash, 4 MiB SSRAM2/3 as RAM; no
-# data cache on the M4 (tiles sized for a 16 KiB L1 cost nothing on zero-wait SRAM).
+# (AN386 = M4, AN500 = M7): 4 MiB ZBT SSRAM1 at 0 as flash, 4 MiB SSRAM2/3 as RAM, 25 MHz
+# system clock; no data cache on the M4 (tiles sized for a 16 KiB L1 cost nothing on
+# zero-wait SRAM).
 _CM = {"kind": "cpu", "triple": "thumbv7em-unknown-none-eabihf", "vector_bits": 32,
        "cores": 1, "family": "arm", "linker": "arm-none-eabi-gcc", "abi": "aapcs-vfp",
        "float_abi": "hard", "objdump": "arm-none-eabi-objdump", "bare_metal": True,
        "l1_bytes": 16 * KIB, "l2_bytes": 0, "flash": (0, 4 * MIB),
-       "ram": (0x20000000, 4 * MIB)}
+       "ram": (0x20000000, 4 * MIB), "clock_hz": 25_000_000}
 
 
 def _mps2(machine: str, cpu: str) -> tuple[str, ...]:
