@@ -8,14 +8,15 @@
  *   relative to qemu's working directory), then SYS_EXIT_EXTENDED with the model's code.
  *
  * run.bin is int64 little endian: {model return code, SysTick ticks around <name>_run,
- * bytes of stack the run touched, profile steps n, n per-kernel tick counts}. SysTick runs
- * from the CPU clock (FW_CPU_HZ); under `qemu -icount shift=0` each executed instruction
- * advances virtual time by 1 ns, so instructions = ticks * 1e9 / FW_CPU_HZ. The per-kernel
- * counts exist when the model was compiled with profiling timers (tilecc_now_ns below).
+ * bytes of stack the model touched below its caller, profile steps n, n per-kernel tick
+ * counts}. SysTick runs from the CPU clock; under `qemu -icount shift=0` each executed
+ * instruction advances virtual time by 1 ns, so instructions = ticks * 1e9 / clock. The
+ * per-kernel counts exist when the model was compiled with profiling timers (tilecc_now_ns
+ * below).
  *
  * Build (semihost.py): arm-none-eabi-gcc <target cflags> -O2 -ffreestanding -nostdlib
- *   -nostartfiles -T fw.ld -DFW_IO_BYTES=... -DFW_CPU_HZ=... -I include tilecc_firmware.c
- *   lib/model.o
+ *   -nostartfiles -T fw.ld -DFW_IO_BYTES=... [-DFW_PROFILE=<name>_profile
+ *   -DFW_PROFILE_COUNT=<name>_profile_count] -I include tilecc_firmware.c lib/model.o
  */
 #include <stdint.h>
 
@@ -133,6 +134,8 @@ static __attribute__((noreturn)) void fw_main(void) {
         p += (out_sizes[j] + 63) & ~63;
     }
 
+    uint8_t *sp;  /* the model's frames start below this */
+    __asm__ __volatile__("mov %0, sp" : "=r"(sp));
     int32_t rc = TILECC_MODEL_INIT(TILECC_MODEL_WEIGHTS, TILECC_PARAMS_SIZE);
     uint64_t t0 = ticks();
     if (rc == 0) rc = TILECC_MODEL_RUN(inputs, outputs, TILECC_MODEL_ARENA);
@@ -142,7 +145,7 @@ static __attribute__((noreturn)) void fw_main(void) {
     while (s < __stack_top && *s == STACK_PAINT) s++;
     record[0] = rc;
     record[1] = (int64_t)(t1 - t0);
-    record[2] = (int64_t)((uint8_t *)__stack_top - (uint8_t *)s);
+    record[2] = (int64_t)(sp - (uint8_t *)s);
     int n = 0;
 #ifdef FW_PROFILE
     n = (int)FW_PROFILE_COUNT();
