@@ -291,3 +291,25 @@ def test_arm_64bit_division_helpers(tmp_path, mode):
     proc = subprocess.run(["qemu-arm", str(exe)], capture_output=True, text=True, timeout=120,
                           check=False)
     assert proc.returncode == 0 and proc.stdout.strip() == "0", proc.stdout + proc.stderr
+
+
+def test_per_kernel_instruction_counts_of_a_profile_build(tmp_path):
+    need_tools(*FW_TOOLS)
+    import_tilecc()
+    from tilecc.build import build
+    from tilecc.runtime.semihost import FirmwareModule
+
+    model = ds_cnn_kws()
+    path = build(model, target="cortex-m4", profile=True).save(tmp_path / "kws.tar")
+    fw = FirmwareModule(path)
+    (feeds,) = _samples(5, 1)
+    got, counts = fw.run_counted(feeds)
+    np.testing.assert_allclose(got["output"], ort_run(model, feeds)["output"], rtol=1e-4,
+                               atol=1e-5)
+    kernels = counts["kernels"]
+    assert [k["kernel"] for k in kernels] == [k["kernel"] for k in fw.metadata["kernels"]]
+    spent = sum(k["instructions"] for k in kernels)
+    print(f"\nper-kernel instructions {spent:,} of {counts['instructions']:,}: "
+          + ", ".join(f"{k['kernel']} {k['instructions']:,}" for k in kernels))
+    # The entry's own work (pointer checks, the timer calls) is what the kernels leave.
+    assert 0.95 * counts["instructions"] <= spent <= counts["instructions"]
