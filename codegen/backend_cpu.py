@@ -144,15 +144,20 @@ class BareMetal(LlvmBackend):
         named = {s["name"]: s["size"] for s in _elf_sections(obj)}
         weights, arena = named.get(self.WEIGHTS_SECTION, 0), named.get(self.ARENA_SECTION, 0)
         frames = cm.arena.get("stack_frames", {})
+        stack = estimate(frames.get("entry", 0), frames.get("kernels", 0), runtime_frames)
         memory = {"code_bytes": sec["text"] + sec["rodata"] - weights,
                   "text_bytes": sec["text"], "rodata_bytes": sec["rodata"] - weights,
                   "data_bytes": sec["data"] + sec["bss"] - arena,
                   "weights_bytes": len(cm.params), "arena_bytes": cm.workspace_size,
                   "weights_section_bytes": weights, "arena_section_bytes": arena,
-                  "stack_bytes": estimate(frames.get("entry", 0), frames.get("kernels", 0),
-                                          runtime_frames),
+                  "stack_bytes": stack,
                   "stack_method": "LLVM frames (unwind directives) of the entry + largest "
-                                  "kernel + two deepest runtime routines (gcc -fstack-usage)"}
+                                  "kernel + two deepest runtime routines (gcc -fstack-usage)",
+                  # What a device needs: flash holds code, weights and .data's initial values
+                  # (and read-only tables such as .ARM.exidx); RAM holds .data, .bss (the
+                  # arena) and the stack.
+                  "flash_bytes": sec["text"] + sec["rodata"] + sec["data"],
+                  "ram_bytes": sec["data"] + sec["bss"] + stack}
         art = self.artifact(cm, None, {"lib/model.o": obj}, memory=memory)
         art.files[HEADER_PATH] = _static_header(art.files[HEADER_PATH].decode(),
                                                 cm.name).encode()

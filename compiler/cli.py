@@ -118,7 +118,8 @@ def _memory_report(mem: dict) -> str:
     return (f"memory: code {_size(mem['code_bytes'])} (.text {_size(mem['text_bytes'])} + "
             f".rodata {_size(mem['rodata_bytes'])}), weights {_size(mem['weights_bytes'])}, "
             f"arena {_size(mem['arena_bytes'])}, static data {_size(mem['data_bytes'])}"
-            + (f", stack ~{_size(mem['stack_bytes'])}" if "stack_bytes" in mem else ""))
+            + (f", stack ~{_size(mem['stack_bytes'])}; flash {_size(mem['flash_bytes'])}, "
+               f"RAM {_size(mem['ram_bytes'])}" if "stack_bytes" in mem else ""))
 
 
 def _random_input(spec: dict, rng) -> object:
