@@ -162,6 +162,7 @@ class FirmwareModule(BaseModule):
         self.elf = build_firmware(self.dir, self.metadata, self.target,
                                   Path(self._tmp.name) / "fw.elf")
         self._runs = 0
+        self.last_counts: dict | None = None
 
     def run_counted(self, inputs: dict) -> tuple[dict[str, np.ndarray], dict]:
         arrays = self._check(inputs)
@@ -172,7 +173,15 @@ class FirmwareModule(BaseModule):
                             timeout=self.timeout)
 
     def run(self, inputs: dict) -> dict[str, np.ndarray]:
-        return self.run_counted(inputs)[0]
+        outputs, self.last_counts = self.run_counted(inputs)
+        return outputs
+
+    def describe_counts(self) -> str:
+        """One line on the last run's counts (tilecc run --emulate prints it)."""
+        c = self.last_counts
+        return (f"{self.target.name} under {self.target.qemu[0]} -icount: "
+                f"{c['instructions']:,} instructions (not cycles), "
+                f"stack {c['stack_bytes']} B") if c else ""
 
     def _kernel_times_ns(self, arrays: list[np.ndarray], runs: int, warmup: int
                          ) -> list[float]:

@@ -113,6 +113,7 @@ def test_int8_cortex_m4_cli_compile_and_emulated_run(tmp_path, capsys):
     np.savez(tmp_path / "x.npz", **feeds)
     assert main(["run", str(art), "--emulate", "--inputs", str(tmp_path / "x.npz"),
                  "-o", str(tmp_path / "y.npz")]) == 0
+    assert "instructions (not cycles)" in capsys.readouterr().out
     host = tilecc.compile(str(onnx_path), quantize="int8", calibration=str(cal_dir))
     host_path = host.save(tmp_path / "host.tar")
     want = tilecc.load(host_path).run(feeds)["output"]
