@@ -65,11 +65,15 @@ class LlvmBackend(Backend):
         emit_entry(self.cg, name, [(call.kernel.code, refs) for call, refs in bound],
                    plan.arena_size, len(plan.params), profile=self.profile,
                    num_inputs=len(inputs), num_outputs=len(outputs))
+        self.finish_module()
         with progress.task("LLVM codegen", total=1) as bar:
             # -O1 gets LLVM's -O1 pipeline; -O2 and -O3 its -O3 one (passes/pipeline.py).
             obj, llvm_ir = self.cg.compile(opt_level={0: 0, 1: 1}.get(self.opt_level, 3))
             bar.update(1)
         return Emitted(object_code=obj, llvm_ir=llvm_ir)
+
+    def finish_module(self) -> None:
+        """Last changes to the LLVM module before it is compiled."""
 
 
 class CpuShared(LlvmBackend):
@@ -85,21 +89,98 @@ class CpuShared(LlvmBackend):
 
 
 class BareMetal(LlvmBackend):
-    """No OS: lib/model.o (model + freestanding memcpy/memset, no undefined symbols) and the
-    header, no shared library; model.json["memory"] is the footprint report."""
+    """No OS: lib/model.o (model + freestanding memcpy/memset and ARM helpers, no undefined
+    symbols) and the header, no shared library; model.json["memory"] is the footprint report.
+
+    The object carries the weights as `<name>_weights` in .rodata (flash on a
+    microcontroller) and a static arena `<name>_arena` in .bss, so firmware needs no loader
+    or allocator: `<name>_init(<name>_weights, TILECC_PARAMS_SIZE)` once, then
+    `<name>_run(inputs, outputs, <name>_arena)`. Both sit in sections of their own
+    (WEIGHTS_SECTION, ARENA_SECTION) so a linker script can place them and the report can
+    tell them from code."""
 
     # No threads, so parallel loops stay serial (no tilecc_parallel_for calls).
     allow_parallel = False
     embed_json = False
+    WEIGHTS_SECTION, ARENA_SECTION = ".rodata.tilecc_weights", ".bss.tilecc_arena"
+
+    def emit(self, name: str, bound: list, plan: MemoryPlan, inputs: list[dict],
+             outputs: list[dict]) -> Emitted:
+        from llvmlite import ir
+
+        from tilecc.codegen.stack_usage import (
+            assembly_with_unwind_info,
+            frames_from_assembly,
+            model_frames,
+        )
+        from tilecc.passes.memory import ALIGN
+
+        for suffix, data, section in (("weights", plan.params, self.WEIGHTS_SECTION),
+                                      ("arena", None, self.ARENA_SECTION)):
+            size = len(data) if data is not None else plan.arena_size
+            ty = ir.ArrayType(ir.IntType(8), max(size, 1))
+            g = ir.GlobalVariable(self.cg.module, ty, f"{name}_{suffix}")
+            g.initializer = ir.Constant(ty, bytearray(data) if data else None)
+            g.global_constant = data is not None
+            g.section, g.align = section, ALIGN
+        emitted = super().emit(name, bound, plan, inputs, outputs)
+        frames = frames_from_assembly(assembly_with_unwind_info(emitted.llvm_ir,
+                                                                self.cg.target_machine()))
+        self._frames = model_frames(frames, f"{name}_run")
+        return emitted
+
+    def finish_module(self) -> None:
+        # Nothing on bare metal unwinds. Without nounwind, a call to an external function
+        # (the profile clock) gets an EHABI table naming __aeabi_unwind_cpp_pr1 on ARM.
+        for fn in self.cg.module.functions:
+            fn.attributes.add("nounwind")
+
+    def arena_meta(self) -> dict:
+        # package() runs on a fresh backend (build.package), so the frames travel in cm.arena.
+        return {"stack_frames": self._frames}
 
     def package(self, cm):
-        from tilecc.codegen.link import link_bare_metal, section_sizes
+        from tilecc.codegen.link import _elf_sections, link_bare_metal, section_sizes
+        from tilecc.codegen.stack_usage import estimate
+        from tilecc.runtime.artifact import HEADER_PATH
+
+        runtime_frames: dict[str, int] = {}
         with tempfile.TemporaryDirectory(prefix="tilecc_build_") as tmp:
             (Path(tmp) / "kernels.o").write_bytes(cm.object_code)
             obj = link_bare_metal([Path(tmp) / "kernels.o"], Path(tmp) / "model.o",
-                                  cm.target).read_bytes()
+                                  cm.target, runtime_frames).read_bytes()
         sec = section_sizes(obj)
-        memory = {"code_bytes": sec["text"] + sec["rodata"], "text_bytes": sec["text"],
-                  "rodata_bytes": sec["rodata"], "data_bytes": sec["data"] + sec["bss"],
-                  "weights_bytes": len(cm.params), "arena_bytes": cm.workspace_size}
-        return self.artifact(cm, None, {"lib/model.o": obj}, memory=memory)
+        named = {s["name"]: s["size"] for s in _elf_sections(obj)}
+        weights, arena = named.get(self.WEIGHTS_SECTION, 0), named.get(self.ARENA_SECTION, 0)
+        frames = cm.arena.get("stack_frames", {})
+        stack = estimate(frames.get("entry", 0), frames.get("kernels", 0), runtime_frames)
+        memory = {"code_bytes": sec["text"] + sec["rodata"] - weights,
+                  "text_bytes": sec["text"], "rodata_bytes": sec["rodata"] - weights,
+                  "data_bytes": sec["data"] + sec["bss"] - arena,
+                  "weights_bytes": len(cm.params), "arena_bytes": cm.workspace_size,
+                  "weights_section_bytes": weights, "arena_section_bytes": arena,
+                  "stack_bytes": stack,
+                  "stack_method": "LLVM frames (unwind directives) of the entry + largest "
+                                  "kernel + two deepest runtime routines (gcc -fstack-usage)",
+                  # What a device needs: flash holds code, weights and .data's initial values
+                  # (and read-only tables such as .ARM.exidx); RAM holds .data, .bss (the
+                  # arena) and the stack.
+                  "flash_bytes": sec["text"] + sec["rodata"] + sec["data"],
+                  "ram_bytes": sec["data"] + sec["bss"] + stack}
+        art = self.artifact(cm, None, {"lib/model.o": obj}, memory=memory)
+        art.files[HEADER_PATH] = _static_header(art.files[HEADER_PATH].decode(),
+                                                cm.name).encode()
+        return art
+
+
+def _static_header(header: str, name: str) -> str:
+    """The generated header plus the object's own weights and arena."""
+    decl = (f"/* Bare metal: the weights (.rodata) and a static arena (.bss) are in the object:\n"
+            f" * {name}_init({name}_weights, TILECC_PARAMS_SIZE), then\n"
+            f" * {name}_run(inputs, outputs, {name}_arena). */\n"
+            f"extern const uint8_t {name}_weights[];\n"
+            f"extern uint8_t {name}_arena[];\n"
+            f"#define TILECC_MODEL_WEIGHTS {name}_weights\n"
+            f"#define TILECC_MODEL_ARENA {name}_arena\n\n")
+    at = header.index("#define TILECC_MODEL_NAME")
+    return header[:at] + decl + header[at:]

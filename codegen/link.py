@@ -118,16 +118,22 @@ _BARE_CFLAGS = ["-O2", "-std=gnu11", "-ffreestanding", "-fno-builtin",
                 "-fno-tree-loop-distribute-patterns", "-fno-stack-protector", "-fPIC"]
 
 
-def link_bare_metal(objects: list[Path], out: Path, target) -> Path:
+def link_bare_metal(objects: list[Path], out: Path, target,
+                    stack_usage: dict[str, int] | None = None) -> Path:
     """Combine model objects with the freestanding routines (runtime/c/tilecc_baremetal.c)
-    into one relocatable object (`ld -r`) with no undefined symbols."""
+    into one relocatable object (`ld -r`) with no undefined symbols. `stack_usage`, if given,
+    receives gcc's frame size of each runtime routine (-fstack-usage)."""
+    from tilecc.codegen.stack_usage import gcc_stack_usage
+
     out = Path(out)
     cc = _compiler_for(target)
     src = runtime_source_dir() / "tilecc_baremetal.c"
     with tempfile.TemporaryDirectory(prefix="tilecc-bm-") as tmp:
         rt = Path(tmp) / "tilecc_baremetal.o"
-        _run([cc, *_BARE_CFLAGS, "-c", str(src), "-o", str(rt)],
-             "compiling the bare-metal runtime")
+        _run([cc, *_BARE_CFLAGS, *getattr(target, "cflags", ()), "-fstack-usage", "-c",
+              str(src), "-o", str(rt)], "compiling the bare-metal runtime")
+        if stack_usage is not None:
+            stack_usage.update(gcc_stack_usage(rt.with_suffix(".su")))
         _run([cc, "-r", "-nostdlib", "-o", str(out), *map(str, objects), str(rt)],
              "combining the bare-metal object")
     undefined = undefined_symbols(out.read_bytes())

@@ -173,6 +173,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             stats = "(empty)" if not arr.size else ""
         print(f"{name}: shape={list(arr.shape)} dtype={arr.dtype.name} {stats}".rstrip())
+    if hasattr(module, "describe_counts"):  # firmware on an emulated board
+        print(module.describe_counts())
     if args.output:
         buf = io.BytesIO()
         np.savez(buf, **outputs)

@@ -20,7 +20,9 @@ def memory_report(mem: dict) -> str:
     s = format_bytes
     return (f"memory: code {s(mem['code_bytes'])} (.text {s(mem['text_bytes'])} + "
             f".rodata {s(mem['rodata_bytes'])}), weights {s(mem['weights_bytes'])}, "
-            f"arena {s(mem['arena_bytes'])}, static data {s(mem['data_bytes'])}")
+            f"arena {s(mem['arena_bytes'])}, static data {s(mem['data_bytes'])}"
+            + (f", stack ~{s(mem['stack_bytes'])}; flash {s(mem['flash_bytes'])}, "
+               f"RAM {s(mem['ram_bytes'])}" if "stack_bytes" in mem else ""))
 
 
 def memory_table(mem: dict) -> str:

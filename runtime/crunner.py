@@ -91,7 +91,21 @@ def emulator_prefix(target, where: str = "", unknown=LinkError) -> list[str]:
 class EmulatedModule(BaseModule):
     """Runs a Linux artifact built for another CPU under qemu-user, through the C runner
     cross-compiled with the target's gcc. `run` has the same contract as Module.run (but
-    every call starts a process: this is for checking results, not for speed)."""
+    every call starts a process: this is for checking results, not for speed).
+
+    A bare-metal artifact whose target describes a board (flash, RAM, a qemu-system machine)
+    runs as firmware instead: the constructor returns a runtime.semihost.FirmwareModule."""
+
+    def __new__(cls, path: str | os.PathLike, num_threads: int | None = None):
+        from tilecc.runtime.artifact import ArtifactReader
+        from tilecc.runtime.semihost import FirmwareModule, is_firmware_target
+        from tilecc.targets import Target
+
+        with ArtifactReader(path) as reader:
+            target = Target.from_dict(reader.metadata.get("target") or {})
+        if is_firmware_target(target):
+            return FirmwareModule(path)
+        return super().__new__(cls)
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
         import tempfile

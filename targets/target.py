@@ -58,6 +58,15 @@ class Target:
     # LLVM command-line options for this target's code generator (process-wide in LLVM, so
     # only options that concern this target's backend alone), e.g. RVV's LMUL cap above.
     llvm_options: tuple[str, ...] = ()
+    # gcc flags selecting this CPU/FPU/ABI for C compiled next to bare-metal models (a bare
+    # arm-none-eabi-gcc defaults to ARMv4T ARM code, which a Cortex-M cannot execute).
+    cflags: tuple[str, ...] = ()
+    # Microcontroller boards: the memory map a firmware image is linked for, as (origin,
+    # bytes) of the flash (code, weights) and the RAM (arena, stack); with `qemu` a
+    # qemu-system command for that board, which runs it with semihosting (runtime/semihost.py).
+    flash: tuple[int, ...] = ()
+    ram: tuple[int, ...] = ()
+    clock_hz: int = 0  # the board's CPU clock, which drives SysTick (instruction counts)
 
     @property
     def key(self) -> str:
@@ -69,15 +78,15 @@ class Target:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["qemu"] = list(self.qemu)
-        d["llvm_options"] = list(self.llvm_options)
+        for k in _TUPLES:
+            d[k] = list(getattr(self, k))
         return d
 
     @staticmethod
     def from_dict(d: dict) -> Target:
         names = {f.name for f in dataclasses.fields(Target)}
         d = {k: v for k, v in d.items() if k in names}
-        for k in ("qemu", "llvm_options"):
+        for k in _TUPLES:
             if k in d:
                 d[k] = tuple(d[k])
         return Target(**d)
@@ -88,6 +97,9 @@ class Target:
         if not self.qemu:
             return []
         return [*self.qemu, *(["-L", self.sysroot] if self.sysroot else [])]
+
+
+_TUPLES = ("qemu", "llvm_options", "cflags", "flash", "ram")
 
 
 def _host() -> Target:
@@ -123,6 +135,23 @@ _RV = {"kind": "cpu", "triple": "riscv64-unknown-linux-gnu", "family": "riscv",
        "linker": "riscv64-linux-gnu-gcc", "abi": "lp64d", "sysroot": "/usr/riscv64-linux-gnu",
        "objdump": "riscv64-linux-gnu-objdump"}
 _RV64GC = "+64bit,+m,+a,+f,+d,+c"
+# Cortex-M: Thumb-2 only, one core, no vector unit (the DSP extension's SIMD works on one
+# 32-bit register, so vector_bits 32: float schedules get one lane and never vectorise),
+# no OS. The triple needs its vendor field: LLVM does not parse "thumbv7em-none-eabihf"
+# as environment eabihf, which drops the VFP argument ABI and names 64-bit division
+# __udivdi3 instead of __aeabi_uldivmod. Memory: the MPS2 FPGA boards qemu emulates
+# (AN386 = M4, AN500 = M7): 4 MiB ZBT SSRAM1 at 0 as flash, 4 MiB SSRAM2/3 as RAM, 25 MHz
+# system clock; no data cache on the M4 (tiles sized for a 16 KiB L1 cost nothing on
+# zero-wait SRAM).
+_CM = {"kind": "cpu", "triple": "thumbv7em-unknown-none-eabihf", "vector_bits": 32,
+       "cores": 1, "family": "arm", "linker": "arm-none-eabi-gcc", "abi": "aapcs-vfp",
+       "float_abi": "hard", "objdump": "arm-none-eabi-objdump", "bare_metal": True,
+       "l1_bytes": 16 * KIB, "l2_bytes": 0, "flash": (0, 4 * MIB),
+       "ram": (0x20000000, 4 * MIB), "clock_hz": 25_000_000}
+
+
+def _mps2(machine: str, cpu: str) -> tuple[str, ...]:
+    return ("qemu-system-arm", "-M", machine, "-cpu", cpu)
 
 
 def _rvv_qemu(vlen: int) -> tuple[str, ...]:
@@ -149,6 +178,7 @@ _LIST = [
            cores=4, l1_bytes=64 * KIB, l2_bytes=512 * KIB,
            description="ARMv8.2-A with dotprod and fp16", **_A64),
     Target("cortex-a7", cpu="cortex-a7", features="+neon,+vfp4,+d32", cores=4,
+           cflags=("-mcpu=cortex-a7", "-mfpu=neon-vfpv4", "-mfloat-abi=hard"),
            l1_bytes=32 * KIB, l2_bytes=512 * KIB,
            description="ARMv7-A, NEON + VFPv4, hard-float ABI", **_A32),
     Target("raspberry-pi-4", cpu="cortex-a72", features="+neon,+fp-armv8,+crc", cores=4,
@@ -160,6 +190,15 @@ _LIST = [
     Target("rk3588", cpu="cortex-a76", features="+neon,+fp-armv8,+dotprod,+fullfp16",
            cores=8, l1_bytes=64 * KIB, l2_bytes=512 * KIB,
            description="Rockchip RK3588, 4x A76 + 4x A55 (tuned for the A76 cluster)", **_A64),
+    # ---- Cortex-M (bare metal only)
+    Target("cortex-m4", cpu="cortex-m4", features="+thumb-mode,+dsp,+vfp4d16sp",
+           cflags=("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
+           qemu=_mps2("mps2-an386", "cortex-m4"),
+           description="ARMv7E-M, DSP + single-precision FPU (MPS2 AN386 memory map)", **_CM),
+    Target("cortex-m7", cpu="cortex-m7", features="+thumb-mode,+dsp,+fp-armv8d16",
+           cflags=("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"),
+           qemu=_mps2("mps2-an500", "cortex-m7"),
+           description="ARMv7E-M, DSP + double-precision FPU (MPS2 AN500 memory map)", **_CM),
     # ---- RISC-V
     Target("riscv64", cpu="generic-rv64", features=_RV64GC, vector_bits=64, cores=4,
            l1_bytes=32 * KIB, l2_bytes=2 * MIB, qemu=("qemu-riscv64",),

@@ -1,8 +1,9 @@
 """Bare-metal artifacts: `--bare-metal` gives one relocatable lib/model.o with no undefined
-symbols (no libc, libm or threads) and a memory report; the DS-CNN object for riscv64 links
-with -nostdlib -nostartfiles -static into a freestanding program (our own _start, weights and
-input linked in with .incbin, outputs written through the raw `write` syscall) that runs under
-qemu-riscv64 and matches onnxruntime."""
+symbols (no libc, libm or threads), carrying its weights (.rodata) and a static arena (.bss),
+and a memory report; the DS-CNN object for riscv64 links with -nostdlib -nostartfiles -static
+into a freestanding program (our own _start, the input linked in with .incbin, outputs written
+through the raw `write` syscall) that runs under qemu-riscv64 and matches onnxruntime (fp32)
+or the host int8 build (int8)."""
 
 from __future__ import annotations
 
@@ -24,11 +25,10 @@ _PROGRAM = r"""
 #include <stdint.h>
 #include "model.h"
 
-__asm__(".section .rodata\n.balign 64\n.globl weights\nweights:\n.incbin \"%(weights)s\"\n"
-        ".balign 64\n.globl input0\ninput0:\n.incbin \"%(input)s\"\n.text\n");
-extern const unsigned char weights[], input0[];
+__asm__(".section .rodata\n.balign 64\n.globl input0\ninput0:\n.incbin \"%(input)s\"\n"
+        ".text\n");
+extern const unsigned char input0[];
 
-static unsigned char workspace[%(ws)d] __attribute__((aligned(64)));
 static unsigned char output0[%(out)d] __attribute__((aligned(64)));
 
 static long sys3(long n, long a, long b, long c) {
@@ -41,8 +41,8 @@ static long sys3(long n, long a, long b, long c) {
 void start_c(void) {
     const void *inputs[1] = {input0};
     void *outputs[1] = {output0};
-    long rc = TILECC_MODEL_INIT(weights, TILECC_PARAMS_SIZE);
-    if (rc == 0) rc = TILECC_MODEL_RUN(inputs, outputs, workspace);
+    long rc = TILECC_MODEL_INIT(TILECC_MODEL_WEIGHTS, TILECC_PARAMS_SIZE);
+    if (rc == 0) rc = TILECC_MODEL_RUN(inputs, outputs, TILECC_MODEL_ARENA);
     if (rc == 0) sys3(64, 1, (long)output0, %(out)d);   /* write(1, out, n) */
     sys3(93, rc ? 10 + rc : 0, 0, 0);                   /* exit */
     for (;;) {}
@@ -85,22 +85,17 @@ def test_bare_metal_object_has_no_undefined_symbols(ds_cnn_riscv):
     assert 0 < mem["code_bytes"] < len(art.files["lib/model.o"])
 
 
-def test_freestanding_program_runs_under_qemu(ds_cnn_riscv):
-    need_tools(RISCV_CC, "qemu-riscv64")
-    model, art, work = ds_cnn_riscv
+def _run_freestanding(art, work, x: np.ndarray) -> np.ndarray:
+    """Link the artifact's object into the freestanding program and run it on `x`."""
     meta = art.metadata
-    (spec,) = meta["inputs"]
+    assert len(meta["inputs"]) == 1
     (ospec,) = meta["outputs"]
-    n = int(np.prod(spec["shape"]))
-    x = (np.arange(n).reshape(spec["shape"]) / n).astype(np.float32)
     (work / "include").mkdir(exist_ok=True)
     (work / "include" / "model.h").write_bytes(art.files["include/model.h"])
-    (work / "weights.bin").write_bytes(art.files["params.bin"])
+    (work / "model.o").write_bytes(art.files["lib/model.o"])
     x.tofile(work / "input.bin")
     out_bytes = int(np.prod(ospec["shape"])) * np.dtype(ospec["dtype"]).itemsize
-    (work / "main.c").write_text(_PROGRAM % {
-        "weights": work / "weights.bin", "input": work / "input.bin",
-        "ws": max(64, meta["workspace_size"]), "out": out_bytes})
+    (work / "main.c").write_text(_PROGRAM % {"input": work / "input.bin", "out": out_bytes})
     exe = work / "kws.elf"
     subprocess.run([RISCV_CC, "-O2", "-ffreestanding", "-fno-builtin", "-nostdlib",
                     "-nostartfiles", "-static", "-I", str(work / "include"), str(work / "main.c"),
@@ -108,9 +103,44 @@ def test_freestanding_program_runs_under_qemu(ds_cnn_riscv):
     proc = subprocess.run(["qemu-riscv64", str(exe)], check=False, capture_output=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
-    got = np.frombuffer(proc.stdout, dtype=ospec["dtype"]).reshape(ospec["shape"])
+    return np.frombuffer(proc.stdout, dtype=ospec["dtype"]).reshape(ospec["shape"])
+
+
+def _input(spec: dict) -> np.ndarray:
+    n = int(np.prod(spec["shape"]))
+    return (np.arange(n).reshape(spec["shape"]) / n).astype(np.float32)
+
+
+def test_freestanding_program_runs_under_qemu(ds_cnn_riscv):
+    need_tools(RISCV_CC, "qemu-riscv64")
+    model, art, work = ds_cnn_riscv
+    (spec,) = art.metadata["inputs"]
+    x = _input(spec)
+    got = _run_freestanding(art, work, x)
     (want,) = ort_run(model, {spec["name"]: x}).values()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_int8_freestanding_program_matches_host_int8(tmp_path):
+    need_tools(RISCV_CC, "qemu-riscv64")
+    tilecc = import_tilecc()
+    from tilecc.targets import get_target
+
+    model = ds_cnn_kws()
+    rng = np.random.default_rng(0)
+    cal = [{"input": rng.standard_normal((1, 1, 49, 10)).astype(np.float32)} for _ in range(8)]
+    target = dataclasses.replace(get_target("riscv64"), bare_metal=True)
+    art = tilecc.compile(model, target=target, quantize="int8", calibration=cal)
+    mem = art.metadata["memory"]
+    print(f"\nDS-CNN int8 riscv64 bare metal: {mem}")
+    assert any(k["ops"] == ["QConv"] for k in art.metadata["kernels"])
+    assert mem["weights_section_bytes"] == len(art.files["params.bin"])
+    x = rng.standard_normal((1, 1, 49, 10)).astype(np.float32)
+    got = _run_freestanding(art, tmp_path, x)
+    host = tilecc.compile(model, quantize="int8", calibration=cal).save(tmp_path / "host.tar")
+    want = tilecc.load(host).run({"input": x})["output"]
+    print(f"riscv64 int8 vs host int8: max abs err {float(np.abs(got - want).max()):.3g}")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_bare_metal_compile_cli_prints_memory_report(tmp_path, capsys):
