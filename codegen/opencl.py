@@ -17,6 +17,7 @@ from functools import cache
 
 import numpy as np
 
+from tilecc.codegen.opencl_dot import dot_loop, helper_name, lanes, preamble
 from tilecc.codegen.semantics import FLOAT_MINMAX_BEYOND
 from tilecc.errors import TileccError
 from tilecc.expr import (
@@ -292,6 +293,10 @@ class KernelEmitter:
             self.line(f"const long {var} = (long){ID_BUILTINS[kind]}({d});")
             self.stmt(s.body)
             return
+        dot = dot_loop(s) if self.vvar is None else None
+        if dot is not None:
+            self.dot4(s, *dot)
+            return
         if s.kind == "vectorize" and self.vvar is None and _vectorizable(s):
             self.vvar, self.lanes = s.var, s.extent
             self.stmt(s.body)
@@ -300,6 +305,22 @@ class KernelEmitter:
         if s.kind in ("unroll", "vectorize"):
             self.line("#pragma unroll")
         self.block(f"for (long {var} = 0; {var} < {s.extent}; ++{var}) {{", s.body)
+
+    def dot4(self, s: For, guard: Expr | None, st: Store, a: Expr, b: Expr):
+        """acc += one 4-way byte dot product (codegen/opencl_dot.py)."""
+        if guard is not None:
+            self.line(f"if ({self.value(guard)[0]}) {{")
+            self.depth += 1
+        ops = []
+        for x in (a, b):
+            ty = STORAGE[x.dtype]
+            parts = [f"({ty})({self.value(e)[0]})" for e in lanes(x, s.var)]
+            ops.append(f"(({ty}4)({', '.join(parts)}))")
+        acc = f"{self.names[id(st.buffer)]}[{self.value(st.index)[0]}]"
+        self.line(f"{acc} += {helper_name(a.dtype, b.dtype)}({ops[0]}, {ops[1]});")
+        if guard is not None:
+            self.depth -= 1
+            self.line("}")
 
     def store(self, s: Store):
         buf = s.buffer
@@ -383,9 +404,10 @@ def render_module(kernels: list[str], name: str, target, fp16_storage: bool) -> 
     from tilecc import __version__
 
     src = "\n".join(kernels)
+    dots = preamble(getattr(target, "extensions", ())) if "tl_dot4_" in src else ""
     return _templates()[1].render(version=__version__, name=name, target=target.name,
                                   fp16_storage=fp16_storage, fp64="double" in src,
-                                  kernels=kernels)
+                                  dots=dots, kernels=kernels)
 
 
 # ------------------------------------------------------------------------------ model build
