@@ -41,6 +41,7 @@ from tilecc.expr import (
     substitute,
 )
 from tilecc.loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Stmt, Store
+from tilecc.topi.gpu_tile import Barrier
 
 # ------------------------------------------------------------------------------ dialect table
 STORAGE = {"float32": "float", "float64": "double", "float16": "half", "int8": "char",
@@ -304,12 +305,16 @@ class KernelEmitter:
                 self.block("else {", s.other)
         elif isinstance(s, Allocate):
             b = s.buffer
-            if self.kinds is not None and _is_float(b.dtype) \
+            if self.kinds is not None and _is_float(b.dtype) and b.scope == "local" \
                     and updates_per_element(s.body, b) <= HALF_ACC_MAX:
                 self.half_acc.add(id(b))
             ty = self.ty(b.dtype, HALF if id(b) in self.half_acc else None)
-            self.line(f"{ty} {self.ident(b, b.name)}[{b.size}];")
+            # "shared": one copy per work-group (compiler/topi/gpu_tile.py's tiles).
+            space = "__local " if b.scope == "shared" else ""
+            self.line(f"{space}{ty} {self.ident(b, b.name)}[{b.size}];")
             self.stmt(s.body)
+        elif isinstance(s, Barrier):
+            self.line("barrier(CLK_LOCAL_MEM_FENCE);")
         else:
             raise OpenCLCodegenError(f"{self.name}: no OpenCL rule for {type(s).__name__}")
 
@@ -471,6 +476,7 @@ def render_module(kernels: list[str], name: str, target, fp16_storage: bool) -> 
 def lower_stages(sch, args, name: str) -> tuple[PrimFunc, list[Stmt]]:
     """Like schedule.lower, but keeps each root stage's loop nest apart."""
     from tilecc.schedule import lower_stage
+    from tilecc.topi.gpu_tile import lower_tiled
 
     buffers: dict = {}
     params: list[Buffer] = []
@@ -484,5 +490,6 @@ def lower_stages(sch, args, name: str) -> tuple[PrimFunc, list[Stmt]]:
             buffers[st.tensor] = b
             params.append(b)
             scratch.append(b)
-    bodies = [lower_stage(st, buffers) for st in sch.root_stages()]
+    bodies = [lower_tiled(st, buffers, st.local_tile) if getattr(st, "local_tile", None)
+              else lower_stage(st, buffers) for st in sch.root_stages()]
     return PrimFunc(name, params, Seq(bodies), {"scratch": scratch}), bodies

@@ -67,7 +67,8 @@ def test_ds_cnn_int8_on_opencl(target, tmp_path):
     art = _int8_vs_host_and_fp32("ds_cnn_kws", target, tmp_path)
     src = art.files["kernels.cl"].decode()
     assert "+= tl_dot4_us(" in src  # the pointwise convs and the classifier
-    t = import_tilecc().targets.get_target(target)
+    from tilecc.targets import get_target
+    t = get_target(target)
     clang_opencl(src, t.extensions)
     # The branch this preset's extensions select (PoCL runs the #else branch).
     chosen = clang_opencl(src, t.extensions, "-E", "-P")
