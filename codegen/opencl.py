@@ -4,8 +4,9 @@ A kernel skeleton comes from a jinja2 template (codegen/templates); statements a
 expressions are rendered here through a small dialect table (types, builtins, vector loads).
 Loops bound with `Stage.bind` become work-group / work-item ids; `vectorize` loops whose
 accesses are contiguous become floatN arithmetic with vloadN/vstoreN; private accumulator tiles
-(`Allocate`, scope local) become private arrays. With fp16 storage every float buffer is
-`half` in memory (vload_half/vstore_half) while arithmetic stays fp32.
+(`Allocate`, scope local) become private arrays. With fp16 every float buffer is `half` in
+memory and arithmetic is half where the device has cl_khr_fp16 (codegen/opencl_half.py has
+the policy: long reductions accumulate in float); 8-bit dot products are codegen/opencl_dot.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from functools import cache
 
 import numpy as np
 
+from tilecc.codegen.opencl_dot import dot_loop, helper_name, lanes, preamble
+from tilecc.codegen.opencl_half import FLOAT, HALF, HALF_ACC_MAX, FloatKinds, updates_per_element
+from tilecc.codegen.opencl_half import preamble as half_preamble
 from tilecc.codegen.semantics import FLOAT_MINMAX_BEYOND
 from tilecc.errors import TileccError
 from tilecc.expr import (
@@ -37,6 +41,7 @@ from tilecc.expr import (
     substitute,
 )
 from tilecc.loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Stmt, Store
+from tilecc.topi.gpu_tile import Barrier
 
 # ------------------------------------------------------------------------------ dialect table
 STORAGE = {"float32": "float", "float64": "double", "float16": "half", "int8": "char",
@@ -45,7 +50,7 @@ STORAGE = {"float32": "float", "float64": "double", "float16": "half", "int8": "
 # Arithmetic types: half is storage only (fp32 math on every device), bool computes as int.
 ARITH = dict(STORAGE, float16="float", bool="int")
 # Math functions OpenCL C has no builtin for, as expressions of their argument.
-EXPANDED = {"sigmoid": "(1.0f / (1.0f + exp(-({}))))"}
+EXPANDED = {"sigmoid": "({one} / ({one} + exp(-({0}))))"}
 CALLS = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "erf": "erf",
          "fabs": "fabs", "floor": "floor", "ceil": "ceil", "round": "rint", "pow": "pow"}
 INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&&", "or": "||"}
@@ -126,6 +131,9 @@ class KernelEmitter:
         self.vvar: Var | None = None
         self.lanes = 1
         self.tmp = 0
+        # fp16 arithmetic (codegen/opencl_half.py): which accumulators are half.
+        self.half_acc: set[int] = set()
+        self.kinds = FloatKinds(self.half_kind) if fp16_storage else None
 
     # ---------------------------------------------------------------- names and types
     def ident(self, obj, hint: str) -> str:
@@ -143,6 +151,16 @@ class KernelEmitter:
     def half(self, buf: Buffer) -> bool:
         return buf.scope == "global" and (buf.dtype == "float16"
                                           or (self.fp16 and buf.dtype == "float32"))
+
+    def half_kind(self, buf: Buffer) -> bool:
+        return self.half(buf) or id(buf) in self.half_acc
+
+    def fk(self, e: Expr) -> str | None:
+        return self.kinds(e) if self.kinds is not None else None
+
+    def ty(self, dtype: str, kind: str | None) -> str:
+        """The C type of a value: `hf` for half arithmetic (opencl_half.py)."""
+        return "hf" if kind == HALF and _is_float(dtype) else ARITH[dtype]
 
     def ctype(self, buf: Buffer) -> str:
         return "half" if self.half(buf) else STORAGE[buf.dtype]
@@ -170,7 +188,7 @@ class KernelEmitter:
             if counts.get(id(x), 1) > 1 and not isinstance(x, (Const, Var)):
                 t = f"t{self.tmp}"
                 self.tmp += 1
-                ty = ARITH[x.dtype] + (str(self.lanes) if r[1] else "")
+                ty = self.ty(x.dtype, self.fk(x)) + (str(self.lanes) if r[1] else "")
                 self.line(f"const {ty} {t} = {r[0]};")
                 r = (t, r[1])
             memo[id(x)] = r
@@ -178,9 +196,19 @@ class KernelEmitter:
 
         return go(e)
 
-    def bcast(self, code_vec: tuple[str, bool], dtype: str, vec: bool) -> str:
-        code, isv = code_vec
-        return f"(({ARITH[dtype]}{self.lanes})({code}))" if vec and not isv else code
+    def arg(self, e: Expr, r: tuple[str, bool], kind: str | None, vec: bool) -> str:
+        """Operand `e` (rendered as `r`) of an operation of arithmetic `kind`: a half value
+        widened into float arithmetic, a constant made half in half arithmetic, a scalar
+        splat into a vector operation."""
+        code, isv = r
+        ck = self.fk(e) if _is_float(e.dtype) else None
+        if ck == HALF and kind == FLOAT:
+            code = f"convert_float{self.lanes}({code})" if isv else f"((float)({code}))"
+        elif kind == HALF and ck != HALF and _is_float(e.dtype):
+            code = f"TL_HF({self.lanes}, {code})" if isv else f"((hf)({code}))"
+        if vec and not isv:
+            code = f"(({self.ty(e.dtype, kind)}{self.lanes})({code}))"
+        return code
 
     def expr(self, x: Expr, go) -> tuple[str, bool]:
         if isinstance(x, Const):
@@ -196,7 +224,8 @@ class KernelEmitter:
         if isinstance(x, Bin):
             a, b = go(x.a), go(x.b)
             vec = a[1] or b[1]
-            sa, sb = self.bcast(a, x.a.dtype, vec), self.bcast(b, x.b.dtype, vec)
+            k = self.fk(x)
+            sa, sb = self.arg(x.a, a, k, vec), self.arg(x.b, b, k, vec)
             dt = x.a.dtype
             if x.op in INFIX and not (x.op == "div" and not _is_float(dt)):
                 return f"({sa} {INFIX[x.op]} {sb})", vec
@@ -205,6 +234,8 @@ class KernelEmitter:
             if x.op in ("min", "max") and _is_float(dt):
                 # codegen/semantics.py, not fmax/fmin (those drop a NaN: Relu(NaN) would be 0).
                 beyond = ORDERED_CMP[FLOAT_MINMAX_BEYOND[x.op]]
+                if k == HALF and not vec:  # scalar select on half wants a short mask
+                    return f"({beyond}({sb}, {sa}) ? {sb} : {sa})", vec
                 return f"select({sa}, {sb}, {beyond}({sb}, {sa}))", vec
             if x.op in ("min", "max"):
                 return f"{x.op}({sa}, {sb})", vec
@@ -225,23 +256,28 @@ class KernelEmitter:
             return f"(!{go(x.a)[0]})", False
         if isinstance(x, Select):
             c, a, b = go(x.cond), go(x.a), go(x.b)
-            return f"({c[0]} ? {a[0]} : {b[0]})", False
+            k = self.fk(x)
+            return f"({c[0]} ? {self.arg(x.a, a, k, False)} : {self.arg(x.b, b, k, False)})", \
+                False
         if isinstance(x, Cast):
             a = go(x.x)
             if x.dtype == "bool":
                 return f"({a[0]} != 0)", False
             if a[1]:
                 return a  # vector casts are float -> float only (see _vectorizable)
-            return f"(({ARITH[x.dtype]})({a[0]}))", False
+            return f"(({self.ty(x.dtype, self.fk(x))})({a[0]}))", False
         if isinstance(x, Call):
             args = [go(a) for a in x.args]
             vec = any(a[1] for a in args)
+            k = self.fk(x)
+            codes = [self.arg(e, a, k, vec) for e, a in zip(x.args, args)]
             if x.fn in EXPANDED:
-                return EXPANDED[x.fn].format(*(a[0] for a in args)), vec
+                one = "((hf)1.0f)" if k == HALF else "1.0f"
+                return EXPANDED[x.fn].format(*codes, one=one), vec
             fn = CALLS.get(x.fn)
             if fn is None:
                 raise OpenCLCodegenError(f"{self.name}: no OpenCL builtin for {x.fn}")
-            return f"{fn}({', '.join(self.bcast(a, x.dtype, vec) for a in args)})", vec
+            return f"{fn}({', '.join(codes)})", vec
         raise OpenCLCodegenError(f"{self.name}: no OpenCL rule for {type(x).__name__}")
 
     def load(self, x: Load, go) -> tuple[str, bool]:
@@ -250,10 +286,14 @@ class KernelEmitter:
         if self.vvar is not None and self.vvar in free_vars(x.index):
             base = go(substitute(x.index, {self.vvar: const(0)}))[0]
             n = self.lanes
+            if self.half(buf) and self.kinds is not None:
+                return f"TL_LDV({n}, 0, {name} + {base})", True
             if self.half(buf):
                 return f"vload_half{n}(0, {name} + {base})", True
             return f"vload{n}(0, {name} + {base})", True
         idx = go(x.index)[0]
+        if self.half(buf) and self.kinds is not None:
+            return f"TL_LD({idx}, {name})", False
         if self.half(buf):
             return f"vload_half({idx}, {name})", False
         return f"{name}[{idx}]", False
@@ -274,8 +314,16 @@ class KernelEmitter:
                 self.block("else {", s.other)
         elif isinstance(s, Allocate):
             b = s.buffer
-            self.line(f"{ARITH[b.dtype]} {self.ident(b, b.name)}[{b.size}];")
+            if self.kinds is not None and _is_float(b.dtype) and b.scope == "local" \
+                    and updates_per_element(s.body, b) <= HALF_ACC_MAX:
+                self.half_acc.add(id(b))
+            ty = self.ty(b.dtype, HALF if id(b) in self.half_acc else None)
+            # "shared": one copy per work-group (compiler/topi/gpu_tile.py's tiles).
+            space = "__local " if b.scope == "shared" else ""
+            self.line(f"{space}{ty} {self.ident(b, b.name)}[{b.size}];")
             self.stmt(s.body)
+        elif isinstance(s, Barrier):
+            self.line("barrier(CLK_LOCAL_MEM_FENCE);")
         else:
             raise OpenCLCodegenError(f"{self.name}: no OpenCL rule for {type(s).__name__}")
 
@@ -301,6 +349,10 @@ class KernelEmitter:
             self.line(f"const long {var} = (long){ID_BUILTINS[kind]}({d});")
             self.stmt(s.body)
             return
+        dot = dot_loop(s) if self.vvar is None else None
+        if dot is not None:
+            self.dot4(s, *dot)
+            return
         if s.kind == "vectorize" and self.vvar is None and _vectorizable(s):
             self.vvar, self.lanes = s.var, s.extent
             self.stmt(s.body)
@@ -310,21 +362,50 @@ class KernelEmitter:
             self.line("#pragma unroll")
         self.block(f"for (long {var} = 0; {var} < {s.extent}; ++{var}) {{", s.body)
 
+    def dot4(self, s: For, guard: Expr | None, st: Store, a: Expr, b: Expr):
+        """acc += one 4-way byte dot product (codegen/opencl_dot.py)."""
+        if guard is not None:
+            self.line(f"if ({self.value(guard)[0]}) {{")
+            self.depth += 1
+        ops = []
+        for x in (a, b):
+            ty = STORAGE[x.dtype]
+            parts = [f"({ty})({self.value(e)[0]})" for e in lanes(x, s.var)]
+            ops.append(f"(({ty}4)({', '.join(parts)}))")
+        acc = f"{self.names[id(st.buffer)]}[{self.value(st.index)[0]}]"
+        self.line(f"{acc} += {helper_name(a.dtype, b.dtype)}({ops[0]}, {ops[1]});")
+        if guard is not None:
+            self.depth -= 1
+            self.line("}")
+
     def store(self, s: Store):
         buf = s.buffer
         name = self.names[id(buf)]
-        val, isv = self.value(s.value)
+        r = self.value(s.value)
+        # What the stored value must be: a half accumulator takes hf, a float one float;
+        # half storage converts whatever it gets (TL_ST / TL_STV).
+        kind = None
+        if self.kinds is not None and _is_float(buf.dtype) and not self.half(buf):
+            kind = HALF if id(buf) in self.half_acc else FLOAT
+        macros = self.half(buf) and self.kinds is not None
         if self.vvar is not None:
             base = self.value(substitute(s.index, {self.vvar: const(0)}))[0]
-            val = self.bcast((val, isv), s.buffer.dtype, True)
+            val = self.arg(s.value, r, kind, True)
+            if macros:
+                self.line(f"TL_STV({self.lanes}, {val}, 0, {name} + {base});")
+                return
             fn = f"vstore_half{self.lanes}" if self.half(buf) else f"vstore{self.lanes}"
             self.line(f"{fn}({val}, 0, {name} + {base});")
             return
         idx = self.value(s.index)[0]
-        if self.half(buf):
+        val = self.arg(s.value, r, kind, False)
+        if macros:
+            self.line(f"TL_ST({val}, {idx}, {name});")
+        elif self.half(buf):
             self.line(f"vstore_half({val}, {idx}, {name});")
         else:
-            self.line(f"{name}[{idx}] = ({STORAGE[buf.dtype]})({val});")
+            ty = "hf" if id(buf) in self.half_acc else STORAGE[buf.dtype]
+            self.line(f"{name}[{idx}] = ({ty})({val});")
 
     def render(self, body: Stmt) -> str:
         for b in self.params:
@@ -392,15 +473,19 @@ def render_module(kernels: list[str], name: str, target, fp16_storage: bool) -> 
     from tilecc import __version__
 
     src = "\n".join(kernels)
+    extensions = getattr(target, "extensions", ())
+    dots = preamble(extensions) if "tl_dot4_" in src else ""
+    halfs = half_preamble(extensions) if fp16_storage else ""
     return _templates()[1].render(version=__version__, name=name, target=target.name,
                                   fp16_storage=fp16_storage, fp64="double" in src,
-                                  kernels=kernels)
+                                  dots=dots, halfs=halfs, kernels=kernels)
 
 
 # ------------------------------------------------------------------------------ model build
 def lower_stages(sch, args, name: str) -> tuple[PrimFunc, list[Stmt]]:
     """Like schedule.lower, but keeps each root stage's loop nest apart."""
     from tilecc.schedule import lower_stage
+    from tilecc.topi.gpu_tile import lower_tiled
 
     buffers: dict = {}
     params: list[Buffer] = []
@@ -414,5 +499,6 @@ def lower_stages(sch, args, name: str) -> tuple[PrimFunc, list[Stmt]]:
             buffers[st.tensor] = b
             params.append(b)
             scratch.append(b)
-    bodies = [lower_stage(st, buffers) for st in sch.root_stages()]
+    bodies = [lower_tiled(st, buffers, st.local_tile) if getattr(st, "local_tile", None)
+              else lower_stage(st, buffers) for st in sch.root_stages()]
     return PrimFunc(name, params, Seq(bodies), {"scratch": scratch}), bodies

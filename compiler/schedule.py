@@ -290,6 +290,17 @@ def _combine(combiner: str, a: Expr, b: Expr) -> Expr:
     return r
 
 
+def tensor_loads(e: Expr, axis_map: dict, buffers: dict) -> Expr:
+    """A TE expression as loop IR: axis variables replaced by `axis_map`, tensor reads by
+    loads of their buffers."""
+    def post(r):
+        if isinstance(r, te.TensorLoad):
+            buf = buffers[r.tensor]
+            return Load(buf, flat_index(buf.shape, r.indices))
+        return r
+    return rewrite(substitute(e, axis_map), post)
+
+
 def lower_stage(stage: Stage, buffers: dict) -> object:
     """Loop IR for one root stage; `buffers` maps tensors to their Buffers."""
     lvars = {iv: Var(iv.var.name) for iv in stage.leaf}
@@ -299,12 +310,7 @@ def lower_stage(stage: Stage, buffers: dict) -> object:
     out_index = flat_index(out.shape, [vals[a] for a in stage.axes])
 
     def to_loads(e: Expr) -> Expr:
-        def post(r):
-            if isinstance(r, te.TensorLoad):
-                buf = buffers[r.tensor]
-                return Load(buf, flat_index(buf.shape, r.indices))
-            return r
-        return rewrite(substitute(e, axis_map), post)
+        return tensor_loads(e, axis_map, buffers)
 
     if stage.reduce is None:
         value = to_loads(stage.body)

@@ -3,7 +3,7 @@
 from . import elementwise, gpu, nn, reduce, transform  # noqa: F401, I001
 from . import index, logic  # noqa: F401
 from . import image, norm, recurrent  # noqa: F401
-from . import quant  # noqa: F401
+from . import quant, gpu_quant  # noqa: F401
 from . import extra  # noqa: F401
 from . import nchwc  # noqa: F401
 from . import pool, sampling  # noqa: F401

@@ -12,6 +12,7 @@ Knobs (all have target-derived defaults, so no tuning log is needed):
 from __future__ import annotations
 
 from ..schedule import THREAD_TAGS, Stage
+from .gpu_tile import tile_plan
 from .registry import register_schedule
 
 LOCAL_CHOICES = [32, 64, 128, 256]
@@ -123,6 +124,7 @@ def schedule_conv2d(sch, stage, target, cfg=None):
     if ow_vec > 1:
         stage.vectorize(owi)
     bind_flat(stage, [n, oco, oh, owo], target, cfg)
+    stage.local_tile = tile_plan(stage, target)  # pointwise convs: local-memory tiles
 
 
 def _matmul_knobs(stage, target):
@@ -148,6 +150,7 @@ def schedule_matmul(sch, stage, target, cfg=None):
     if n_vec > 1:
         stage.vectorize(ni)
     bind_flat(stage, axes[:-2] + [mo, no], target, cfg)
+    stage.local_tile = tile_plan(stage, target)
 
 
 register_schedule("Gemm", "opencl", knobs=_matmul_knobs)(schedule_matmul)

@@ -115,7 +115,8 @@ def test_bound_and_vectorized_loops_emit_ids_and_vector_loads():
     assert "reqd_work_group_size(16, 1, 1)" in src
     assert launch.global_size == [64, 1, 1] and launch.local == [16, 1, 1]
     src16, _ = emit_kernel("k", pf.params, bodies[0], fp16_storage=True)
-    assert "vload_half4(0, arg0 +" in src16 and "vstore_half4(" in src16
+    # Half loads/stores through the fp16 macros (codegen/opencl_half.py preamble).
+    assert "TL_LDV(4, 0, arg0 +" in src16 and "TL_STV(4, " in src16
 
 
 def test_strided_vector_loop_falls_back_to_scalar():

@@ -66,3 +66,27 @@ def light_inputs(model: onnx.ModelProto) -> dict[str, np.ndarray]:
         n = int(np.prod(shape))
         feeds[vi.name] = (np.arange(n).reshape(shape) / n).astype(np.float32)
     return feeds
+
+
+def clang_opencl(source: str, extensions, *flags: str) -> str:
+    """Run clang's OpenCL C front end (OpenCL C 3.0, SPIR) on `source` with only
+    `extensions` enabled; returns its stdout (the preprocessed source with -E). Skips when
+    clang is absent, fails under CI; a compile error fails the test with clang's message."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    clang = shutil.which("clang")
+    if clang is None:
+        if os.environ.get("CI"):
+            raise AssertionError("clang (the OpenCL C front end) is not installed")
+        pytest.skip("clang is not installed")
+    with tempfile.NamedTemporaryFile("w", suffix=".cl") as f:
+        f.write(source)
+        f.flush()
+        cmd = [clang, "-x", "cl", "-cl-std=CL3.0", "-Xclang", "-finclude-default-header",
+               "-Xclang", "-cl-ext=" + ",".join(["-all", *(f"+{e}" for e in extensions)]),
+               "-target", "spir", *(flags or ("-fsyntax-only",)), f.name]
+        r = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    assert r.returncode == 0, f"clang rejected the OpenCL C ({' '.join(cmd)}):\n{r.stderr}"
+    return r.stdout
