@@ -207,7 +207,8 @@ def prepare_graph(model, input_shapes=None, opt_level: int = 2, print_ir_after=N
     from tilecc.passes.layout import pack_weights
     if opt_level >= 1 and blocked:
         graph = to_blocked_layout(graph, target)
-    graph = q.pack_qweights(pack_weights(graph, target), target)
+    from tilecc.passes.quant_dot import pack_qweights_s7
+    graph = q.pack_qweights(pack_qweights_s7(pack_weights(graph, target), target), target)
     out_names = list(graph.outputs)
     return prepare_outputs(graph), out_names
 
