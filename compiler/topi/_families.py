@@ -8,3 +8,4 @@ from . import extra  # noqa: F401
 from . import nchwc  # noqa: F401
 from . import pool, sampling  # noqa: F401
 from . import quant_dw  # noqa: F401
+from . import quant_x86  # noqa: F401

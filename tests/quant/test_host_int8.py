@@ -76,7 +76,8 @@ def _vs_onnxruntime(model, x, tmp_path):
 
 @pytest.mark.skipif(not NARROW, reason="host has VNNI or no AVX2: no 7-bit dot product")
 @pytest.mark.parametrize("ic,oc,k,stride,pad,hw,extreme", [
-    (13, 20, 3, 2, 1, 11, False), (64, 40, 1, 1, 0, 7, False), (8, 16, 3, 1, 1, 6, True)])
+    (13, 20, 3, 2, 1, 11, False), (64, 40, 1, 1, 0, 7, False), (8, 16, 3, 1, 1, 6, True),
+    (16, 24, 1, 1, 0, 8, False), (8, 16, 1, 1, 0, 8, True)])  # 1x1 on 64 pixels: pixel lanes
 def test_s7_dot_product_exact_vs_onnxruntime(tmp_path, ic, oc, k, stride, pad, hw, extreme):
     """Weights within [-64, 64] take pmaddubsw; `extreme` puts every pair at the int16 limit
     (x = 255, w = +-64 -> 2 * 255 * 64 = 32640) where any wider weight would saturate."""
@@ -166,13 +167,26 @@ def _int8_edges(art):
     return edges, between
 
 
+@pytest.mark.parametrize("depthwise", [True, None])
 @pytest.mark.parametrize("name", ["ds_cnn_kws", "mobilenet_tiny"])
-def test_bundled_int8_graph_passes_uint8_between_kernels(name):
+def test_bundled_int8_graph_passes_uint8_between_kernels(name, depthwise):
+    """depthwise=True: every conv int8 (QDWConv too); None (the CPU default): depthwise convs
+    stay blocked fp32 and the quantize of their output fuses into their kernel."""
+    from tilecc.build import build
+    from tilecc.passes.quantize import QuantOptions
+
     model = onnx.load(f"{DATA}/{name}.onnx")
-    art = tilecc.compile(model, quantize="int8", calibration=_calib(model, 2))
+    art = build(model, quant=QuantOptions(calibration=_calib(model, 2), depthwise=depthwise))
     edges, between = _int8_edges(art)
-    print(f"\n{name}: {len(edges)} int8 -> int8 kernel edges, {len(between)} via float")
-    assert edges and all("uint8" in t for *_, t in edges), edges
+    ops = [k["ops"] for k in art.metadata["kernels"]]
+    print(f"\n{name} depthwise={depthwise}: {len(edges)} int8 -> int8 kernel edges, "
+          f"{len(between)} via float")
+    assert all("uint8" in t for *_, t in edges), edges
+    if depthwise:
+        assert edges and any(o[0] == "QDWConv" for o in ops)
+    else:
+        assert not any(o[0] == "QDWConv" for o in ops)
+        assert any(o[0] == "ConvNCHWc" and o[-1] == "Cast" for o in ops), ops
     # A value read only by integer kernels never goes float and back.
     ks = {k["kernel"]: k for k in art.metadata["kernels"]}
     for up, ops, down in between:
