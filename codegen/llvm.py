@@ -151,8 +151,9 @@ class FunctionEmitter:
         return a.v, b.v, False
 
     def ev_Bin(self, e: Bin) -> Val:
-        if e.op == "add" and x86_intrinsics.DOT4 in (getattr(e.a, "fn", 0), getattr(e.b, "fn", 0)):
-            dot_first = getattr(e.a, "fn", 0) == x86_intrinsics.DOT4
+        if e.op == "add" and (getattr(e.a, "fn", 0) in x86_intrinsics.DOTS
+                              or getattr(e.b, "fn", 0) in x86_intrinsics.DOTS):
+            dot_first = getattr(e.a, "fn", 0) in x86_intrinsics.DOTS
             return self._dot4_add(*((e.b, e.a) if dot_first else (e.a, e.b)))
         if e.op == "add" and is_float(e.dtype):
             # a*b + c as llvm.fmuladd: the backend may contract it into one FMA.
@@ -300,10 +301,11 @@ class FunctionEmitter:
         vec = any(v.vec for v in vals)
         v = [self.bcast(x, "int32") for x in vals]
         return Val(x86_intrinsics.emit_dot4_add(self.b, self.cg.module, self.cg.target.features,
-                                                *v), vec)
+                                                *v, narrow=dot.fn == x86_intrinsics.DOT4_S7),
+                   vec)
 
     def ev_Call(self, e: Call) -> Val:
-        if e.fn == x86_intrinsics.DOT4:
+        if e.fn in x86_intrinsics.DOTS:
             return self._dot4_add(const(0, "int32"), e)
         args = [self.ev(a) for a in e.args]
         vec = any(a.vec for a in args)

@@ -17,8 +17,8 @@ from tilecc.ops.registry import Pattern, ops_with
 # Read from the op definitions (register_op(..., pattern=Pattern.ELEMWISE)), never listed here.
 ELEMWISE = ops_with(Pattern.ELEMWISE)
 # Groups an elementwise op may join as an epilogue (Softmax/LRN keep their own kernels).
-EPILOGUE_HOSTS = ELEMWISE | {"Conv", "Gemm", "MatMul", "MaxPool", "AveragePool",
-                             "GlobalAveragePool", "GlobalMaxPool", "Concat", "Transpose",
+EPILOGUE_HOSTS = ELEMWISE | {"Conv", "Gemm", "MatMul", "QConv", "QDWConv", "QGemm", "MaxPool",
+                             "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Concat", "Transpose",
                              "Slice", "Gather", "Pad", "ReduceMean", "ReduceSum", "ReduceMax",
                              "ReduceMin", "ConvNCHWc", "MaxPoolNCHWc", "AveragePoolNCHWc",
                              "GlobalAveragePoolNCHWc", "GlobalMaxPoolNCHWc", "LayoutTransform"}

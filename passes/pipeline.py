@@ -34,6 +34,7 @@ from .fuse import fuse_ops
 from .layout import pack_weights
 from .outputs import prepare_outputs
 from .patterns import rewrite_patterns
+from .quant_dot import pack_qweights_s7
 from .quantize import lower_qdq, pack_qweights, quantize_ptq
 from .simplify import fold_batchnorm, fold_scale_shift, simplify_reshapes
 
@@ -81,6 +82,7 @@ PASSES: list[GraphPass] = [
     GraphPass("to_blocked_layout", lambda g, c: to_blocked_layout(g, c.target), 2,
               lambda c: c.blocked),
     GraphPass("pack_weights", lambda g, c: pack_weights(g, c.target), 0),
+    GraphPass("pack_qweights_s7", lambda g, c: pack_qweights_s7(g, c.target), 0),
     GraphPass("pack_qweights", lambda g, c: pack_qweights(g, c.target), 0),
     GraphPass("prepare_outputs", _prepare_outputs, 0),
 ]

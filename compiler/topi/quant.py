@@ -133,7 +133,8 @@ def _qconv_vnni(x, w, bias, scale, attrs, out_types):
 
     def f(n, oc, oh, ow):
         xv = xq[n, rc, oh * sh + ry * dh, ow * sw + rx * dw]
-        acc = te.sum(call("dot4_u8s8", xv, w[oc // ob, rc, ry, rx, oc % ob], dtype="int32"),
+        acc = te.sum(call(attrs.get("dot", "dot4_u8s8"), xv, w[oc // ob, rc, ry, rx, oc % ob],
+                            dtype="int32"),
                      axis=[rc, ry, rx])
         return _requant(acc + bias[oc], scale[oc], attrs)
 
@@ -157,7 +158,8 @@ def _qgemm_vnni(a, b, bias, scale, attrs, out_types):
     k = te.reduce_axis(K4, "k")
 
     def f(i, j):
-        acc = te.sum(call("dot4_u8s8", aq[i, k], b[j // nb, k, j % nb], dtype="int32"), axis=k)
+        acc = te.sum(call(attrs.get("dot", "dot4_u8s8"), aq[i, k], b[j // nb, k, j % nb],
+                            dtype="int32"), axis=k)
         return _requant(acc + bias[j], scale[j], attrs)
 
     return [te.compute((M, N), f, name="qgemm_vnni", tag="gemm", attrs={"b_block": nb})]
