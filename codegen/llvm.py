@@ -33,7 +33,7 @@ from tilecc.expr import (
 from tilecc.loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Store
 from tilecc.unswitch import unswitch_guards
 
-from . import floatfmt, mathfns, x86_intrinsics
+from . import dot_intrinsics, floatfmt, mathfns
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64, F16 = ir.FloatType(), ir.DoubleType(), ir.HalfType()
@@ -151,8 +151,9 @@ class FunctionEmitter:
         return a.v, b.v, False
 
     def ev_Bin(self, e: Bin) -> Val:
-        if e.op == "add" and x86_intrinsics.DOT4 in (getattr(e.a, "fn", 0), getattr(e.b, "fn", 0)):
-            dot_first = getattr(e.a, "fn", 0) == x86_intrinsics.DOT4
+        if e.op == "add" and (getattr(e.a, "fn", 0) in dot_intrinsics.DOT4
+                              or getattr(e.b, "fn", 0) in dot_intrinsics.DOT4):
+            dot_first = getattr(e.a, "fn", 0) in dot_intrinsics.DOT4
             return self._dot4_add(*((e.b, e.a) if dot_first else (e.a, e.b)))
         if e.op == "add" and is_float(e.dtype):
             # a*b + c as llvm.fmuladd: the backend may contract it into one FMA.
@@ -294,11 +295,11 @@ class FunctionEmitter:
         vals = [self.ev(acc)] + [self.ev(a) for a in dot.args]
         vec = any(v.vec for v in vals)
         v = [self.bcast(x, "int32") for x in vals]
-        return Val(x86_intrinsics.emit_dot4_add(self.b, self.cg.module, self.cg.target.features,
+        return Val(dot_intrinsics.emit_dot4_add(self.b, self.cg.module, self.cg.target, dot.fn,
                                                 *v), vec)
 
     def ev_Call(self, e: Call) -> Val:
-        if e.fn == x86_intrinsics.DOT4:
+        if e.fn in dot_intrinsics.DOT4:
             return self._dot4_add(const(0, "int32"), e)
         args = [self.ev(a) for a in e.args]
         vec = any(a.vec for a in args)

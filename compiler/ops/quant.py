@@ -110,8 +110,10 @@ def qconv_ref(x, w, bias, scale, attrs):
     elif attrs.get("weight_block"):
         w = w.transpose(0, 4, 1, 2, 3).reshape((-1,) + w.shape[1:4])
     pads = attrs["pads"]
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])),
-                constant_values=attrs.get("x_zp", 0))
+    flip = 128 if attrs.get("x_flip") else 0  # x enters as x - 128, the bias gives it back
+    xp = np.pad(x.astype(np.float64) - flip,
+                ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])),
+                constant_values=attrs.get("x_zp", 0) - flip)
     acc = conv2d(xp, w.astype(np.float64), None, attrs["strides"], (0, 0, 0, 0),
                  attrs["dilations"], attrs["group"])
     acc = np.rint(acc).astype(np.int64) + bias.reshape(1, -1, 1, 1)
@@ -139,7 +141,8 @@ def qgemm_ref(a, b, bias, scale, attrs):
     if attrs.get("vnni"):
         from tilecc.passes.quantize import vnni_unpack_gemm
         b = vnni_unpack_gemm(b, a.shape[1], attrs["channels"])
-    acc = a.astype(np.int64) @ b.astype(np.int64) + bias.reshape(1, -1)
+    flip = 128 if attrs.get("x_flip") else 0  # as in qconv_ref
+    acc = (a.astype(np.int64) - flip) @ b.astype(np.int64) + bias.reshape(1, -1)
     return requant_ref(acc, scale, attrs, 1)
 
 
