@@ -128,3 +128,32 @@ def _lanes(b: ir.IRBuilder, v, idx):
     return b.shuffle_vector(v, ir.Constant(v.type, ir.Undefined),
                             ir.Constant(ir.VectorType(I32, len(idx)), idx))
 
+
+# ---- widening int8/int16 products (targets without a packed dot) ---------------------------
+
+NARROW = ("int8", "uint8", "int16")  # every value of these fits a signed i16
+_SMULL = {"aarch64": "llvm.aarch64.neon.smull.v4i32", "arm": "llvm.arm.neon.vmulls.v4i32"}
+
+
+def widening_mul(target) -> bool:
+    """Whether int32 products of NARROW values are emitted as i16 x i16 -> i32 widening
+    multiplies (ARM NEON `smull`/`vmull.s16`, which LLVM fuses with the accumulation into
+    `smlal`/`vmlal.s16`): a 4-lane int8 MAC is then one instruction. LLVM's ARMv7 backend
+    otherwise sign-extends both operands to i32 and uses `vmla.i32`; the i16 product is exact
+    (|u8 * s8| <= 255 * 128) and each product is added to the i32 accumulator on its own, so
+    nothing overflows where i16 accumulation (`vmlal.s8`) would."""
+    return getattr(target, "kind", None) == "cpu" and _arm_arch(target.triple) in _SMULL \
+        and "+neon" in target.features.split(",")
+
+
+def emit_widening_mul(b: ir.IRBuilder, target, module, x, y):
+    """int32 x * y of i16 scalars or <n x i16> vectors (NARROW values extended to i16)."""
+    n = x.type.count if isinstance(x.type, ir.VectorType) else 1
+    if n % 4:  # scalar code has its own 16-bit multiplies (smulbb); tails stay generic
+        wide = ir.VectorType(I32, n) if n > 1 else I32
+        return b.mul(b.sext(x, wide), b.sext(y, wide))
+    name = _SMULL[_arm_arch(target.triple) or "arm"]  # widening_mul(target) holds
+    q, d = ir.VectorType(I32, 4), ir.VectorType(ir.IntType(16), 4)
+    fn = _declare(module, name, q, [d, d])
+    return _by_chunks(b, 4, lambda p, r: b.call(fn, [p, r]), (x, y),
+                      ir.Constant(ir.VectorType(I32, n), ir.Undefined))

@@ -26,6 +26,7 @@ from tilecc.expr import (
     Not,
     Select,
     Var,
+    cast,
     const,
     linear_coeff,
     substitute,
@@ -98,6 +99,7 @@ class FunctionEmitter:
         self.vvar: Var | None = None
         self.mask = None  # vector of i1: lanes of a partial (tail) vector that are live
         self.lanes = 1
+        self._narrow_mul = dot_intrinsics.widening_mul(cg.target)
 
     def finish(self, ret):
         self.b.ret(ret)
@@ -155,6 +157,16 @@ class FunctionEmitter:
                               or getattr(e.b, "fn", 0) in dot_intrinsics.DOT4):
             dot_first = getattr(e.a, "fn", 0) in dot_intrinsics.DOT4
             return self._dot4_add(*((e.b, e.a) if dot_first else (e.a, e.b)))
+        if e.op == "mul" and e.dtype == "int32" and self._narrow_mul:
+            narrow = [x.x for x in (e.a, e.b) if isinstance(x, Cast)
+                      and x.x.dtype in dot_intrinsics.NARROW]
+            if len(narrow) == 2:
+                # Extend before broadcasting: a scalar's zero/sign extension stays scalar.
+                vals = [self.ev(cast("int16", x)) for x in narrow]
+                vec = any(v.vec for v in vals)
+                a, b = (self.bcast(v, "int16") if vec else v.v for v in vals)
+                return Val(dot_intrinsics.emit_widening_mul(self.b, self.cg.target,
+                                                            self.cg.module, a, b), vec)
         if e.op == "add" and is_float(e.dtype):
             # a*b + c as llvm.fmuladd: the backend may contract it into one FMA.
             for m, c in ((e.b, e.a), (e.a, e.b)):
