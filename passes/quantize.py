@@ -469,10 +469,13 @@ def pack_qweights(graph: Graph, target) -> Graph:
         if not b:
             continue
         oc, ic, kh, kw = w.shape
-        packed = w.reshape(oc // b, b, ic, kh, kw).transpose(0, 2, 3, 4, 1)
+        pad = -oc % b  # conv_weight_block takes a full vector for a large OC: zero-pad it
+        w = np.pad(w, ((0, pad), (0, 0), (0, 0), (0, 0)))
+        packed = w.reshape((oc + pad) // b, b, ic, kh, kw).transpose(0, 2, 3, 4, 1)
         wp = g.add_const(f"{n.inputs[1]}_o{b}", np.ascontiguousarray(packed))
         g.nodes[k] = n.replace(inputs=(n.inputs[0], wp) + n.inputs[2:],
-                               attrs=dict(n.attrs, weight_block=b))
+                               attrs=dict(n.attrs, weight_block=b, **({"channels": oc} if pad
+                                                                      else {})))
     return g
 
 

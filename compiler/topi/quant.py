@@ -44,12 +44,9 @@ def qconv2d(inputs, attrs, out_types):
     dh, dw = attrs["dilations"]
     G = attrs["group"]
     ob = attrs.get("weight_block", 0)
-    if ob:
-        ICg, KH, KW = w.shape[1:4]
-        OC = w.shape[0] * ob
-    else:
-        OC, ICg, KH, KW = w.shape
-    N, _, OH, OW = out_types[0].shape
+    # Packed weights are (OC/ob, ICg, KH, KW, ob), OC zero-padded up to a multiple of ob.
+    ICg, KH, KW = w.shape[1:4]
+    N, OC, OH, OW = out_types[0].shape
     OCg = OC // G
     xp = pad_nchw(x, attrs["pads"], attrs.get("x_zp", 0))
     rc, ry, rx = te.reduce_axis(ICg, "rc"), te.reduce_axis(KH, "ry"), te.reduce_axis(KW, "rx")
