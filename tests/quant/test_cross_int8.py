@@ -20,15 +20,33 @@ from tests.models.harness import import_tilecc
 from tests.quant.test_vnni import _qlinearconv_model
 from tests.targets.crosstools import need_tools
 
-# The instruction each preset's dense int8 kernels must use (group-1 QConv and QGemm).
-DENSE = {
-    "cortex-a76": r"\bsdot\s+v\d+\.4s",  # +dotprod: s8 x s8 on activations XOR 0x80
-    "cortex-a710": r"\busdot\s+v\d+\.4s",  # +i8mm: u8 x s8 as they are
-    "aarch64": r"\bsmlal2?\s+v\d+\.4s",  # i16 x i16 -> i32 multiply-accumulate
-    "cortex-a7": r"\bvmlal\.s16\s+q",
-    "riscv64-rvv": r"\bvwmacc(su|u|us)?\.v[vx]|\bvwmul(su|u)?\.v[vx]",
-}
-PACKED = {"cortex-a76", "cortex-a710"}  # weights in dot4 words (attrs vnni)
+SDOT, USDOT = r"\bsdot\s+v\d+\.4s", r"\busdot\s+v\d+\.4s"
+SMLAL, VMLAL = r"\bsmlal2?\s+v\d+\.4s", r"\bvmlal\.s16\s+q"
+VWMACC = r"\bvwmacc(su|u|us)?\.v[vx]|\bvwmul(su|u)?\.v[vx]"
+
+
+def _expected(t) -> tuple[str, bool]:
+    """The instruction a preset's dense int8 kernels (group-1 QConv, QGemm) must use, and
+    whether their weights are packed in dot4 words (attrs vnni): by features, as the
+    compiler decides."""
+    f = t.features.split(",")
+    if t.triple.startswith("aarch64"):
+        if "+i8mm" in f:
+            return USDOT, True  # u8 x s8 as they are
+        return (SDOT, True) if "+dotprod" in f else (SMLAL, False)  # sdot: x XOR 0x80
+    return (VMLAL, False) if t.triple.startswith("arm") else (VWMACC, False)
+
+
+def _vector_presets() -> list[str]:
+    from tilecc.targets.target import PRESETS
+
+    return sorted(n for n, t in PRESETS.items() if t.kind == "cpu" and not t.bare_metal and (
+        (t.family == "arm" and "+neon" in t.features.split(",")) or
+        (t.family == "riscv" and "+v" in t.features.split(","))))
+
+
+# Under qemu: one preset per kind of int8 kernel.
+EMULATED = ["aarch64", "cortex-a7", "cortex-a710", "cortex-a76", "riscv64-rvv"]
 
 
 def _calibration(model, n=2):
@@ -44,7 +62,7 @@ def _int8_kernels(art):
     return out
 
 
-@pytest.mark.parametrize("target", sorted(DENSE))
+@pytest.mark.parametrize("target", _vector_presets())
 def test_int8_kernels_use_dot_or_widening_mac(target, tmp_path):
     tilecc = import_tilecc()
     from tilecc.targets import get_target
@@ -57,16 +75,17 @@ def test_int8_kernels_use_dot_or_widening_mac(target, tmp_path):
     obj.write_bytes(art.files["lib/model.o"])
     funcs = kernels_disassembly(t.objdump, obj)
     kernels = _int8_kernels(art)
+    pattern, packed = _expected(t)
     dense = {k: a for k, a in kernels.items() if a.get("group", 1) == 1}
     assert any("qgemm" in k for k in dense) and any("qconv" in k for k in dense)
     for name, attrs in sorted(kernels.items()):
         body = "".join(code for f, code in funcs.items() if f == name or f.startswith(name + "_"))
         assert body, f"no code for {name} among {sorted(funcs)}"
-        hits = len(re.findall(DENSE[target], body))
-        print(f"{target} {name} (group {attrs.get('group', 1)}): {DENSE[target]!r} x{hits}")
+        hits = len(re.findall(pattern, body))
+        print(f"{target} {name} (group {attrs.get('group', 1)}): {pattern!r} x{hits}")
         if name in dense:
-            assert bool(attrs.get("vnni")) == (target in PACKED), attrs
-            assert hits > 0, f"{target} {name} lacks {DENSE[target]!r}"
+            assert bool(attrs.get("vnni")) == packed, attrs
+            assert hits > 0, f"{target} {name} lacks {pattern!r}"
     if t.family == "riscv":  # LMUL=1 on RVV presets (targets/target.py explains)
         bad = wide_vector_ops(funcs, t.vector_bits)
         assert not bad, "vector ops wider than one register:\n" + "\n".join(bad[:10])
@@ -114,13 +133,13 @@ def _check_vs_host(target, name, model, tmp_path):
     assert not differ, f"layers differing from the host int8 build: {differ}"
 
 
-@pytest.mark.parametrize("target", sorted(DENSE))
+@pytest.mark.parametrize("target", EMULATED)
 def test_ds_cnn_int8_under_qemu_matches_host(target, tmp_path):
     _check_vs_host(target, "ds_cnn_kws", ds_cnn_kws(), tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", sorted(DENSE))
+@pytest.mark.parametrize("target", EMULATED)
 @pytest.mark.parametrize("name,build", [("mobilenet_v2", mobilenet_v2), ("resnet18", resnet18)])
 def test_large_int8_under_qemu_matches_host(target, name, build, tmp_path):
     _check_vs_host(target, name, build(), tmp_path)
@@ -149,7 +168,7 @@ def _qlinearconv_numpy(model, x, k, stride, pad):
 
 # Input channels not a multiple of 4 and output channels not a multiple of 4 or 16 exercise
 # the zero padding of the packed words; x_zp 131 makes the XOR-0x80 bias fold matter.
-@pytest.mark.parametrize("target", sorted(DENSE))
+@pytest.mark.parametrize("target", EMULATED)
 @pytest.mark.parametrize("ic,oc,k,stride,pad,hw", [(13, 20, 3, 2, 1, 11), (6, 35, 1, 2, 0, 8)])
 def test_qlinearconv_under_qemu_exact(target, tmp_path, ic, oc, k, stride, pad, hw):
     tilecc = import_tilecc()
@@ -161,7 +180,7 @@ def test_qlinearconv_under_qemu_exact(target, tmp_path, ic, oc, k, stride, pad, 
     model = _qlinearconv_model(ic, oc, k, stride, pad, hw, seed=ic * oc)
     x = np.random.default_rng(1).integers(0, 256, (1, ic, hw, hw)).astype(np.uint8)
     art = tilecc.compile(model, target=t)
-    assert any(a.get("vnni") for a in _int8_kernels(art).values()) == (target in PACKED)
+    assert any(a.get("vnni") for a in _int8_kernels(art).values()) == _expected(t)[1]
     art.save(tmp_path / "c.tar")
     out = next(iter(EmulatedModule(tmp_path / "c.tar").run({"x": x}).values()))
     np.testing.assert_array_equal(out, _qlinearconv_numpy(model, x, k, stride, pad))
