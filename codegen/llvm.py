@@ -26,6 +26,7 @@ from tilecc.expr import (
     Not,
     Select,
     Var,
+    cast,
     const,
     linear_coeff,
     substitute,
@@ -33,7 +34,7 @@ from tilecc.expr import (
 from tilecc.loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Store
 from tilecc.unswitch import unswitch_guards
 
-from . import floatfmt, mathfns, x86_intrinsics
+from . import dot_intrinsics, floatfmt, mathfns
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64, F16 = ir.FloatType(), ir.DoubleType(), ir.HalfType()
@@ -98,6 +99,7 @@ class FunctionEmitter:
         self.vvar: Var | None = None
         self.mask = None  # vector of i1: lanes of a partial (tail) vector that are live
         self.lanes = 1
+        self._narrow_mul = dot_intrinsics.widening_mul(cg.target)
 
     def finish(self, ret):
         self.b.ret(ret)
@@ -151,10 +153,20 @@ class FunctionEmitter:
         return a.v, b.v, False
 
     def ev_Bin(self, e: Bin) -> Val:
-        if e.op == "add" and (getattr(e.a, "fn", 0) in x86_intrinsics.DOTS
-                              or getattr(e.b, "fn", 0) in x86_intrinsics.DOTS):
-            dot_first = getattr(e.a, "fn", 0) in x86_intrinsics.DOTS
+        if e.op == "add" and (getattr(e.a, "fn", 0) in dot_intrinsics.DOT4
+                              or getattr(e.b, "fn", 0) in dot_intrinsics.DOT4):
+            dot_first = getattr(e.a, "fn", 0) in dot_intrinsics.DOT4
             return self._dot4_add(*((e.b, e.a) if dot_first else (e.a, e.b)))
+        if e.op == "mul" and e.dtype == "int32" and self._narrow_mul:
+            narrow = [x.x for x in (e.a, e.b) if isinstance(x, Cast)
+                      and x.x.dtype in dot_intrinsics.NARROW]
+            if len(narrow) == 2:
+                # Extend before broadcasting: a scalar's zero/sign extension stays scalar.
+                vals = [self.ev(cast("int16", x)) for x in narrow]
+                vec = any(v.vec for v in vals)
+                a, b = (self.bcast(v, "int16") if vec else v.v for v in vals)
+                return Val(dot_intrinsics.emit_widening_mul(self.b, self.cg.target,
+                                                            self.cg.module, a, b), vec)
         if e.op == "add" and is_float(e.dtype):
             # a*b + c as llvm.fmuladd: the backend may contract it into one FMA.
             for m, c in ((e.b, e.a), (e.a, e.b)):
@@ -300,12 +312,11 @@ class FunctionEmitter:
         vals = [self.ev(acc)] + [self.ev(a) for a in dot.args]
         vec = any(v.vec for v in vals)
         v = [self.bcast(x, "int32") for x in vals]
-        return Val(x86_intrinsics.emit_dot4_add(self.b, self.cg.module, self.cg.target.features,
-                                                *v, narrow=dot.fn == x86_intrinsics.DOT4_S7),
-                   vec)
+        return Val(dot_intrinsics.emit_dot4_add(self.b, self.cg.module, self.cg.target, dot.fn,
+                                                *v), vec)
 
     def ev_Call(self, e: Call) -> Val:
-        if e.fn in x86_intrinsics.DOTS:
+        if e.fn in dot_intrinsics.DOT4:
             return self._dot4_add(const(0, "int32"), e)
         args = [self.ev(a) for a in e.args]
         vec = any(a.vec for a in args)

@@ -5,7 +5,7 @@ Widening u8 x s8 to int32 multiplies (what QConv/QGemm compile to there) runs 8 
 than fp32 on Zen 3. `pmaddubsw` does 32 u8 x s8 products per instruction (pairs summed to int16)
 but saturates once a pair passes 32767, which two products of 255 x 127 do. Weights quantized to
 [-64, 64] (7 bits, as onnxruntime's `reduce_range`) keep every pair below 2 * 255 * 64 = 32640,
-so the `dot4_u8s7` lowering (codegen/x86_intrinsics.py) is exact. PTQ picks 7-bit weights for
+so the `dot4_u8s7` lowering (codegen/dot_intrinsics.py) is exact. PTQ picks 7-bit weights for
 such targets (`weight_limit`), and `pack_qweights_s7` packs those layers like the VNNI ones
 (4 input channels per int32 word) so the VNNI computes run with `dot4_u8s7`.
 """
@@ -20,7 +20,7 @@ S7 = 64  # |weight| bound that keeps pmaddubsw's int16 pair sums exact for uint8
 
 
 def _narrow_target(target) -> bool:
-    from tilecc.codegen.x86_intrinsics import target_has_dot4_s7, target_has_vnni
+    from tilecc.codegen.dot_intrinsics import target_has_dot4_s7, target_has_vnni
 
     return target is not None and target_has_dot4_s7(target) and not target_has_vnni(target)
 

@@ -471,45 +471,71 @@ def _ptq_layer(g: Graph, n: Node, xs: float, xz: int, xstats, bias_correction: b
 
 def pack_qweights(graph: Graph, target) -> Graph:
     """QConv int8 weights as (OC/b, IC, KH, KW, b): b output channels per vector load. On
-    targets with VNNI, uint8-input QConv (group 1) and QGemm weights are packed for `vpdpbusd`
-    instead (vnni_pack_conv / vnni_pack_gemm)."""
-    from tilecc.codegen.x86_intrinsics import target_has_vnni
+    targets with a packed int8 dot (codegen/dot_intrinsics.py: x86 VNNI, ARM sdot/usdot),
+    uint8-input QConv (group 1) and QGemm weights are packed for it instead (vnni_pack_conv /
+    vnni_pack_gemm)."""
+    from tilecc.codegen.dot_intrinsics import DOT4_S8S8, packed_dot
 
     from .layout import conv_weight_block
 
     if target is None or target.kind != "cpu":
         return graph
     lanes = target.lanes(4)
-    vnni = target_has_vnni(target)
+    dot = packed_dot(target)
     g = graph.copy()
     for k, n in enumerate(g.nodes):
         if n.op not in ("QConv", "QGemm") or n.attrs.get("weight_block") \
                 or n.attrs.get("vnni") or n.inputs[1] not in g.consts:
             continue
         w = g.consts[n.inputs[1]]
-        if vnni and w.dtype == np.int8 and g.types[n.inputs[0]].dtype == "uint8" \
+        if dot and w.dtype == np.int8 and g.types[n.inputs[0]].dtype == "uint8" \
                 and n.attrs.get("group", 1) == 1:
-            if n.op == "QConv":
-                wp, attrs = vnni_pack_conv(w, lanes), {"weight_block": lanes}
-            else:
-                nb = lanes * min(4, -(-w.shape[1] // lanes))
-                wp, attrs = vnni_pack_gemm(w, nb), {"b_block": nb}
-            name = g.add_const(f"{n.inputs[1]}_vnni", wp)
-            g.nodes[k] = n.replace(inputs=(n.inputs[0], name) + n.inputs[2:],
-                                   attrs=dict(n.attrs, vnni=True, channels=int(
-                                       w.shape[0] if n.op == "QConv" else w.shape[1]), **attrs))
-            continue
+            packed = _pack_dot4(g, n, lanes, dot == DOT4_S8S8)
+            if packed is not None:
+                g.nodes[k] = packed
+                continue
         if n.op != "QConv":
             continue
         b = conv_weight_block(w.shape[0], n.attrs["group"], lanes)
         if not b:
             continue
         oc, ic, kh, kw = w.shape
-        packed = w.reshape(oc // b, b, ic, kh, kw).transpose(0, 2, 3, 4, 1)
+        pad = -oc % b  # conv_weight_block takes a full vector for a large OC: zero-pad it
+        w = np.pad(w, ((0, pad), (0, 0), (0, 0), (0, 0)))
+        packed = w.reshape((oc + pad) // b, b, ic, kh, kw).transpose(0, 2, 3, 4, 1)
         wp = g.add_const(f"{n.inputs[1]}_o{b}", np.ascontiguousarray(packed))
         g.nodes[k] = n.replace(inputs=(n.inputs[0], wp) + n.inputs[2:],
-                               attrs=dict(n.attrs, weight_block=b))
+                               attrs=dict(n.attrs, weight_block=b, **({"channels": oc} if pad
+                                                                      else {})))
     return g
+
+
+def _pack_dot4(g: Graph, n: Node, lanes: int, flip: bool) -> Node | None:
+    """n with its weights packed for dot4 calls. With `flip` (a signed x signed dot: ARM
+    sdot) the kernel feeds uint8 x as int8 x - 128 (XOR 0x80), so x*w = (x-128)*w + 128*w and
+    the bias takes + 128 * sum(w) over each output channel's reduction, exact in int32; None
+    when that bias is not a constant or would overflow."""
+    w = g.consts[n.inputs[1]]
+    conv = n.op == "QConv"
+    attrs: dict = {"vnni": True, "channels": int(w.shape[0] if conv else w.shape[1])}
+    inputs = list(n.inputs)
+    if flip:
+        bias = g.consts.get(n.inputs[2])
+        if bias is None:
+            return None
+        wsum = w.reshape(w.shape[0], -1).sum(1) if conv else w.sum(0)
+        fixed = bias.astype(np.int64) + 128 * wsum.astype(np.int64)
+        if np.abs(fixed).max(initial=0) >= 2 ** 31:
+            return None
+        inputs[2] = g.add_const(f"{n.inputs[2]}_x128", fixed.astype(bias.dtype))
+        attrs["x_flip"] = True
+    if conv:
+        wp, attrs["weight_block"] = vnni_pack_conv(w, lanes), lanes
+    else:
+        nb = lanes * min(4, -(-w.shape[1] // lanes))
+        wp, attrs["b_block"] = vnni_pack_gemm(w, nb), nb
+    inputs[1] = g.add_const(f"{n.inputs[1]}_vnni", wp)
+    return n.replace(inputs=tuple(inputs), attrs=dict(n.attrs, **attrs))
 
 
 def vnni_pack_conv(w: np.ndarray, ob: int) -> np.ndarray:

@@ -96,7 +96,7 @@ def _qconv_infer(types, attrs):
         w = TensorType((attrs["channels"], x.shape[1]) + w.shape[2:4], "float32")
     elif attrs.get("weight_block"):
         ob = attrs["weight_block"]
-        oc = w.shape[0] * ob
+        oc = attrs.get("channels") or w.shape[0] * ob  # channels: OC before zero padding
         w = TensorType((oc,) + w.shape[1:4], "float32")
     shape = _conv_infer([TensorType(x.shape, "float32"), TensorType(w.shape, "float32")],
                         attrs)[0].shape
@@ -108,10 +108,12 @@ def qconv_ref(x, w, bias, scale, attrs):
         from tilecc.passes.quantize import vnni_unpack_conv
         w = vnni_unpack_conv(w, attrs["channels"], x.shape[1])
     elif attrs.get("weight_block"):
-        w = w.transpose(0, 4, 1, 2, 3).reshape((-1,) + w.shape[1:4])
+        w = w.transpose(0, 4, 1, 2, 3).reshape((-1,) + w.shape[1:4])[:attrs.get("channels")]
     pads = attrs["pads"]
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])),
-                constant_values=attrs.get("x_zp", 0))
+    flip = 128 if attrs.get("x_flip") else 0  # x enters as x - 128, the bias gives it back
+    xp = np.pad(x.astype(np.float64) - flip,
+                ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])),
+                constant_values=attrs.get("x_zp", 0) - flip)
     acc = conv2d(xp, w.astype(np.float64), None, attrs["strides"], (0, 0, 0, 0),
                  attrs["dilations"], attrs["group"])
     acc = np.rint(acc).astype(np.int64) + bias.reshape(1, -1, 1, 1)
@@ -139,7 +141,8 @@ def qgemm_ref(a, b, bias, scale, attrs):
     if attrs.get("vnni"):
         from tilecc.passes.quantize import vnni_unpack_gemm
         b = vnni_unpack_gemm(b, a.shape[1], attrs["channels"])
-    acc = a.astype(np.int64) @ b.astype(np.int64) + bias.reshape(1, -1)
+    flip = 128 if attrs.get("x_flip") else 0  # as in qconv_ref
+    acc = (a.astype(np.int64) - flip) @ b.astype(np.int64) + bias.reshape(1, -1)
     return requant_ref(acc, scale, attrs, 1)
 
 

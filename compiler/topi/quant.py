@@ -44,12 +44,9 @@ def qconv2d(inputs, attrs, out_types):
     dh, dw = attrs["dilations"]
     G = attrs["group"]
     ob = attrs.get("weight_block", 0)
-    if ob:
-        ICg, KH, KW = w.shape[1:4]
-        OC = w.shape[0] * ob
-    else:
-        OC, ICg, KH, KW = w.shape
-    N, _, OH, OW = out_types[0].shape
+    # Packed weights are (OC/ob, ICg, KH, KW, ob), OC zero-padded up to a multiple of ob.
+    ICg, KH, KW = w.shape[1:4]
+    N, OC, OH, OW = out_types[0].shape
     OCg = OC // G
     xp = pad_nchw(x, attrs["pads"], attrs.get("x_zp", 0))
     rc, ry, rx = te.reduce_axis(ICg, "rc"), te.reduce_axis(KH, "ry"), te.reduce_axis(KW, "rx")
@@ -91,18 +88,29 @@ register_schedule("QGemm", knobs=_matmul_knobs, version=2)(
 # ---- VNNI (u8 x s8 dot products of four reduction elements per int32 lane) ----------------
 
 
-def _pack4(get, ic: int, zp: int):
+def _pack4(get, ic: int, flip: bool = False):
     """int32 whose byte k is get(4 * c4 + k) as uint8 (channels past `ic` read the zero point:
-    their packed weights are zero, so any in-range value would do)."""
+    their packed weights are zero, so any in-range value would do). With `flip` each byte is
+    XOR 0x80 (x - 128 as int8), for targets whose dot is signed x signed (see x_flip)."""
     def f(c4):
         word = None
         for k in range(4):
             c = c4 * 4 + k
             v = cast("int32", get(c, in_range(c, 0, ic)))
+            if flip:
+                v = Bin("mod", v + const(128, "int32"), const(256, "int32"))
             v = v if k == 0 else Bin("shl", v, const(8 * k, "int32"))
             word = v if word is None else Bin("or", word, v)
         return word
     return f
+
+
+def _dot4(attrs) -> str:
+    """The packed dot call: x_flip (passes/quantize.py: pack_qweights) means the activations
+    enter as int8 x - 128 and the bias already holds the +128 * sum(w) that gives back."""
+    if attrs.get("dot"):  # dot4_u8s7: 7-bit weights (passes/quant_dot.py)
+        return attrs["dot"]
+    return "dot4_s8s8" if attrs.get("x_flip") else "dot4_u8s8"
 
 
 def _qconv_vnni(x, w, bias, scale, attrs, out_types):
@@ -126,15 +134,14 @@ def _qconv_vnni(x, w, bias, scale, attrs, out_types):
         def get(c, c_ok):
             cond = all_of(c_ok, in_range(hh, 0, H), in_range(wi, 0, W))
             return select(cond, x[n, c, hh, wi], zpc)
-        return _pack4(get, C, zp)(c4)
+        return _pack4(get, C, attrs.get("x_flip", False))(c4)
 
     xq = te.compute((N, IC4, H + t + b, W + lf + r), xpack, name="xpack4", tag="pad")
     rc, ry, rx = te.reduce_axis(IC4, "rc"), te.reduce_axis(KH, "ry"), te.reduce_axis(KW, "rx")
 
     def f(n, oc, oh, ow):
         xv = xq[n, rc, oh * sh + ry * dh, ow * sw + rx * dw]
-        acc = te.sum(call(attrs.get("dot", "dot4_u8s8"), xv, w[oc // ob, rc, ry, rx, oc % ob],
-                            dtype="int32"),
+        acc = te.sum(call(_dot4(attrs), xv, w[oc // ob, rc, ry, rx, oc % ob], dtype="int32"),
                      axis=[rc, ry, rx])
         return _requant(acc + bias[oc], scale[oc], attrs)
 
@@ -152,14 +159,14 @@ def _qgemm_vnni(a, b, bias, scale, attrs, out_types):
     zp = const(attrs.get("x_zp", 0), a.dtype)
 
     def apack(i, k4):
-        return _pack4(lambda c, ok: select(ok, a[i, c], zp), K, 0)(k4)
+        return _pack4(lambda c, ok: select(ok, a[i, c], zp), K, attrs.get("x_flip", False))(k4)
 
     aq = te.compute((M, K4), apack, name="apack4", tag="pad")
     k = te.reduce_axis(K4, "k")
 
     def f(i, j):
-        acc = te.sum(call(attrs.get("dot", "dot4_u8s8"), aq[i, k], b[j // nb, k, j % nb],
-                            dtype="int32"), axis=k)
+        acc = te.sum(call(_dot4(attrs), aq[i, k], b[j // nb, k, j % nb], dtype="int32"),
+                     axis=k)
         return _requant(acc + bias[j], scale[j], attrs)
 
     return [te.compute((M, N), f, name="qgemm_vnni", tag="gemm", attrs={"b_block": nb})]

@@ -24,7 +24,7 @@ def _pointwise_dot4(stage, target) -> bool:
     """A 1x1, stride 1, unpadded QConv on packed dot4 words without VNNI: its input words lie
     along output pixels, so pixels can be the vector lanes (contiguous NCHW loads and stores)
     with the weight word broadcast, as the float pointwise template does."""
-    from tilecc.codegen.x86_intrinsics import target_has_vnni
+    from tilecc.codegen.dot_intrinsics import target_has_vnni
 
     op = stage.anchor_op
     if op.name != "qconv2d_vnni" or target_has_vnni(target):

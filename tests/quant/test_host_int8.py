@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 import tilecc
 from tests.models import builders
 from tests.models.harness import ort_run
-from tilecc.codegen.x86_intrinsics import target_has_dot4_s7, target_has_vnni
+from tilecc.codegen.dot_intrinsics import target_has_dot4_s7, target_has_vnni
 from tilecc.passes.quant_dot import S7, weight_limit
 from tilecc.runtime.artifact import LIB_PATH
 from tilecc.targets.target import get_target

@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import tilecc
 from tests.models.builders import resnet_block_model
-from tilecc.codegen.x86_intrinsics import target_has_vnni
+from tilecc.codegen.dot_intrinsics import target_has_vnni
 from tilecc.runtime.artifact import LIB_PATH
 from tilecc.targets.target import get_target
 
