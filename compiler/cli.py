@@ -239,24 +239,20 @@ def cmd_targets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not >= 1")
-    return n
+def _int_at_least(lo: int):
+    """An argparse type: an integer >= lo (a usage error, exit 2, otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if n < lo:
+            raise argparse.ArgumentTypeError(f"{text} is not >= {lo}")
+        return n
+    return parse
 
 
-def _count(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{text} is not >= 0")
-    return n
+_positive_int, _count = _int_at_least(1), _int_at_least(0)
 
 
 def _target_name(name: str) -> str:

@@ -41,12 +41,8 @@ def _inline_graph(b: Builder, body, bindings: dict[str, str]) -> list[str]:
                 else None
             if fn is None:
                 raise b.error(f"op {node.op_type} (opset {b.opset}) has no converter")
-            ins = []
-            for x in node.input:
-                if x and x not in env:
-                    raise b.error(f"input {x!r} is not defined in the subgraph or an "
-                                  "enclosing scope")
-                ins.append(env[x] if x else "")
+            ins = b.resolve_inputs(node.input, "is not defined in the subgraph or an "
+                                   "enclosing scope")
             b.node_name = node.name
             outs = fn(b, ins, len(node.output), **_attrs(node))
             for name, v in zip(node.output, outs):

@@ -218,12 +218,8 @@ def from_onnx(model: str | Path | onnx.ModelProto,
         fn = pick_converter(node.op_type, opset)
         b.where = f"node {_node_label(node, i)} ({node.op_type})"
         b.node_name = node.name
-        ins = []
-        for x in node.input:
-            if x and x not in env:
-                raise b.error(f"input {x!r} is not produced by any earlier node; the model is "
-                              "not topologically sorted or is broken (run onnx.checker)")
-            ins.append(env[x] if x else "")
+        ins = b.resolve_inputs(node.input, "is not produced by any earlier node; the model is "
+                               "not topologically sorted or is broken (run onnx.checker)")
         start = len(graph.nodes)
         before = set(graph.types)
         try:

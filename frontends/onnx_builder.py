@@ -75,6 +75,9 @@ class Builder:
         self._used = set(reserved) | set(graph.types)
         self.where = ""  # "node 'name' (OpType)" of the ONNX node being converted
         self.node_name = ""
+        # ONNX value name -> graph value name, set by from_onnx; If/Loop bodies resolve
+        # outer-scope names through it.
+        self.env: dict[str, str] = {}
         self.unrolled_nodes = 0  # subgraph nodes converted so far (MAX_UNROLLED_NODES)
         self._next: dict[str, int] = {}  # next suffix per base name
 
@@ -117,6 +120,16 @@ class Builder:
         self.graph.consts[name] = arr
         self.graph.types[name] = TensorType(tuple(int(d) for d in arr.shape), arr.dtype.name)
         return name
+
+    def resolve_inputs(self, names, missing: str) -> list[str]:
+        """Graph value names for a node's ONNX input names through `env` ("" stays "");
+        an undefined one is an error saying `missing`."""
+        ins = []
+        for x in names:
+            if x and x not in self.env:
+                raise self.error(f"input {x!r} {missing}")
+            ins.append(self.env[x] if x else "")
+        return ins
 
     def error(self, msg: str) -> FrontendError:
         return FrontendError(f"{self.where}: {msg}")

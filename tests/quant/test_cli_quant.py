@@ -9,15 +9,22 @@ from tests.models.builders import resnet_block_model
 from tilecc.cli import main
 
 
-def test_compile_quantized_and_compare(tmp_path, capsys):
+def _model_and_calibration(tmp_path, samples: int):
+    """m.onnx (a small ResNet block), a calibration directory of `samples` .npz files, and
+    the generator that made them (for more inputs from the same stream)."""
     model = resnet_block_model()
     onnx.save(model, tmp_path / "m.onnx")
     name = model.graph.input[0].name
     rng = np.random.default_rng(0)
     data = tmp_path / "calib"
     data.mkdir()
-    for k in range(8):
+    for k in range(samples):
         np.savez(data / f"{k}.npz", **{name: rng.standard_normal((1, 3, 32, 32), np.float32)})
+    return name, data, rng
+
+
+def test_compile_quantized_and_compare(tmp_path, capsys):
+    name, data, rng = _model_and_calibration(tmp_path, 8)
     np.savez(tmp_path / "eval.npz", **{name: rng.standard_normal((4, 1, 3, 32, 32), np.float32)})
     art = tmp_path / "q.tar"
     assert main(["-q", "compile", str(tmp_path / "m.onnx"), "-o", str(art), "--quantize", "int8",
@@ -53,14 +60,7 @@ def test_cross_int8_calibrates_on_the_host(tmp_path):
 
     t = get_target("aarch64")
     need_tools(t.linker, t.emulator()[0])
-    model = resnet_block_model()
-    onnx.save(model, tmp_path / "m.onnx")
-    name = model.graph.input[0].name
-    rng = np.random.default_rng(0)
-    data = tmp_path / "calib"
-    data.mkdir()
-    for k in range(4):
-        np.savez(data / f"{k}.npz", **{name: rng.standard_normal((1, 3, 32, 32), np.float32)})
+    name, data, rng = _model_and_calibration(tmp_path, 4)
     for target in ("host", "aarch64"):
         assert main(["-q", "compile", str(tmp_path / "m.onnx"), "-o",
                      str(tmp_path / f"{target}.tar"), "-t", target, "--quantize", "int8",
