@@ -17,10 +17,17 @@ runs natively at its full vector width; the packer prefers u8s8, which needs no 
 uint8 activations (s8s8 takes them XOR 0x80 with the bias corrected, passes/quantize.py).
 
 `dot4_u8s7(a, b)` is dot4_u8s8 with b's bytes promised to lie in [-64, 64] (weights quantized
-to 7 bits for it, passes/quant_dot.py). On x86 without VNNI it becomes `pmaddubsw` (u8 x s8
-pairs summed to int16, which saturates only past 32767: two products of 255 * 64 stay below)
-and `pmaddwd` by ones (int16 pairs to int32): 32 multiply-adds in two instructions on AVX2,
-where fp32 FMA does 8 per instruction. With VNNI it is `vpdpbusd` like dot4_u8s8.
+with `reduce_range`, or a QDQ model's 7-bit weights; passes/quant_dot.py). On x86 without VNNI
+it becomes `pmaddubsw` (u8 x s8 pairs summed to int16, which saturates only past 32767: two
+products of 255 * 64 stay below) and `pmaddwd` by ones (int16 pairs to int32): 32
+multiply-adds in two instructions on AVX2, where fp32 FMA does 8 per instruction. With VNNI it
+is `vpdpbusd` like dot4_u8s8.
+
+dot4_u8s8 itself on x86 without VNNI splits each activation byte a = (a & 0x7f) + (a & 0x80)
+and runs `pmaddubsw` on each part: pairs of 127 * 128 and 128 * 128 both fit int16, so full
+8-bit weights stay exact (the same integers as VNNI, ARM and the widening path) at two
+`pmaddubsw` where 7-bit weights take one. That is why int8 weights need not depend on the
+target: one quantized model gives the same numbers on every CPU.
 """
 
 from __future__ import annotations
@@ -56,7 +63,7 @@ def _arm_arch(triple: str) -> str | None:
 def _native(triple: str, features: str, fn: str, n: int):
     """(LLVM intrinsic, int32 lanes per instruction, whether it takes x and w as byte vectors)
     computing acc + fn(x, w) on n lanes, or None when the target has no such instruction."""
-    if triple.startswith(("x86_64", "i686", "i386")):
+    if _x86(triple):
         if fn in (DOT4_U8S8, DOT4_U8S7) and n > 1 and has_vnni(features, n):
             return f"llvm.x86.avx512.vpdpbusd.{n * 32}", n, False
         return None
@@ -69,19 +76,34 @@ def _native(triple: str, features: str, fn: str, n: int):
         else None
 
 
+def _x86(triple: str) -> bool:
+    return triple.startswith(("x86_64", "i686", "i386"))
+
+
+def _split_madd(triple: str, features: str, lanes: int) -> bool:
+    """dot4_u8s8 as two pmaddubsw on the split activation (x86 without VNNI)."""
+    return _x86(triple) and has_madd_s7(features, lanes) and not has_vnni(features, lanes)
+
+
 def packed_dot(target) -> str | None:
-    """The dot4 call the target runs natively at its full vector width (what int8 weights are
-    packed for), u8s8 first; None when it has neither."""
+    """The dot4 call the target runs fast at its full vector width (what int8 weights are
+    packed for): one instruction (VNNI, usdot, sdot; u8s8 first) or x86's split pmaddubsw;
+    None when it has none."""
     if getattr(target, "kind", None) != "cpu":
         return None
     lanes = target.lanes(4)
-    return next((fn for fn in PACKED if _native(target.triple, target.features, fn, lanes)),
-                None)
+    native = next((fn for fn in PACKED if _native(target.triple, target.features, fn, lanes)),
+                  None)
+    if native is None and _split_madd(target.triple, target.features, lanes):
+        return DOT4_U8S8
+    return native
 
 
 def target_has_vnni(target) -> bool:
-    """VNNI-style u8 x s8 dots at the target's full vector width (x86 VNNI, ARM usdot)."""
-    return packed_dot(target) == DOT4_U8S8
+    """VNNI-style u8 x s8 dots in one instruction at the target's full vector width (x86
+    VNNI, ARM usdot)."""
+    return getattr(target, "kind", None) == "cpu" and _native(
+        target.triple, target.features, DOT4_U8S8, target.lanes(4)) is not None
 
 
 def has_madd_s7(features: str, lanes: int) -> bool:
@@ -118,12 +140,21 @@ def emit_dot4_add(b: ir.IRBuilder, module, target, fn: str, acc, x, w):
         def call(a, p, q):
             return b.call(f, [a, b.bitcast(p, bty), b.bitcast(q, bty)] if as_bytes else [a, p, q])
         return _by_chunks(b, width, call, (acc, x, w), acc)
-    if fn == DOT4_U8S7 and n > 1 and has_madd_s7(target.features, n):
+    split = fn == DOT4_U8S8 and n > 1 and _split_madd(target.triple, target.features, n)
+    if split or (fn == DOT4_U8S7 and n > 1 and _x86(target.triple)
+                 and has_madd_s7(target.features, n)):
         _, ubsw, wd = _MADD[n]
         bt, ht = ir.VectorType(I8, 4 * n), ir.VectorType(I16, 2 * n)
-        pairs = b.call(_declare(module, ubsw, ht, [bt, bt]), [b.bitcast(x, bt), b.bitcast(w, bt)])
-        quads = b.call(_declare(module, wd, ty, [ht, ht]), [pairs, ir.Constant(ht, [1] * 2 * n)])
-        return b.add(acc, quads)
+        madd = _declare(module, ubsw, ht, [bt, bt])
+        wide = _declare(module, wd, ty, [ht, ht])
+        ones = ir.Constant(ht, [1] * 2 * n)
+        xb, wb = b.bitcast(x, bt), b.bitcast(w, bt)
+        parts = [xb]
+        if split:  # a = (a & 0x7f) + (a & 0x80): each part's pairs fit int16 exactly
+            parts = [b.and_(xb, ir.Constant(bt, [m] * 4 * n)) for m in (0x7F, -0x80)]
+        for part in parts:
+            acc = b.add(acc, b.call(wide, [b.call(madd, [part, wb]), ones]))
+        return acc
     bt, wt = ir.VectorType(I8, 4 * n), ir.VectorType(I32, 4 * n)
     xb = b.bitcast(x, bt)
     xs = b.sext(xb, wt) if fn == DOT4_S8S8 else b.zext(xb, wt)

@@ -109,7 +109,7 @@ def _link(objects: list[Path], out: Path, target, runtime_obj: Path,
 # tuners' C runner set threads through them. Exact names win over the `*` wildcard.
 _EXPORTS = """{
   global: *;
-  local: tilecc_parallel_for; tilecc_now_ns;
+  local: tilecc_parallel_for; tilecc_now_ns; tilecc_max_threads;
 };
 """
 

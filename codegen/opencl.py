@@ -249,6 +249,8 @@ class KernelEmitter:
             if x.op == "ne" and a[0] == b[0] and x.a.dtype in NAN_BITS:
                 # x != x is the NaN test; -cl-fast-relaxed-math lets the OpenCL compiler fold
                 # it (and isnan) to false, so the bits are tested.
+                if self.fk(x.a) == HALF:  # hf: half or float, known only to the device
+                    return f"TL_HF_ISNAN({a[0]})", False
                 cast, mag, inf = NAN_BITS[x.a.dtype]
                 return f"(({cast}({a[0]}) & {mag}) > {inf})", False
             return f"({a[0]} {CMPS[x.op]} {b[0]})", False

@@ -96,12 +96,15 @@ def preamble(extensions) -> str:
         out += ["#define TL_LD(i, p) ((p)[i])", "#define TL_LDV(n, o, p) vload##n(o, p)",
                 "#define TL_ST(v, i, p) ((p)[i] = (half)(v))",
                 "#define TL_STV(n, v, o, p) vstore##n(convert_half##n(v), o, p)",
-                "#define TL_HF(n, v) convert_half##n(v)", "#else"]
+                "#define TL_HF(n, v) convert_half##n(v)",
+                "#define TL_HF_ISNAN(x) ((as_ushort(x) & (ushort)0x7fff) > (ushort)0x7c00)",
+                "#else"]
     out += [f"typedef float{n} hf{n};" for n in widths]
     out += ["#define TL_LD(i, p) vload_half(i, p)", "#define TL_LDV(n, o, p) vload_half##n(o, p)",
             "#define TL_ST(v, i, p) vstore_half(v, i, p)",
             "#define TL_STV(n, v, o, p) vstore_half##n(convert_float##n(v), o, p)",
-            "#define TL_HF(n, v) convert_float##n(v)"]
+            "#define TL_HF(n, v) convert_float##n(v)",
+            "#define TL_HF_ISNAN(x) ((as_uint(x) & 0x7fffffffu) > 0x7f800000u)"]
     if "cl_khr_fp16" in extensions:
         out.append("#endif")
     return "\n".join(out) + "\n"

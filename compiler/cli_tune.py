@@ -139,15 +139,18 @@ LOGS_EXAMPLES = """examples:
 """
 
 
-def add_parsers(sub, parents: list, positive_int, formatter) -> None:
-    """The `tune` and `logs` sub-commands of the tilecc parser."""
+def add_parsers(sub, parents: list, int_at_least, formatter) -> None:
+    """The `tune` and `logs` sub-commands of the tilecc parser; `int_at_least(lo)` is the
+    parser's bounded-integer type."""
+    positive_int = int_at_least(1)
     tu = sub.add_parser("tune", parents=parents, help="autotune a model's kernels into a log",
                         epilog=TUNE_EXAMPLES, formatter_class=formatter)
     tu.add_argument("model", help="ONNX model file")
     tu.add_argument("-t", "--target", default="host", help="target preset")
     tu.add_argument("--log", required=True, help="tuning log to append to (resumes from it)")
-    tu.add_argument("--trials", type=positive_int, help="measurements in this session "
-                    "(default 200, unlimited with --time-budget)")
+    tu.add_argument("--trials", type=int_at_least(0), help="measurements in this session "
+                    "(default 200, unlimited with --time-budget; 0 only re-confirms and "
+                    "checks what the log holds)")
     tu.add_argument("--time-budget", type=float, metavar="MIN",
                     help="stop the search after MIN minutes; confirming each task's leading "
                          "configs and the in-model check come after it (about a minute for "

@@ -1,13 +1,15 @@
 """Int8 dot products on x86 CPUs without VNNI (AVX2, AVX-512 without VNNI).
 
-Widening u8 x s8 to int32 multiplies (what QConv/QGemm compile to there) runs 8 products per
-`vpmulld`, slower than fp32's 8 per FMA: int8 builds of the bundled models ran 2-12x slower
-than fp32 on Zen 3. `pmaddubsw` does 32 u8 x s8 products per instruction (pairs summed to int16)
-but saturates once a pair passes 32767, which two products of 255 x 127 do. Weights quantized to
-[-64, 64] (7 bits, as onnxruntime's `reduce_range`) keep every pair below 2 * 255 * 64 = 32640,
-so the `dot4_u8s7` lowering (codegen/dot_intrinsics.py) is exact. PTQ picks 7-bit weights for
-such targets (`weight_limit`), and `pack_qweights_s7` packs those layers like the VNNI ones
-(4 input channels per int32 word) so the VNNI computes run with `dot4_u8s7`.
+Widening u8 x s8 to int32 multiplies runs 8 products per `vpmulld`, slower than fp32's 8 per
+FMA: int8 builds of the bundled models ran 2-12x slower than fp32 on Zen 3. `pmaddubsw` does
+32 u8 x s8 products per instruction (pairs summed to int16) but saturates once a pair passes
+32767, which two products of 255 x 127 do. 8-bit weights (PTQ's default) take dot4_u8s8,
+which splits the activation bytes so two `pmaddubsw` stay exact (codegen/dot_intrinsics.py).
+Weights within [-64, 64] (PTQ with `reduce_range`, as onnxruntime's option of that name, or a
+QDQ model's 7-bit weights) keep every pair below 2 * 255 * 64 = 32640 with one: for those
+layers `pack_qweights_s7` packs the weights like the VNNI ones (4 input channels per int32
+word) with `dot4_u8s7`. The weights PTQ picks never depend on the target, so one quantized
+model computes the same integers on every CPU and GPU.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ def _narrow_target(target) -> bool:
     return target is not None and target_has_dot4_s7(target) and not target_has_vnni(target)
 
 
-def weight_limit(target) -> int:
-    """The symmetric int8 weight bound PTQ quantizes to for `target`: 64 where the fast dot
-    product needs 7-bit weights, else 127."""
-    return S7 if _narrow_target(target) else 127
+def weight_limit(reduce_range: bool = False) -> int:
+    """The symmetric int8 weight bound PTQ quantizes to: 127, or 64 with `reduce_range`
+    (one `pmaddubsw` per 32 products on x86 without VNNI instead of two, for one bit of
+    weight precision). Never the target's choice: see the module docstring."""
+    return S7 if reduce_range else 127
 
 
 def _depthwise(g: Graph, n) -> bool:

@@ -288,6 +288,9 @@ class QuantOptions:
     # narrow rows: on Zen 3 a ds_cnn_kws depthwise layer took 14 us as QDWConv but 9.8 us as
     # a blocked fp32 conv with its layout transforms and quantize fused (fp32 alone: 2.5 us).
     depthwise: bool | None = None
+    # Weights in [-64, 64] (7 bits) instead of [-127, 127]: faster on x86 without VNNI
+    # (passes/quant_dot.py), the same on every other target; onnxruntime's option of the name.
+    reduce_range: bool = False
     report: dict = field(default_factory=dict)  # filled: tensor -> (scale, zero point)
 
 
@@ -355,7 +358,7 @@ def quantize_ptq(graph: Graph, opts: QuantOptions, target) -> Graph:
     from .quant_dot import weight_limit
 
     keep = set(opts.keep_fp32)
-    wmax = weight_limit(target)
+    wmax = weight_limit(opts.reduce_range)
     g = graph.copy()
     dw = opts.depthwise if opts.depthwise is not None else \
         getattr(target, "kind", None) != "cpu"

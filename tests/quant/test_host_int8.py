@@ -23,6 +23,9 @@ from tilecc.targets.target import get_target
 
 HOST = get_target("host")
 NARROW = target_has_dot4_s7(HOST) and not target_has_vnni(HOST)
+# The pmaddubsw kernels (x86 without VNNI), built for the host or, on a VNNI host that can run
+# AVX2 code, for the x86-64-avx2 preset: they run here either way.
+PMADD = "host" if NARROW else ("x86-64-avx2" if "+avx2" in HOST.features.split(",") else None)
 DATA = tilecc.__file__.rsplit("/", 1)[0] + "/data"
 
 
@@ -64,17 +67,17 @@ def _qlinearconv(ic, oc, k, stride, pad, hw, group, w):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
 
 
-def _vs_onnxruntime(model, x, tmp_path):
+def _vs_onnxruntime(model, x, tmp_path, target="host"):
     ort = pytest.importorskip("onnxruntime")
     ref = ort.InferenceSession(model.SerializeToString(),
                                providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    art = tilecc.compile(model)
+    art = tilecc.compile(model, target=target)
     out = next(iter(_load(art, tmp_path / "m.tar").run({"x": x}).values()))
     np.testing.assert_array_equal(out, ref)
     return art
 
 
-@pytest.mark.skipif(not NARROW, reason="host has VNNI or no AVX2: no 7-bit dot product")
+@pytest.mark.skipif(PMADD is None, reason="host has no AVX2: no pmaddubsw dot product")
 @pytest.mark.parametrize("ic,oc,k,stride,pad,hw,extreme", [
     (13, 20, 3, 2, 1, 11, False), (64, 40, 1, 1, 0, 7, False), (8, 16, 3, 1, 1, 6, True),
     (16, 24, 1, 1, 0, 8, False), (8, 16, 1, 1, 0, 8, True)])  # 1x1 on 64 pixels: pixel lanes
@@ -89,7 +92,7 @@ def test_s7_dot_product_exact_vs_onnxruntime(tmp_path, ic, oc, k, stride, pad, h
     else:
         w = rng.integers(-S7, S7 + 1, (oc, ic, k, k)).astype(np.int8)
         x = rng.integers(0, 256, (1, ic, hw, hw)).astype(np.uint8)
-    art = _vs_onnxruntime(_qlinearconv(ic, oc, k, stride, pad, hw, 1, w), x, tmp_path)
+    art = _vs_onnxruntime(_qlinearconv(ic, oc, k, stride, pad, hw, 1, w), x, tmp_path, PMADD)
     assert any(k.get("attrs", {}).get("dot") == "dot4_u8s7" for k in art.metadata["kernels"]) \
         or "vpmaddubsw" in _asm(tmp_path / "m.tar")
     assert "vpmaddubsw" in _asm(tmp_path / "m.tar")
@@ -111,17 +114,27 @@ def _qlinearconv_numpy(model, x):
     return np.clip(y, 0, 255).astype(np.uint8)
 
 
-def test_full_range_weights_keep_exact_path(tmp_path):
-    """A QDQ model's 8-bit weights (|w| up to 128) would saturate pmaddubsw: they stay on the
-    widening path and equal numpy's exact QLinearConv. (Not onnxruntime: on AVX2 without VNNI
-    its u8 x s8 kernel is pmaddubsw too and saturates on such weights; seen on Zen 3.)"""
+@pytest.mark.parametrize("extreme", [False, True])
+def test_full_range_weights_exact(tmp_path, extreme):
+    """A QDQ model's 8-bit weights (|w| up to 128) would saturate one pmaddubsw: without VNNI
+    they take the split-activation pair of pmaddubsw (still vpmaddubsw in the code) and equal
+    numpy's exact QLinearConv, also with every pair at its limit (x = 255, w = -128 or 127).
+    (Not onnxruntime: on AVX2 without VNNI its u8 x s8 kernel is one pmaddubsw and saturates
+    on such weights; seen on Zen 3.)"""
     rng = np.random.default_rng(3)
-    w = rng.integers(-128, 128, (16, 8, 3, 3)).astype(np.int8)
-    x = rng.integers(0, 256, (1, 8, 9, 9)).astype(np.uint8)
+    if extreme:
+        w = np.where(rng.random((16, 8, 3, 3)) < 0.5, -128, 127).astype(np.int8)
+        x = np.full((1, 8, 9, 9), 255, np.uint8)
+    else:
+        w = rng.integers(-128, 128, (16, 8, 3, 3)).astype(np.int8)
+        x = rng.integers(0, 256, (1, 8, 9, 9)).astype(np.uint8)
     model = _qlinearconv(8, 16, 3, 1, 1, 9, 1, w)
-    out = next(iter(_load(tilecc.compile(model), tmp_path / "m.tar").run({"x": x}).values()))
-    np.testing.assert_array_equal(out, _qlinearconv_numpy(model, x))
-    assert "vpmaddubsw" not in _asm(tmp_path / "m.tar")
+    for target in dict.fromkeys(["host", PMADD or "host"]):
+        art = tilecc.compile(model, target=target)
+        out = next(iter(_load(art, tmp_path / "m.tar").run({"x": x}).values()))
+        np.testing.assert_array_equal(out, _qlinearconv_numpy(model, x), err_msg=target)
+        if target == PMADD:
+            assert "vpmaddubsw" in _asm(tmp_path / "m.tar")
 
 
 @pytest.mark.parametrize("c,k,stride,pad,hw", [(16, 3, 1, 1, 9), (24, 3, 2, 1, 10),
@@ -134,8 +147,8 @@ def test_depthwise_qdwconv_vs_onnxruntime(tmp_path, c, k, stride, pad, hw):
     assert art.metadata["kernels"][0]["ops"] == ["QDWConv"]
 
 
-def test_ptq_weights_fit_the_hosts_dot_product():
-    assert weight_limit(HOST) == (S7 if NARROW else 127)
+def test_ptq_weight_range_is_the_users_not_the_targets():
+    assert weight_limit() == 127 and weight_limit(reduce_range=True) == S7
 
 
 def _calib(model, n=8, seed=100):
