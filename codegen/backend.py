@@ -17,7 +17,7 @@ import numpy as np
 
 from tilecc.graph import Graph, Node, TensorType
 from tilecc.loopir import Buffer, PrimFunc
-from tilecc.passes.memory import MemoryPlan
+from tilecc.passes.memory import ALIGN, MemoryPlan
 
 PRECISIONS = ("fp32", "fp16")
 
@@ -59,6 +59,8 @@ class Backend(ABC):
 
     # The error a bad precision raises: each backend's historical error class.
     precision_error: type[Exception] = ValueError
+    # Where each constant starts in params (bytes): a cache line, for aligned vector loads.
+    param_align = ALIGN
 
     def __init__(self, target, precision: str = "fp32", profile: bool = False,
                  opt_level: int = 2):

@@ -42,7 +42,7 @@ def compile(model: Any, target: Any = "host", input_shapes: dict | None = None,
             precision: str = "fp32", quantize: str | None = None, calibration: Any = None,
             calibration_method: str = "minmax", keep_fp32: Any = None,
             expose_intermediates: bool = False, profile: bool = False,
-            reduce_range: bool = False) -> Artifact:
+            reduce_range: bool = False, quantize_depthwise: bool | None = None) -> Artifact:
     """Compile an ONNX model (path, bytes or ModelProto) for `target` into an Artifact.
 
     input_shapes: {input name: shape} for inputs with symbolic dimensions.
@@ -57,7 +57,9 @@ def compile(model: Any, target: Any = "host", input_shapes: dict | None = None,
     with `calibration_method` minmax|percentile|entropy; ops named in `keep_fp32` stay float;
     `expose_intermediates` adds every quantized layer's output as a graph output (compare);
     `reduce_range` quantizes weights to 7 bits (faster on x86 without VNNI; the weights, and
-    so the results, never depend on the target otherwise).
+    so the results, never depend on the target otherwise); `quantize_depthwise` makes
+    depthwise convs int8 (True) or fp32 (False) instead of the target's default (int8 on GPUs
+    and bare metal, fp32 on CPUs with an OS).
     profile: time every kernel call (`tilecc run --profile`); for measuring, not deployment.
     """
     from tilecc.autotune.provider import TuningLogConfigs
@@ -74,7 +76,8 @@ def compile(model: Any, target: Any = "host", input_shapes: dict | None = None,
         quant = QuantOptions(calibration=calibration, method=calibration_method,
                              keep_fp32=tuple(DEFAULT_KEEP_FP32 if keep_fp32 is None
                                              else keep_fp32),
-                             expose=expose_intermediates, reduce_range=reduce_range)
+                             expose=expose_intermediates, reduce_range=reduce_range,
+                             depthwise=quantize_depthwise)
     return build(model, target=target, input_shapes=input_shapes, opt_level=opt_level,
                  name=name, print_ir_after=print_ir_after,
                  configs=configs, precision=precision, quant=quant, profile=profile)

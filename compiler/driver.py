@@ -100,7 +100,7 @@ def compile_model(graph: Graph, target, name: str, out_names: list[str], opt_lev
     stored = backend.stored_consts(graph.consts)
     plan = plan_model(graph.inputs, graph.outputs, stored,
                       [Step(tuple(c.node.inputs), tuple(c.node.outputs), c.scratch)
-                       for c in calls], parent, views, nbytes)
+                       for c in calls], parent, views, nbytes, backend.param_align)
     inputs = [backend.io_spec(v, graph.types[v]) for v in graph.inputs]
     outputs = [backend.io_spec(e, graph.types[v]) for v, e in zip(graph.outputs, out_names)]
     emitted = backend.emit(name, [(c, backend.bind(c, plan)) for c in calls], plan, inputs,

@@ -17,11 +17,12 @@ from tilecc.ops.registry import Pattern, ops_with
 # Read from the op definitions (register_op(..., pattern=Pattern.ELEMWISE)), never listed here.
 ELEMWISE = ops_with(Pattern.ELEMWISE)
 # Groups an elementwise op may join as an epilogue (Softmax/LRN keep their own kernels).
-EPILOGUE_HOSTS = ELEMWISE | {"Conv", "Gemm", "MatMul", "QConv", "QDWConv", "QGemm", "MaxPool",
-                             "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Concat", "Transpose",
-                             "Slice", "Gather", "Pad", "ReduceMean", "ReduceSum", "ReduceMax",
-                             "ReduceMin", "ConvNCHWc", "MaxPoolNCHWc", "AveragePoolNCHWc",
-                             "GlobalAveragePoolNCHWc", "GlobalMaxPoolNCHWc", "LayoutTransform"}
+EPILOGUE_HOSTS = ELEMWISE | {"Conv", "Gemm", "MatMul", "QConv", "QDWConv", "QGemm", "QAveragePool",
+                             "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+                             "Concat", "Transpose", "Slice", "Gather", "Pad", "ReduceMean",
+                             "ReduceSum", "ReduceMax", "ReduceMin", "ConvNCHWc", "MaxPoolNCHWc",
+                             "AveragePoolNCHWc", "GlobalAveragePoolNCHWc", "GlobalMaxPoolNCHWc",
+                             "LayoutTransform"}
 ALIAS_OPS = {"Reshape"}
 # Ops per fused group. Real models fuse a handful (conv + bias + activation); 32 deep
 # elementwise expansions (Erf, Mish, ...) still stay well inside Python's recursion limit.

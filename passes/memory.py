@@ -69,11 +69,12 @@ class MemoryPlan:
 
 def plan_model(graph_inputs: list[str], graph_outputs: list[str], consts: dict,
                steps: list[Step], parent: dict[str, str], views: dict[str, tuple[str, int]],
-               nbytes) -> MemoryPlan:
+               nbytes, param_align: int = ALIGN) -> MemoryPlan:
     """One plan for a kernel sequence: the constants it reads packed into params, every other
     non-input, non-output value (by storage root) and every scratch buffer placed in one arena
     by lifetime. `consts` are the graph's constants as stored (e.g. already cast to half);
-    `nbytes(v)` is a value's storage size."""
+    `nbytes(v)` is a value's storage size; each constant starts at a multiple of
+    `param_align` bytes."""
     inputs = {v: k for k, v in enumerate(graph_inputs)}
     outputs = {v: k for k, v in enumerate(graph_outputs)}
 
@@ -86,7 +87,7 @@ def plan_model(graph_inputs: list[str], graph_outputs: list[str], consts: dict,
             r = rootof(i)
             if r in consts and r not in used:
                 used.append(r)
-    params, param_off = pack_params(consts, used)
+    params, param_off = pack_params(consts, used, param_align)
     sizes: dict[str, int] = {}
     life: dict[str, list[int]] = {}
     for s, st in enumerate(steps):
@@ -179,7 +180,8 @@ def view_root(v: str, parent: dict[str, str], views: dict[str, tuple[str, int]]
             return v, off
 
 
-def pack_params(consts: dict[str, np.ndarray], used: list[str]) -> tuple[bytes, dict[str, int]]:
+def pack_params(consts: dict[str, np.ndarray], used: list[str],
+                param_align: int = ALIGN) -> tuple[bytes, dict[str, int]]:
     chunks, offsets, off = [], {}, 0
     for name in used:
         arr = np.ascontiguousarray(consts[name])
@@ -187,7 +189,7 @@ def pack_params(consts: dict[str, np.ndarray], used: list[str]) -> tuple[bytes, 
             arr = arr.astype(np.uint8)
         offsets[name] = off
         data = arr.tobytes()
-        pad = align(len(data)) - len(data)
+        pad = align(len(data), param_align) - len(data)
         chunks.append(data + b"\0" * pad)
         off += len(data) + pad
     return b"".join(chunks), offsets

@@ -52,7 +52,10 @@ def pack_qweights_s7(graph: Graph, target) -> Graph:
     g = graph.copy()
     for k, n in enumerate(g.nodes):
         if _depthwise(g, n):
-            g.nodes[k] = n.replace(op="QDWConv")
+            # Bare metal reads the uint8 input in place: the widened int32 copy the fast
+            # kernel makes is four times the input, more arena than a microcontroller has.
+            g.nodes[k] = n.replace(op="QDWConv", attrs=dict(n.attrs,
+                                                            widen=not target.bare_metal))
     if not _narrow_target(target):
         return g
     lanes = target.lanes(4)

@@ -283,10 +283,12 @@ class QuantOptions:
     bias_correction: bool = True
     expose: bool = False  # add each quantized layer's (dequantized) output as a graph output
     percentile: float = 99.99
-    # Depthwise convs in int8 (QDWConv)? None: not on CPUs. Int8 activations stay NCHW while
-    # fp32 ones are channel-blocked, and a depthwise conv over NCHW bytes vectorises along
-    # narrow rows: on Zen 3 a ds_cnn_kws depthwise layer took 14 us as QDWConv but 9.8 us as
-    # a blocked fp32 conv with its layout transforms and quantize fused (fp32 alone: 2.5 us).
+    # Depthwise convs in int8 (QDWConv)? None: not on CPUs with an OS, yes on GPUs and bare
+    # metal. Int8 activations stay NCHW while fp32 ones are channel-blocked, and a depthwise
+    # conv over NCHW bytes vectorises along narrow rows: on Zen 3 a ds_cnn_kws depthwise layer
+    # took 14 us as QDWConv but 9.8 us as a blocked fp32 conv with its layout transforms and
+    # quantize fused (fp32 alone: 2.5 us). On a microcontroller memory decides: fp32
+    # activations around each depthwise conv would take four times the arena.
     depthwise: bool | None = None
     # Weights in [-64, 64] (7 bits) instead of [-127, 127]: faster on x86 without VNNI
     # (passes/quant_dot.py), the same on every other target; onnxruntime's option of the name.
@@ -353,6 +355,11 @@ def _act_qparams(lo: float, hi: float) -> tuple[float, int]:
     return float(np.float32(scale)), zp
 
 
+def default_int8_depthwise(target) -> bool:
+    """QuantOptions.depthwise when not given: int8 depthwise convs except on CPUs with an OS."""
+    return getattr(target, "kind", None) != "cpu" or bool(getattr(target, "bare_metal", False))
+
+
 def quantize_ptq(graph: Graph, opts: QuantOptions, target) -> Graph:
     from .calibrate import collect, load_samples, tensor_range
     from .quant_dot import weight_limit
@@ -360,8 +367,7 @@ def quantize_ptq(graph: Graph, opts: QuantOptions, target) -> Graph:
     keep = set(opts.keep_fp32)
     wmax = weight_limit(opts.reduce_range)
     g = graph.copy()
-    dw = opts.depthwise if opts.depthwise is not None else \
-        getattr(target, "kind", None) != "cpu"
+    dw = opts.depthwise if opts.depthwise is not None else default_int8_depthwise(target)
     cands = _candidates(g, keep, depthwise=dw)
     if not cands:
         return g
@@ -382,13 +388,15 @@ def quantize_ptq(graph: Graph, opts: QuantOptions, target) -> Graph:
     opts.report.update(qp)
 
     in_q = {id(n) for n in cands}
-    # A uint8 output serves layers that all read it quantized; anything else reads float.
+    # A uint8 output serves layers that all read it quantized, and average pools (which then
+    # dequantize their mean: QAveragePool); anything else reads float.
     int8_out = {}
     for n in cands:
         y = layer_out[id(n)]
         users = cons.get(y, [])
         int8_out[id(n)] = bool(users) and y not in outputs and all(
-            id(u) in in_q and u.inputs[0] == y for u in users)
+            (id(u) in in_q and u.inputs[0] == y) or _qpool_attrs(g, u) is not None
+            for u in users)
     # Relu always folds into the epilogue; Clip(0, b) only into a uint8 one (a float
     # epilogue has no upper clamp, so the Clip stays and fuses after the layer).
     absorbed = {id(a) for n in cands if (a := acts[id(n)]) is not None
@@ -396,11 +404,18 @@ def quantize_ptq(graph: Graph, opts: QuantOptions, target) -> Graph:
     qvalue: dict[str, str] = {}  # float tensor -> its uint8 twin
     nodes: list[Node] = []
     em = _Emitter(g, nodes)
+    pooled: dict[str, tuple[float, int]] = {}  # uint8 layer output -> its scale, zero point
     for n in g.nodes:
         if id(n) in absorbed:
             continue
         if id(n) not in in_q:
-            nodes.append(n)
+            pool = _qpool_attrs(g, n) if qvalue.get(n.inputs[0]) in pooled else None
+            if pool is None:
+                nodes.append(n)
+                continue
+            xs_, xz_ = pooled[qvalue[n.inputs[0]]]
+            em.emit("QAveragePool", [qvalue[n.inputs[0]]],
+                    dict(pool, x_scale=xs_, x_zp=xz_), name=n.name, out=n.outputs[0])
             continue
         x = n.inputs[0]
         xs, xz = qp[x]
@@ -416,6 +431,7 @@ def quantize_ptq(graph: Graph, opts: QuantOptions, target) -> Graph:
             yq = g.fresh_name(f"{y}_q")
             emit_qlayer(em, qvalue[x], q, _conv_attrs(n), relu, out=yq, name=n.name)
             qvalue[y] = yq
+            pooled[yq] = (q.y_scale, q.y_zp)
             if opts.expose:
                 emit_dequantize(em, yq, q.y_scale, q.y_zp, out=y)
                 g.outputs.append(y)
@@ -425,6 +441,24 @@ def quantize_ptq(graph: Graph, opts: QuantOptions, target) -> Graph:
                 g.outputs.append(layer_out[id(n)])
     g.nodes = nodes
     return g
+
+
+def _qpool_attrs(g: Graph, n: Node) -> dict | None:
+    """QAveragePool's window for an average pool PTQ may feed uint8 (a global pool, or one
+    whose windows lie inside a 4-D input: no padding, no ceil_mode overhang), else None."""
+    if len(n.inputs) != 1 or len(g.types[n.inputs[0]].shape) != 4:
+        return None
+    h, w = g.types[n.inputs[0]].shape[2:]
+    if n.op == "GlobalAveragePool":
+        return {"kernel": (h, w), "strides": (1, 1)}
+    if n.op != "AveragePool" or any(n.attrs["pads"]) \
+            or tuple(n.attrs.get("dilations", (1, 1))) != (1, 1):
+        return None
+    (kh, kw), (sh, sw) = n.attrs["kernel"], n.attrs["strides"]
+    if (h - kh) % sh or (w - kw) % sw:  # ceil_mode would add a partial window
+        if n.attrs.get("ceil_mode"):
+            return None
+    return {"kernel": (kh, kw), "strides": (sh, sw)}
 
 
 def _conv_attrs(n: Node) -> dict:

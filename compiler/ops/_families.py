@@ -7,4 +7,4 @@ from . import quant  # noqa: F401
 from . import extra  # noqa: F401
 from . import nchwc  # noqa: F401
 from . import pool, sampling  # noqa: F401
-from . import quant_dw  # noqa: F401
+from . import quant_dw, quant_pool  # noqa: F401

@@ -5,7 +5,9 @@ where fp32 takes 2). Here the padded input is first widened to a channels-last i
 copy, so the reduction reads int32 vectors along channels, multiplies and adds as QConv does,
 and ends in the same requantization epilogue (exact: 9 products of 255 * 128 fit int32).
 ds_cnn_kws's 64x25x5 layer: 20 us with vectors along width, 14 us so; blocked fp32 is 2.5 us,
-which is why PTQ leaves depthwise convs fp32 on CPUs by default (QuantOptions.depthwise)."""
+which is why PTQ leaves depthwise convs fp32 on CPUs by default (QuantOptions.depthwise).
+With attrs["widen"] false (bare metal, where the arena is what runs out) the reduction reads
+the uint8 NCHW input in place, the padding as the input zero point."""
 
 from __future__ import annotations
 
@@ -32,11 +34,19 @@ def qdwconv2d(inputs, attrs, out_types):
         return cast("int32", select(all_of(in_range(hh, 0, H), in_range(wi, 0, W)),
                                     x[n, c, hh, wi], zp))
 
+    rc, ry, rx = te.reduce_axis(1, "rc"), te.reduce_axis(KH, "ry"), te.reduce_axis(KW, "rx")
+    if not attrs.get("widen", True):
+        def direct(n, oc, oh, ow):
+            xv = widen(n, oh * sh + ry * dh, ow * sw + rx * dw, oc + rc)
+            acc = te.sum(xv * cast("int32", w[oc + rc, 0, ry, rx]), axis=[rc, ry, rx])
+            return _requant(acc + bias[oc], scale[oc], attrs)
+
+        return [te.compute(out_types[0].shape, direct, name="qdwconv2d", tag="conv2d",
+                           attrs={"weight_block": 0, "pointwise": False})]
     # Channels last in both scratch copies: the reduction's vectors run along channels.
     xw = te.compute((N, H + t + b, W + lf + r, C), widen, name="xwiden", tag="pad")
     ww_ = te.compute((KH, KW, C), lambda y, z, c: cast("int32", w[c, 0, y, z]),
                      name="wwiden", tag="pad")
-    rc, ry, rx = te.reduce_axis(1, "rc"), te.reduce_axis(KH, "ry"), te.reduce_axis(KW, "rx")
 
     def f(n, oc, oh, ow):
         xv = xw[n, oh * sh + ry * dh, ow * sw + rx * dw, oc + rc]

@@ -52,13 +52,10 @@ def _int8_vs_host_and_fp32(builder, target, tmp_path):
     model = getattr(builders, builder)()
     calib, x = _calibration(model)
     ref = next(iter(ort_run(model, x).values()))
-    # Depthwise convs are int8 on GPUs but stay fp32 on CPUs by default (QuantOptions
-    # .depthwise): the host reference quantizes them too, so both compute the same integers.
-    from tilecc.build import build
-    from tilecc.passes.quantize import QuantOptions
-
-    host = _run(build(model, quant=QuantOptions(calibration=calib, depthwise=True)), x,
-                tmp_path, "h")
+    # Depthwise convs are int8 on GPUs but stay fp32 on CPUs by default: the host reference
+    # quantizes them too, so both compute the same integers.
+    host = _run(tilecc.compile(model, quantize="int8", calibration=calib,
+                               quantize_depthwise=True), x, tmp_path, "h")
     art = tilecc.compile(model, target=target, quantize="int8", calibration=calib)
     out = _run(art, x, tmp_path, "o")
     print(f"{builder} {target}: int8 cosine vs fp32 {cosine(out, ref):.6f} (host int8 "
