@@ -455,9 +455,8 @@ def _qpool_attrs(g: Graph, n: Node) -> dict | None:
             or tuple(n.attrs.get("dilations", (1, 1))) != (1, 1):
         return None
     (kh, kw), (sh, sw) = n.attrs["kernel"], n.attrs["strides"]
-    if (h - kh) % sh or (w - kw) % sw:  # ceil_mode would add a partial window
-        if n.attrs.get("ceil_mode"):
-            return None
+    if n.attrs.get("ceil_mode") and ((h - kh) % sh or (w - kw) % sw):  # a partial window
+        return None
     return {"kernel": (kh, kw), "strides": (sh, sw)}
 
 
