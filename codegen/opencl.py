@@ -18,8 +18,8 @@ from functools import cache
 
 import numpy as np
 
+from tilecc.codegen.half_policy import FLOAT, HALF, FloatKinds, half_accumulator
 from tilecc.codegen.opencl_dot import dot_loop, helper_name, lanes, preamble
-from tilecc.codegen.opencl_half import FLOAT, HALF, HALF_ACC_MAX, FloatKinds, updates_per_element
 from tilecc.codegen.opencl_half import preamble as half_preamble
 from tilecc.codegen.semantics import FLOAT_MINMAX_BEYOND
 from tilecc.errors import TileccError
@@ -317,7 +317,7 @@ class KernelEmitter:
         elif isinstance(s, Allocate):
             b = s.buffer
             if self.kinds is not None and _is_float(b.dtype) and b.scope == "local" \
-                    and updates_per_element(s.body, b) <= HALF_ACC_MAX:
+                    and half_accumulator(s.body, b):
                 self.half_acc.add(id(b))
             ty = self.ty(b.dtype, HALF if id(b) in self.half_acc else None)
             # "shared": one copy per work-group (compiler/topi/gpu_tile.py's tiles).
