@@ -85,3 +85,50 @@ class FloatKinds:
 def half_accumulator(body: Stmt, buf: Buffer) -> bool:
     """Whether the local float accumulator `buf`, allocated around `body`, may sum in half."""
     return updates_per_element(body, buf) <= HALF_ACC_MAX
+
+
+def half_locals(body: Stmt, half_storage) -> set[Buffer]:
+    """The kernel-private float32 buffers of `body` that hold half values: each sums at most
+    HALF_ACC_MAX terms per element and every value stored into it is half by FloatKinds (a
+    buffer fed from an integer or a float32 value stays float32, and so, in turn, does a
+    buffer fed from that one). `half_storage(buf)`: is a kernel argument half in memory."""
+    allocs: list[Allocate] = []
+
+    def walk(s: Stmt) -> None:
+        if isinstance(s, For):
+            walk(s.body)
+        elif isinstance(s, Seq):
+            for x in s.stmts:
+                walk(x)
+        elif isinstance(s, IfThenElse):
+            walk(s.then)
+            if s.other is not None:
+                walk(s.other)
+        elif isinstance(s, Allocate):
+            allocs.append(s)
+            walk(s.body)
+
+    walk(body)
+    half = {a.buffer for a in allocs if a.buffer.dtype == "float32" and a.buffer.scope == "local"
+            and half_accumulator(a.body, a.buffer)}
+    while True:  # drop buffers fed a float32 value until none is left to drop
+        kinds = FloatKinds(lambda b, cur=frozenset(half): half_storage(b) or b in cur)
+        fed_float = {st.buffer for st in _stores(body)
+                     if st.buffer in half and kinds(st.value) == FLOAT}
+        if not fed_float:
+            return half
+        half -= fed_float
+
+
+def _stores(s: Stmt):
+    if isinstance(s, Store):
+        yield s
+    elif isinstance(s, (For, Allocate)):
+        yield from _stores(s.body)
+    elif isinstance(s, Seq):
+        for x in s.stmts:
+            yield from _stores(x)
+    elif isinstance(s, IfThenElse):
+        yield from _stores(s.then)
+        if s.other is not None:
+            yield from _stores(s.other)

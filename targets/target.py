@@ -67,6 +67,9 @@ class Target:
     flash: tuple[int, ...] = ()
     ram: tuple[int, ...] = ()
     clock_hz: int = 0  # the board's CPU clock, which drives SysTick (instruction counts)
+    # Bytes of the float type kernels compute in: 2 for a precision="fp16" build on a CPU with
+    # native half arithmetic (for_precision), where float vectors hold twice the lanes.
+    float_bytes: int = 4
 
     @property
     def key(self) -> str:
@@ -75,6 +78,24 @@ class Target:
 
     def lanes(self, dtype_bytes: int = 4) -> int:
         return max(1, self.vector_bits // (8 * dtype_bytes))
+
+    def float_lanes(self) -> int:
+        """Lanes of a float vector in the arithmetic kernels compute in (blocked-layout block,
+        schedules' vector width): 4 in 128 bits, 8 when they compute in half."""
+        return self.lanes(self.float_bytes)
+
+    @property
+    def native_half(self) -> bool:
+        """Half-precision vector arithmetic in the ISA (ARMv8.2-A FEAT_FP16: fmla v.8h)."""
+        return (self.kind == "cpu" and self.triple.startswith("aarch64")
+                and "+fullfp16" in self.features.split(","))
+
+    def for_precision(self, precision: str) -> Target:
+        """The target kernels are scheduled for at `precision`: fp16 on native_half targets
+        computes in half (codegen/llvm_half.py), so its float vectors are 2-byte lanes."""
+        if precision == "fp16" and self.native_half:
+            return dataclasses.replace(self, float_bytes=2)
+        return self
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
