@@ -68,6 +68,9 @@ def test_schedules_pick_8_half_lanes_only_for_fp16_on_fullfp16():
     assert a64.for_precision("fp16").float_lanes() == 4
     assert get_target("cortex-a7").for_precision("fp16").float_lanes() == 4
     assert a76.for_precision("fp16").lanes(4) == 4  # int32 (int8 kernels) lanes unchanged
+    # qemu-user must model a core with FEAT_FP16 for the half kernels to run.
+    for name in ("cortex-a76", "raspberry-pi-5", "rk3588"):
+        assert get_target(name).emulator()[1:3] == ["-cpu", "cortex-a76"]
 
 
 def test_accumulators_short_in_half_long_in_float():
