@@ -27,7 +27,9 @@ class LlvmBackend(Backend):
         self.cg = ModuleCodegen(self.target, name, allow_parallel=self.allow_parallel,
                                 reassociate=self.opt_level >= 3)
         self.half = None
-        if self.precision == "fp16":  # float16 storage between kernels, float32 math in them
+        # float16 storage between kernels; math in float32, or in half where the target
+        # has it (codegen/llvm_half.py)
+        if self.precision == "fp16":
             from tilecc.passes.precision import HalfStorage
             self.half = HalfStorage(graph, fused)
 
@@ -47,6 +49,9 @@ class LlvmBackend(Backend):
         if self.half:
             from tilecc.passes.precision import half_storage
             pf = half_storage(pf, self.half.flags(node))
+            if self.target.float_bytes == 2:
+                from tilecc.codegen.llvm_half import half_arithmetic
+                pf = half_arithmetic(pf)
         fn = self.cg.add_kernel(pf)
         return Kernel(fn.name, pf, info, fn)
 

@@ -1,9 +1,11 @@
 """Loop IR -> LLVM IR (llvmlite) -> object code for a CPU target.
 
-Tables map dtypes and ops to LLVM; one walker emits statements. A `vectorize` loop is emitted
-as straight-line vector code: a load whose index is affine in the loop variable with stride 1
-becomes one vector load, stride 0 a scalar load, anything else a gather. A `parallel` loop is
-outlined into a task function handed to `tilecc_parallel_for` (runtime/c/tilecc_runtime.c).
+Tables map dtypes and ops to LLVM; one walker emits statements. This module has the
+expression rules and the module-level code generator; the emitter's other parts live next to
+it: llvm_base.py (types, emitted values, shared helpers), llvm_memory.py (vector, strided,
+gathered and masked loads and stores), llvm_control.py (branches, vector/unrolled/serial
+loops, parallel loops outlined into `tilecc_parallel_for` tasks), llvm_half.py (fp16
+arithmetic on CPUs with native half).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import math
 
 import llvmlite.binding as llvm
-import numpy as np
 from llvmlite import ir
 
 from tilecc.codegen.semantics import FLOAT_MINMAX_BEYOND
@@ -28,25 +29,28 @@ from tilecc.expr import (
     Var,
     cast,
     const,
-    linear_coeff,
-    substitute,
 )
-from tilecc.loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Store
+from tilecc.loopir import PrimFunc
 from tilecc.unswitch import unswitch_guards
 
 from . import dot_intrinsics, floatfmt, mathfns
-
-I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
-F32, F64, F16 = ir.FloatType(), ir.DoubleType(), ir.HalfType()
-PTR = ir.PointerType()
-
-# Register types; bool is i1 in registers and i8 in memory.
-TYPES = {"float32": F32, "float64": F64, "float16": F16, "int64": I64, "int32": I32,
-         "int16": ir.IntType(16), "int8": I8, "uint8": I8, "uint16": ir.IntType(16),
-         "uint32": I32, "uint64": I64, "bool": I1}
-# Storage-only float formats are their bit patterns in registers (codegen/floatfmt.py).
-TYPES.update({n: ir.IntType(f.bits) for n, f in floatfmt.FORMATS.items()})
-MEM_TYPES = dict(TYPES, bool=I8)
+from .llvm_base import (
+    F16,
+    F32,
+    F64,
+    I1,
+    I8,
+    I32,
+    I64,
+    MEM_TYPES,
+    PTR,
+    TYPES,
+    Val,
+    is_float,
+    is_unsigned,
+)
+from .llvm_control import CHUNKS_PER_TASK, ControlFlow
+from .llvm_memory import MemoryAccess
 
 FBIN = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
 IBIN = {"add": "add", "sub": "sub", "mul": "mul", "and": "and_", "or": "or_", "shl": "shl",
@@ -70,67 +74,10 @@ def _init_llvm():
         _initialized = True
 
 
-def is_float(dtype: str) -> bool:
-    return dtype.startswith("float") and not floatfmt.is_exotic(dtype)
 
-
-def is_unsigned(dtype: str) -> bool:
-    return dtype.startswith("uint") or dtype == "bool"
-
-
-class Val:
-    """An emitted value: scalar, or a vector of `lanes` when `vec`."""
-
-    __slots__ = ("v", "vec")
-
-    def __init__(self, v, vec=False):
-        self.v, self.vec = v, vec
-
-
-class FunctionEmitter:
-    def __init__(self, cg: ModuleCodegen, fn: ir.Function):
-        self.cg = cg
-        self.fn = fn
-        self.entry = fn.append_basic_block("entry")
-        self.body_block = fn.append_basic_block("body")
-        self.b = ir.IRBuilder(self.body_block)
-        self.env: dict[Var, ir.Value] = {}
-        self.bufs: dict[Buffer, ir.Value] = {}
-        self.vvar: Var | None = None
-        self.mask = None  # vector of i1: lanes of a partial (tail) vector that are live
-        self.lanes = 1
-        self._narrow_mul = dot_intrinsics.widening_mul(cg.target)
-
-    def finish(self, ret):
-        self.b.ret(ret)
-        ir.IRBuilder(self.entry).branch(self.body_block)
-
-    def alloca(self, typ, align=64):
-        bb = ir.IRBuilder(self.entry)
-        a = bb.alloca(typ)
-        a.align = align
-        a.type = PTR  # opaque pointer like the kernel arguments, so vector stores type-check
-        return a
-
-    # ---------------------------------------------------------------- expressions
-    def vtype(self, dtype):
-        t = TYPES[dtype]
-        return ir.VectorType(t, self.lanes)
-
-    def bcast(self, x: Val, dtype) -> ir.Value:
-        if x.vec or self.vvar is None:
-            return x.v
-        t = self.vtype(dtype)
-        undef = ir.Constant(t, ir.Undefined)
-        v = self.b.insert_element(undef, x.v, I32(0))
-        return self.b.shuffle_vector(v, undef, ir.Constant(ir.VectorType(I32, self.lanes),
-                                                           [0] * self.lanes))
-
-    def ev(self, e: Expr) -> Val:
-        m = getattr(self, "ev_" + type(e).__name__, None)
-        if m is None:
-            raise NotImplementedError(f"codegen: no rule for {type(e).__name__}")
-        return m(e)
+class FunctionEmitter(MemoryAccess, ControlFlow):
+    """Loop IR of one kernel -> the body of its LLVM function: the expression rules
+    (here), loads and stores (llvm_memory.py), branches and loops (llvm_control.py)."""
 
     def ev_Const(self, e: Const) -> Val:
         t = TYPES[e.dtype]
@@ -227,11 +174,6 @@ class FunctionEmitter:
             return Val(bl.sub(q, bl.zext(adj, x.type)), vec)
         return Val(bl.select(adj, bl.add(r, y), r), vec)
 
-    def _const_like(self, ty, v):
-        if isinstance(ty, ir.VectorType):
-            return ir.Constant(ty, [v] * ty.count)
-        return ir.Constant(ty, v)
-
     def ev_Cmp(self, e: Cmp) -> Val:
         a, b = self.ev(e.a), self.ev(e.b)
         x, y, vec = self._pair(a, b, e.a.dtype)
@@ -289,17 +231,6 @@ class FunctionEmitter:
             return Val(bl.trunc(v, ty), x.vec)
         return Val(bl.zext(v, ty) if is_unsigned(src) else bl.sext(v, ty), x.vec)
 
-    def _intrinsic(self, name, args, ret=None):
-        ty = args[0].type
-        suffix = (f"v{ty.count}{ty.element.intrinsic_name}" if isinstance(ty, ir.VectorType)
-                  else ty.intrinsic_name)
-        fname = f"{name}.{suffix}"
-        fn = self.cg.module.globals.get(fname)
-        if fn is None:
-            fn = ir.Function(self.cg.module, ir.FunctionType(ret or ty, [a.type for a in args]),
-                             fname)
-        return self.b.call(fn, args)
-
     def _libm(self, name, args):
         ty = args[0].type
         sname = name if ty == F32 else name.rstrip("f")
@@ -336,323 +267,6 @@ class FunctionEmitter:
             return Val(out, True)
         raise NotImplementedError(f"codegen: math function {e.fn}")
 
-    def _addr(self, buf: Buffer, idx: ir.Value):
-        return self.b.gep(self.bufs[buf], [idx], inbounds=True, source_etype=MEM_TYPES[buf.dtype])
-
-    def _from_mem(self, v, dtype):
-        if dtype == "bool":
-            z = self._const_like(v.type, 0)
-            return self.b.icmp_unsigned("!=", v, z)
-        return v
-
-    def _to_mem(self, v, dtype, vec):
-        if dtype == "bool":
-            return self.b.zext(v, ir.VectorType(I8, self.lanes) if vec else I8)
-        return v
-
-    def _lane_mode(self, index: Expr):
-        """'scalar', 'contig' or 'gather' for an index under the current vector variable."""
-        if self.vvar is None:
-            return "scalar"
-        c = linear_coeff(index, self.vvar)
-        if c in (2, 3, 4) and self.cg.masked_ok:
-            return "strided"
-        return {0: "scalar", 1: "contig"}.get(c, "gather")
-
-    def ev_Load(self, e: Load) -> Val:
-        buf, dt = e.buffer, e.buffer.dtype
-        mode = self._lane_mode(e.index)
-        esize = np.dtype(dt).itemsize
-        if mode == "scalar":
-            v = self.b.load(self._addr(buf, self.ev(e.index).v), typ=MEM_TYPES[dt], align=esize)
-            return Val(self._from_mem(v, dt))
-        if mode == "contig":
-            base = self.ev(substitute(e.index, {self.vvar: const(0)})).v
-            vt = ir.VectorType(MEM_TYPES[dt], self.lanes)
-            if self.mask is not None:
-                v = self._masked_load(self._addr(buf, base), vt, esize, self.mask,
-                                      ir.Constant(vt, ir.Undefined))
-            else:
-                v = self.b.load(self._addr(buf, base), typ=vt, align=esize)
-            return Val(self._from_mem(v, dt), True)
-        if mode == "strided" and self.mask is None:
-            return Val(self._from_mem(self._strided_load(e, esize), dt), True)
-        idx = self.bcast(self.ev(e.index), "int64")
-        if self.mask is not None:  # dead lanes read element 0, which every buffer has
-            idx = self.b.select(self.mask, idx, ir.Constant(idx.type, [0] * self.lanes))
-        out = ir.Constant(ir.VectorType(MEM_TYPES[dt], self.lanes), ir.Undefined)
-        for lane in range(self.lanes):
-            li = self.b.extract_element(idx, I32(lane))
-            x = self.b.load(self._addr(buf, li), typ=MEM_TYPES[dt], align=esize)
-            out = self.b.insert_element(out, x, I32(lane))
-        return Val(self._from_mem(out, dt), True)
-
-    def _guarded_load(self, e: Select) -> Val:
-        """`cond ? buf[idx] : other` where idx may be out of bounds when cond is false (padding):
-        lanes that are off never touch memory (masked vector load), scalar and gathered lanes
-        read element 0 instead, which every buffer has."""
-        load, dt = e.a, e.a.dtype
-        c, other = self.ev(e.cond), self.ev(e.b)
-        esize = np.dtype(dt).itemsize
-        # A uniform (scalar) condition over a contiguous vector is a splatted mask: still one
-        # masked vector load, not a per-lane gather through a select on the index.
-        if self._lane_mode(load.index) == "contig" and self.cg.masked_ok:
-            base = self.ev(substitute(load.index, {self.vvar: const(0)})).v
-            vt = ir.VectorType(MEM_TYPES[dt], self.lanes)
-            mask = self.bcast(c, "bool")
-            if self.mask is not None:
-                mask = self.b.and_(mask, self.mask)
-            passthru = self.bcast(other, dt)
-            if dt == "bool":
-                passthru = self._to_mem(passthru, dt, True)
-            v = self._masked_load(self._addr(load.buffer, base), vt, esize, mask, passthru)
-            return Val(self._from_mem(v, dt), True)
-        if self._lane_mode(load.index) == "strided" and (c.vec or other.vec):
-            # Widen the lane mask to the stride-s window: element j of the wide load is lane
-            # j/s when s divides j, else never needed.
-            st = linear_coeff(load.index, self.vvar)
-            n = st * self.lanes
-            cv = self.bcast(c, "bool")
-            if self.mask is not None:
-                cv = self.b.and_(cv, self.mask)
-            zeros = ir.Constant(cv.type, [0] * self.lanes)
-            sel = [j // st if j % st == 0 else self.lanes for j in range(n)]
-            wmask = self.b.shuffle_vector(cv, zeros, ir.Constant(ir.VectorType(I32, n), sel))
-            et = MEM_TYPES[dt]
-            wide = ir.VectorType(et, n)
-            base = self.ev(substitute(load.index, {self.vvar: const(0)})).v
-            v = self._masked_load(self._addr(load.buffer, base), wide, esize, wmask,
-                                  ir.Constant(wide, ir.Undefined))
-            pick = ir.Constant(ir.VectorType(I32, self.lanes), [st * j for j in range(self.lanes)])
-            x = self._from_mem(self.b.shuffle_vector(v, ir.Constant(wide, ir.Undefined), pick), dt)
-            return Val(self.b.select(cv, x, self.bcast(other, dt)), True)
-        from tilecc.expr import select as mk_select
-        safe = Load(load.buffer, mk_select(e.cond, load.index, const(0)))
-        x = self.ev(safe)
-        if c.vec or x.vec or other.vec:
-            cv = self.bcast(c, "bool")
-            return Val(self.b.select(cv, self.bcast(x, dt), self.bcast(other, dt)), True)
-        return Val(self.b.select(c.v, x.v, other.v))
-
-    def _masked_load(self, ptr, vt, esize, mask, passthru):
-        fname = f"llvm.masked.load.v{vt.count}{vt.element.intrinsic_name}.p0"
-        fn = self.cg.module.globals.get(fname)
-        if fn is None:
-            fn = ir.Function(self.cg.module, ir.FunctionType(vt, [PTR, I32, mask.type, vt]), fname)
-        return self.b.call(fn, [ptr, I32(esize), mask, passthru])
-
-    def _strided_load(self, e: Load, esize: int):
-        """Stride-s lanes: one masked contiguous load of s*L elements (the mask stops at the
-        last element needed, so nothing past it is touched), then a shuffle picks every s-th."""
-        s = linear_coeff(e.index, self.vvar)
-        n = s * self.lanes
-        et = MEM_TYPES[e.buffer.dtype]
-        base = self.ev(substitute(e.index, {self.vvar: const(0)})).v
-        ptr = self._addr(e.buffer, base)
-        wide = ir.VectorType(et, n)
-        mask = ir.Constant(ir.VectorType(I1, n), [int(j <= s * (self.lanes - 1)) for j in range(n)])
-        fname = f"llvm.masked.load.v{n}{et.intrinsic_name}.p0"
-        fn = self.cg.module.globals.get(fname)
-        if fn is None:
-            fn = ir.Function(self.cg.module, ir.FunctionType(wide, [PTR, I32, mask.type, wide]),
-                             fname)
-        v = self.b.call(fn, [ptr, I32(esize), mask, ir.Constant(wide, ir.Undefined)])
-        sel = ir.Constant(ir.VectorType(I32, self.lanes), [s * j for j in range(self.lanes)])
-        return self.b.shuffle_vector(v, ir.Constant(wide, ir.Undefined), sel)
-
-    # ---------------------------------------------------------------- statements
-    def emit(self, s):
-        getattr(self, "emit_" + type(s).__name__)(s)
-
-    def emit_Seq(self, s: Seq):
-        for x in s.stmts:
-            self.emit(x)
-
-    def emit_Allocate(self, s: Allocate):
-        self.bufs[s.buffer] = self.alloca(ir.ArrayType(MEM_TYPES[s.buffer.dtype], s.buffer.size))
-        self.emit(s.body)
-
-    def emit_Store(self, s: Store):
-        buf, dt = s.buffer, s.buffer.dtype
-        val = self.ev(s.value)
-        mode = self._lane_mode(s.index)
-        esize = np.dtype(dt).itemsize
-        if mode == "strided" or (mode == "scalar" and val.vec):
-            mode = "gather"  # every lane writes one place: keep the last lane, like a loop
-        if mode == "scalar":
-            self.b.store(self._to_mem(val.v, dt, False), self._addr(buf, self.ev(s.index).v),
-                         align=esize)
-            return
-        v = self._to_mem(self.bcast(val, dt), dt, True)
-        if mode == "contig":
-            base = self.ev(substitute(s.index, {self.vvar: const(0)})).v
-            if self.mask is None:
-                self.b.store(v, self._addr(buf, base), align=esize)
-            else:
-                fname = f"llvm.masked.store.v{self.lanes}{v.type.element.intrinsic_name}.p0"
-                fn = self.cg.module.globals.get(fname)
-                if fn is None:
-                    fn = ir.Function(self.cg.module, ir.FunctionType(
-                        ir.VoidType(), [v.type, PTR, I32, self.mask.type]), fname)
-                self.b.call(fn, [v, self._addr(buf, base), I32(esize), self.mask])
-            return
-        idx = self.bcast(self.ev(s.index), "int64")
-        sink = None
-        if self.mask is not None:
-            sink = self.alloca(MEM_TYPES[dt], align=esize)  # where dead lanes write
-        for lane in range(self.lanes):
-            li = self.b.extract_element(idx, I32(lane))
-            addr = self._addr(buf, li)
-            if sink is not None:
-                addr = self.b.select(self.b.extract_element(self.mask, I32(lane)), addr, sink)
-            self.b.store(self.b.extract_element(v, I32(lane)), addr, align=esize)
-
-    def emit_IfThenElse(self, s: IfThenElse):
-        c = self.ev(s.cond)
-        if c.vec:
-            # All lanes true: run the vector body; otherwise run the lanes one by one.
-            allv = self._intrinsic("llvm.vector.reduce.and", [c.v], ret=I1)
-            with self.b.if_else(allv) as (then, other):
-                with then:
-                    self.emit(s.then)
-                with other:
-                    if s.other is None and self.mask is None and self.cg.masked_ok:
-                        # A partial vector (loop tail): the same vector code with masked
-                        # memory accesses.
-                        self.mask = c.v
-                        self.emit(s.then)
-                        self.mask = None
-                    else:
-                        self._scalar_lanes(s)
-            return
-        if s.other is None:
-            with self.b.if_then(c.v):
-                self.emit(s.then)
-        else:
-            with self.b.if_else(c.v) as (then, other):
-                with then:
-                    self.emit(s.then)
-                with other:
-                    self.emit(s.other)
-
-    def _scalar_lanes(self, s):
-        var, lanes = self.vvar, self.lanes
-        self.vvar, self.lanes = None, 1
-        self._serial_loop(var, lanes, s)
-        self.vvar, self.lanes = var, lanes
-
-    def _serial_loop(self, var: Var, extent, body, start=None):
-        """for var in [start, extent): body  (extent/start are ir values or ints)."""
-        bl = self.b
-        start = I64(0) if start is None else start
-        end = I64(extent) if isinstance(extent, int) else extent
-        pre = bl.block
-        head = self.fn.append_basic_block(f"{var.name}.head")
-        loop = self.fn.append_basic_block(f"{var.name}.body")
-        done = self.fn.append_basic_block(f"{var.name}.done")
-        bl.branch(head)
-        bl.position_at_end(head)
-        phi = bl.phi(I64, name=var.name)
-        phi.add_incoming(start, pre)
-        bl.cbranch(bl.icmp_signed("<", phi, end), loop, done)
-        bl.position_at_end(loop)
-        saved = self.env.get(var)
-        self.env[var] = phi
-        self.emit(body)
-        nxt = bl.add(phi, I64(1))
-        phi.add_incoming(nxt, bl.block)
-        bl.branch(head)
-        bl.position_at_end(done)
-        self._restore(var, saved)
-
-    def _restore(self, var, saved):
-        if saved is None:
-            self.env.pop(var, None)
-        else:
-            self.env[var] = saved
-
-    def emit_For(self, s: For):
-        if s.extent <= 0:
-            return
-        if s.kind == "parallel" and self.cg.allow_parallel and s.extent > 1:
-            self._parallel(s)
-        elif s.kind == "vectorize" and self.vvar is None and _vectorizable(s.body) \
-                and 1 < s.extent <= 64:
-            self.vvar, self.lanes = s.var, s.extent
-            self.emit(s.body)
-            self.vvar, self.lanes = None, 1
-        elif s.kind in ("unroll", "vectorize") and s.extent <= 64:
-            saved = self.env.get(s.var)
-            for k in range(s.extent):
-                self.env[s.var] = I64(k)
-                self.emit(s.body)
-            self._restore(s.var, saved)
-        else:
-            self._serial_loop(s.var, s.extent, s.body)
-
-    def _parallel(self, s: For):
-        cg = self.cg
-        vars_ = list(self.env.items())
-        bufs = list(self.bufs.items())
-        # The closure: captured loop variables, buffers, then the shared next-chunk counter.
-        struct = ir.LiteralStructType([I64] * len(vars_) + [PTR] * len(bufs) + [I64])
-        task_fn = ir.Function(cg.module, ir.FunctionType(I32, [I32, I32, PTR]),
-                              cg.unique(self.fn.name + "_par"))
-        task_fn.linkage = "internal"
-        sub = FunctionEmitter(cg, task_fn)
-        _tid, ntasks, cdata = task_fn.args
-        for k, (var, _) in enumerate(vars_ + bufs):
-            p = sub.b.gep(cdata, [I32(0), I32(k)], inbounds=True, source_etype=struct)
-            v = sub.b.load(p, typ=struct.elements[k])
-            if k < len(vars_):
-                sub.env[var] = v
-            else:
-                sub.bufs[var] = v
-        # Dynamic chunks: tasks take the next CHUNKS_PER_TASK-th share of the range from a
-        # shared counter until it runs out, so a thread the OS delays (a busy neighbour core)
-        # holds up at most one small chunk instead of a whole static 1/T of the loop.
-        n = I64(s.extent)
-        nt64 = sub.b.sext(ntasks, I64)
-        parts = sub.b.mul(nt64, I64(CHUNKS_PER_TASK))
-        grain = sub.b.sdiv(sub.b.add(n, sub.b.sub(parts, I64(1))), parts)
-        counter = sub.b.gep(cdata, [I32(0), I32(len(vars_) + len(bufs))], inbounds=True,
-                            source_etype=struct)
-        head = task_fn.append_basic_block("chunk.head")
-        work = task_fn.append_basic_block("chunk.work")
-        done = task_fn.append_basic_block("chunk.done")
-        sub.b.branch(head)
-        sub.b.position_at_end(head)
-        begin = sub.b.atomic_rmw("add", counter, grain, "monotonic")
-        sub.b.cbranch(sub.b.icmp_signed("<", begin, n), work, done)
-        sub.b.position_at_end(work)
-        end = sub.b.add(begin, grain)
-        end = sub.b.select(sub.b.icmp_signed("<", end, n), end, n)
-        sub._serial_loop(s.var, end, s.body, start=begin)
-        sub.b.branch(head)
-        sub.b.position_at_end(done)
-        sub.finish(I32(0))
-        # Caller side: pack the closure and launch.
-        cl = self.alloca(struct, align=8)
-        for k, (_, v) in enumerate(vars_ + bufs):
-            self.b.store(v, self.b.gep(cl, [I32(0), I32(k)], inbounds=True, source_etype=struct))
-        self.b.store(I64(0), self.b.gep(cl, [I32(0), I32(len(vars_) + len(bufs))],
-                                        inbounds=True, source_etype=struct))
-        rc = self.b.call(cg.parallel_for, [task_fn, cl])
-        with self.b.if_then(self.b.icmp_signed("!=", rc, I32(0))):
-            self.b.ret(rc)
-
-
-CHUNKS_PER_TASK = 4
-
-
-def _vectorizable(s) -> bool:
-    if isinstance(s, (Store,)):
-        return True
-    if isinstance(s, Seq):
-        return all(_vectorizable(x) for x in s.stmts)
-    if isinstance(s, IfThenElse):
-        return _vectorizable(s.then) and (s.other is None or _vectorizable(s.other))
-    return False
 
 
 def masked_loads_ok(target) -> bool:
@@ -732,4 +346,7 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-__all__ = ["ModuleCodegen", "ceil_div", "math"]
+# Re-exported: other modules and tests take the types and tables from here.
+__all__ = ["CHUNKS_PER_TASK", "F16", "F32", "F64", "I1", "I8", "I32", "I64", "MEM_TYPES",
+           "PTR", "TYPES", "FunctionEmitter", "ModuleCodegen", "Val", "ceil_div",
+           "is_float", "is_unsigned", "masked_loads_ok", "math"]

@@ -18,8 +18,8 @@ from functools import cache
 
 import numpy as np
 
+from tilecc.codegen.half_policy import FLOAT, HALF, FloatKinds, half_locals
 from tilecc.codegen.opencl_dot import dot_loop, helper_name, lanes, preamble
-from tilecc.codegen.opencl_half import FLOAT, HALF, HALF_ACC_MAX, FloatKinds, updates_per_element
 from tilecc.codegen.opencl_half import preamble as half_preamble
 from tilecc.codegen.semantics import FLOAT_MINMAX_BEYOND
 from tilecc.errors import TileccError
@@ -316,9 +316,6 @@ class KernelEmitter:
                 self.block("else {", s.other)
         elif isinstance(s, Allocate):
             b = s.buffer
-            if self.kinds is not None and _is_float(b.dtype) and b.scope == "local" \
-                    and updates_per_element(s.body, b) <= HALF_ACC_MAX:
-                self.half_acc.add(id(b))
             ty = self.ty(b.dtype, HALF if id(b) in self.half_acc else None)
             # "shared": one copy per work-group (compiler/topi/gpu_tile.py's tiles).
             space = "__local " if b.scope == "shared" else ""
@@ -457,6 +454,8 @@ def _vectorizable(s: For) -> bool:
 def emit_kernel(name: str, params: list[Buffer], body: Stmt, fp16_storage: bool = False
                 ) -> tuple[str, Launch]:
     em = KernelEmitter(name, params, fp16_storage)
+    if fp16_storage:
+        em.half_acc = {id(b) for b in half_locals(body, em.half)}
     return em.render(body), em.launch
 
 

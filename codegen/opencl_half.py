@@ -1,18 +1,7 @@
-"""fp16 arithmetic in OpenCL C: which float values compute in half, and the kernels.cl
-preamble that makes `hf` half where the device has cl_khr_fp16 and float where it does not.
-
-Policy (precision "fp16"): every float tensor is half in memory. A value loaded from half
-storage, and every value computed only from such values and constants, is `hf` (half, or
-halfN with the loop's vector width): products, sums, activations, softmax's exp, all in
-half. These stay float32:
-- a reduction's accumulator when one accumulator takes more than HALF_ACC_MAX terms (the
-  products are half, the running sum is float). Half rounds each add with relative error at
-  most 2^-11, so an n-term half sum is within n * 2^-11 of sum |terms| (typically sqrt(n) *
-  2^-11): 16 terms bound it by 0.8% (3x3 depthwise convs and pools, 9 terms: 0.44%), while a
-  576-term pointwise conv in half could be off by 28% and is summed in float;
-- anything computed from an integer (the int8 kernels' requantization) and whatever mixes a
-  float32 value in: the half side is widened, never the other way.
-Every result is rounded to half when it is stored.
+"""fp16 arithmetic in OpenCL C: the kernels.cl preamble that makes `hf` half where the device
+has cl_khr_fp16 and float where it does not. Which values are `hf` is the shared policy of
+codegen/half_policy.py (HALF kind: `hf`, or hfN with the loop's vector width; softmax's exp
+computes in half too).
 
 Without cl_khr_fp16 (the generic preset, or a driver that lacks it: PoCL on a CPU) `hf` is
 float and half loads/stores go through vload_half/vstore_half: the same kernels run with
@@ -20,70 +9,6 @@ fp32 arithmetic on half storage.
 """
 
 from __future__ import annotations
-
-import math
-
-from tilecc.expr import Cast, Const, Expr, Load, Select, children, free_vars
-from tilecc.loopir import Allocate, Buffer, For, IfThenElse, Seq, Stmt, Store
-
-HALF_ACC_MAX = 16
-HALF = "h"
-FLOAT = "f"
-
-
-def updates_per_element(body: Stmt, buf: Buffer) -> int:
-    """How many terms one element of accumulator `buf` sums: the extents of the loops around
-    its update (a store that reads it) that do not pick the element."""
-    def walk(s: Stmt, loops: list[For]) -> int:
-        if isinstance(s, For):
-            return walk(s.body, loops + [s])
-        if isinstance(s, Seq):
-            return max([walk(x, loops) for x in s.stmts], default=0)
-        if isinstance(s, IfThenElse):
-            return max(walk(s.then, loops), walk(s.other, loops) if s.other else 0)
-        if isinstance(s, Allocate):
-            return walk(s.body, loops)
-        if isinstance(s, Store) and s.buffer is buf and _reads(s.value, buf):
-            used = free_vars(s.index)
-            return math.prod(f.extent for f in loops if f.var not in used)
-        return 0
-    return walk(body, [])
-
-
-def _reads(e: Expr, buf: Buffer) -> bool:
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, Load) and x.buffer is buf:
-            return True
-        stack.extend(children(x))
-    return False
-
-
-class FloatKinds:
-    """The arithmetic of each float expression: HALF, FLOAT, or None for constants and
-    non-float values (which take their context's type)."""
-
-    def __init__(self, half_buffer):
-        self.half_buffer = half_buffer  # Buffer -> bool: is it half storage / a half acc
-        self.memo: dict[int, str | None] = {}
-
-    def __call__(self, e: Expr) -> str | None:
-        key = id(e)
-        if key not in self.memo:
-            self.memo[key] = self._kind(e)
-        return self.memo[key]
-
-    def _kind(self, e: Expr) -> str | None:
-        if not e.dtype.startswith("float") or isinstance(e, Const):
-            return None
-        if isinstance(e, Load):
-            return HALF if self.half_buffer(e.buffer) else FLOAT
-        if isinstance(e, Cast) and not e.x.dtype.startswith("float"):
-            return FLOAT
-        kids = children(e)[1:] if isinstance(e, Select) else children(e)
-        kinds = {self(k) for k in kids}
-        return FLOAT if FLOAT in kinds else (HALF if HALF in kinds else None)
 
 
 def preamble(extensions) -> str:

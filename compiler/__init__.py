@@ -51,7 +51,9 @@ def compile(model: Any, target: Any = "host", input_shapes: dict | None = None,
     print_ir_after: pass name(s) after which the graph is printed.
     default_logs: also use TILECC_TUNING_LOGS and the logs shipped with tilecc.
     precision: "fp16" stores weights and activations between kernels as half (CPU and OpenCL
-    targets; math and accumulation stay fp32, graph inputs/outputs stay float32).
+    targets; graph inputs/outputs stay float32). Math is fp32, except on ARMv8.2-A +fullfp16
+    and cl_khr_fp16 devices: half, long reductions accumulating in fp32
+    (docs/quantization.md).
     quantize: "int8" quantizes Conv/Gemm/MatMul after calibrating on `calibration` (a
     directory of .npz samples, one .npz with a leading sample axis, or a list of input dicts)
     with `calibration_method` minmax|percentile|entropy; ops named in `keep_fp32` stay float;

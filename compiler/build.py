@@ -201,7 +201,8 @@ def build(model, target="host", input_shapes=None, opt_level: int = 2, tuning_lo
     passes.quantize.QuantOptions for int8 post-training quantization."""
     from tilecc.targets import get_target
 
-    tgt = get_target(target)
+    # fp16 on a CPU with half arithmetic: schedules and layouts see half-width float lanes.
+    tgt = get_target(target).for_precision(precision)
     if configs is None and tuning_logs:
         from tilecc.autotune.provider import TuningLogConfigs
         configs = TuningLogConfigs(tuning_logs, use_default_logs=False)

@@ -368,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the graph after this pass (repeatable)")
     c.add_argument("--name", default="tilecc_model", help="C symbol prefix (default tilecc_model)")
     c.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
-                   help="fp16: half storage of weights and activations, fp32 math (CPU, OpenCL)")
+                   help="fp16: half storage of weights and activations; half math where the "
+                   "target has it (ARMv8.2-A +fullfp16, cl_khr_fp16), else fp32")
     c.add_argument("--bare-metal", action="store_true",
                    help="emit lib/model.o with no libc/libm/thread dependency (single-threaded) "
                    "and print its memory report")

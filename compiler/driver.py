@@ -54,6 +54,7 @@ def compile_model(graph: Graph, target, name: str, out_names: list[str], opt_lev
     from tilecc.passes.memory import Step, concat_views, plan_model, view_roots
     from tilecc.passes.pipeline import FUSE, PassContext, run_pass
 
+    target = target.for_precision(precision)  # as build() does, for direct callers
     backend = backend_for(target, precision, profile, opt_level)
     fused = run_pass(FUSE, graph, PassContext(opt_level=opt_level, target=target,
                                               print_ir_after=set(print_ir_after or ())))

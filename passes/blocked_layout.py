@@ -219,11 +219,11 @@ def _transform(src: str, dst: str, src_block: int, dst_block: int, g: Graph) -> 
 
 def to_blocked_layout(graph: Graph, target=None) -> Graph:
     """The blocked-layout rewrite for CPU targets with vectors of at least 4 floats."""
-    if target is None or target.kind != "cpu" or target.lanes(4) < 4:
+    if target is None or target.kind != "cpu" or target.float_lanes() < 4:
         return graph
     if not any(n.op == "Conv" for n in graph.nodes):
         return graph
-    g = _Rewriter(graph, target.lanes(4)).run()
+    g = _Rewriter(graph, target.float_lanes()).run()
     # When most convolutions cannot be blocked (grouped ones, channel counts with no useful
     # block: ShuffleNet), the layout flips back and forth around them and the copies cost more
     # than the blocked kernels gain: keep the whole graph plain then.

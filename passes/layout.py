@@ -56,7 +56,7 @@ def pack_weights(graph: Graph, target=None) -> Graph:
     contiguous. Conv with constant OIHW weights gets (OC/b, IC, KH, KW, b) with b from the
     target's vector width, so b output channels are one vector load."""
     g = graph.copy()
-    lanes = target.lanes(4) if target is not None and target.kind == "cpu" else 0
+    lanes = target.float_lanes() if target is not None and target.kind == "cpu" else 0
     for k, n in enumerate(g.nodes):
         if n.op in ("Gemm", "MatMul") and lanes and n.inputs[1] in g.consts \
                 and g.consts[n.inputs[1]].ndim == 2 and g.types[n.inputs[0]].shape \

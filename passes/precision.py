@@ -1,5 +1,7 @@
 """fp16 storage on CPU targets (`precision="fp16"`): weights and the activations between
-kernels are stored as float16, while every kernel still computes and accumulates in float32.
+kernels are stored as float16, while every kernel computes and accumulates in float32 (on
+targets with native half arithmetic, codegen/llvm_half.py then moves the arithmetic the fp16
+policy allows to half).
 
 Kernels are scheduled and lowered exactly as for fp32; then each kernel's loop IR is rewritten
 so that loads of a half buffer convert to float32 (`fpext`, `vcvtph2ps` when vectorised) and

@@ -67,6 +67,9 @@ class Target:
     flash: tuple[int, ...] = ()
     ram: tuple[int, ...] = ()
     clock_hz: int = 0  # the board's CPU clock, which drives SysTick (instruction counts)
+    # Bytes of the float type kernels compute in: 2 for a precision="fp16" build on a CPU with
+    # native half arithmetic (for_precision), where float vectors hold twice the lanes.
+    float_bytes: int = 4
 
     @property
     def key(self) -> str:
@@ -75,6 +78,24 @@ class Target:
 
     def lanes(self, dtype_bytes: int = 4) -> int:
         return max(1, self.vector_bits // (8 * dtype_bytes))
+
+    def float_lanes(self) -> int:
+        """Lanes of a float vector in the arithmetic kernels compute in (blocked-layout block,
+        schedules' vector width): 4 in 128 bits, 8 when they compute in half."""
+        return self.lanes(self.float_bytes)
+
+    @property
+    def native_half(self) -> bool:
+        """Half-precision vector arithmetic in the ISA (ARMv8.2-A FEAT_FP16: fmla v.8h)."""
+        return (self.kind == "cpu" and self.triple.startswith("aarch64")
+                and "+fullfp16" in self.features.split(","))
+
+    def for_precision(self, precision: str) -> Target:
+        """The target kernels are scheduled for at `precision`: fp16 on native_half targets
+        computes in half (codegen/llvm_half.py), so its float vectors are 2-byte lanes."""
+        if precision == "fp16" and self.native_half:
+            return dataclasses.replace(self, float_bytes=2)
+        return self
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -127,6 +148,9 @@ _A64 = {"kind": "cpu", "triple": "aarch64-unknown-linux-gnu", "vector_bits": 128
         "family": "arm", "linker": "aarch64-linux-gnu-gcc", "abi": "lp64",
         "sysroot": "/usr/aarch64-linux-gnu", "qemu": ("qemu-aarch64",),
         "objdump": "aarch64-linux-gnu-objdump"}
+# Cortex-A76 presets run under qemu's model of that core, so a test run fails on an instruction
+# the core lacks and has the FEAT_FP16 half arithmetic fp16 builds use (codegen/llvm_half.py).
+_A76 = dict(_A64, qemu=("qemu-aarch64", "-cpu", "cortex-a76"))
 _A32 = {"kind": "cpu", "triple": "armv7a-unknown-linux-gnueabihf", "vector_bits": 128,
         "family": "arm", "linker": "arm-linux-gnueabihf-gcc", "abi": "aapcs-vfp",
         "float_abi": "hard", "sysroot": "/usr/arm-linux-gnueabihf", "qemu": ("qemu-arm",),
@@ -176,7 +200,7 @@ _LIST = [
            **_A64),
     Target("cortex-a76", cpu="cortex-a76", features="+neon,+fp-armv8,+dotprod,+fullfp16",
            cores=4, l1_bytes=64 * KIB, l2_bytes=512 * KIB,
-           description="ARMv8.2-A with dotprod and fp16", **_A64),
+           description="ARMv8.2-A with dotprod and fp16", **_A76),
     Target("cortex-a710", cpu="cortex-a710",
            features="+neon,+fp-armv8,+dotprod,+fullfp16,+i8mm,+bf16", cores=4,
            l1_bytes=64 * KIB, l2_bytes=512 * KIB,
@@ -191,10 +215,10 @@ _LIST = [
            **_A64),
     Target("raspberry-pi-5", cpu="cortex-a76", features="+neon,+fp-armv8,+dotprod,+fullfp16",
            cores=4, l1_bytes=64 * KIB, l2_bytes=512 * KIB,
-           description="BCM2712, 4x Cortex-A76", **_A64),
+           description="BCM2712, 4x Cortex-A76", **_A76),
     Target("rk3588", cpu="cortex-a76", features="+neon,+fp-armv8,+dotprod,+fullfp16",
            cores=8, l1_bytes=64 * KIB, l2_bytes=512 * KIB,
-           description="Rockchip RK3588, 4x A76 + 4x A55 (tuned for the A76 cluster)", **_A64),
+           description="Rockchip RK3588, 4x A76 + 4x A55 (tuned for the A76 cluster)", **_A76),
     # ---- Cortex-M (bare metal only)
     Target("cortex-m4", cpu="cortex-m4", features="+thumb-mode,+dsp,+vfp4d16sp",
            cflags=("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),

@@ -44,7 +44,7 @@ def schedule_injective(stage: Stage, target, cfg=None) -> None:
     axes = list(stage.axes)
     if not axes:
         return
-    lanes = target.lanes(4)
+    lanes = target.float_lanes()
     work = 1
     for a in axes:
         work *= a.extent
@@ -71,7 +71,7 @@ def schedule_injective(stage: Stage, target, cfg=None) -> None:
 def schedule_reduction(stage: Stage, target, cfg=None) -> None:
     """Spatial loops outside, reduction inside; the last spatial axis vectorised innermost."""
     axes, raxes = stage.axes, stage.reduce_axes
-    lanes = target.lanes(4)
+    lanes = target.float_lanes()
     work = 1
     for a in axes:
         work *= a.extent

@@ -95,7 +95,7 @@ def _conv_variant(stage) -> str:
 
 def _conv_knobs(stage, target):
     _, oc, oh, ow = stage.axes
-    lanes = target.lanes(4)
+    lanes = target.float_lanes()
     variant = _conv_variant(stage)
     if variant == "pointwise":
         return {"oc_block": _divisors(oc.extent, 12), "p_tiles": [1, 2, 3, 4]}
@@ -131,7 +131,7 @@ def _schedule_conv_pointwise(stage, target, cfg):
     a masked vector. Knobs: oc_block, p_tiles."""
     n, oc, oh, ow = stage.axes
     (rc, ry, rx) = stage.reduce_axes
-    lanes = target.lanes(4)
+    lanes = target.float_lanes()
     cfg = dict(cfg or {})
     p = stage.fuse(oh, ow)
     # Exact tiles: a guard inside the reduction would cost a branch per vector FMA.
@@ -214,7 +214,7 @@ def _schedule_conv_ow_vector(stage, target, cfg):
     Knobs: oc_block (unrolled output channels), ow_vec (vector width on output width)."""
     n, oc, oh, ow = stage.axes
     rc, ry, rx = stage.reduce_axes
-    lanes = target.lanes(4)
+    lanes = target.float_lanes()
     cfg = dict(cfg or {})
     ow_vec = cfg.get("ow_vec") or vector_factor(ow.extent, lanes)
     vregs = max(1, math.ceil(ow_vec / lanes))
@@ -271,7 +271,7 @@ def _schedule_matmul_like(stage, target, cfg):
     (k,) = stage.reduce_axes[-1:]
     m, n = axes[-2], axes[-1]
     batch = axes[:-2]
-    lanes = target.lanes(4)
+    lanes = target.float_lanes()
     cfg = dict(cfg or {})
     budget = 24 if target.vector_bits >= 512 else 12
     nb = stage.anchor_op.attrs.get("b_block", 0)
@@ -304,7 +304,7 @@ def _schedule_matmul_like(stage, target, cfg):
 
 def _matmul_knobs(stage, target):
     m, n = stage.axes[-2], stage.axes[-1]
-    lanes = target.lanes(4)
+    lanes = target.float_lanes()
     if stage.anchor_op.attrs.get("b_block"):
         return {"m_block": _divisors(m.extent, 16)}
     vecs = sorted(set(_divisors(n.extent, 4 * lanes)) | {min(lanes, n.extent)})

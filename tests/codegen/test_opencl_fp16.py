@@ -83,8 +83,8 @@ def test_no_half_math_without_the_extension():
 def test_accumulator_policy():
     import_tilecc()
     from tilecc import te
+    from tilecc.codegen.half_policy import HALF_ACC_MAX, updates_per_element
     from tilecc.codegen.opencl import lower_stages
-    from tilecc.codegen.opencl_half import HALF_ACC_MAX, updates_per_element
     from tilecc.loopir import Allocate
     from tilecc.schedule import create_schedule
 
