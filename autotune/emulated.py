@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from .kernelrun import build_kernel_runner, finish, runner_args, write_inputs
-from .measure import BuildResult, MeasureOptions, MeasureResult
+from .measure import BuildResult, MeasureOptions, MeasureResult, run_each
 from .record import ErrorKind
 
 
@@ -42,8 +42,7 @@ class EmulatedRunner:
 
     def run(self, builds: list[BuildResult], seed: int, ref: str, ref_mode: str = "check"
             ) -> list[MeasureResult]:
-        return [self._one(b, seed, ref, ref_mode) if b.error == ErrorKind.NONE
-                else MeasureResult([], b.error, b.msg) for b in builds]
+        return run_each(builds, lambda b: self._one(b, seed, ref, ref_mode))
 
     def _one(self, b: BuildResult, seed: int, ref: str, ref_mode: str) -> MeasureResult:
         self._runs += 1

@@ -16,10 +16,11 @@ import selectors
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .record import ErrorKind
+from .record import Costs, ErrorKind
 
 
 class NoConfigs:
@@ -45,26 +46,10 @@ class MeasureOptions:
 
 
 @dataclass
-class MeasureResult:
+class MeasureResult(Costs):
     costs: list[float] = field(default_factory=list)
     error: ErrorKind = ErrorKind.NONE
     msg: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.error == ErrorKind.NONE and bool(self.costs)
-
-    @property
-    def passed(self) -> bool:
-        """Ran and matched the reference, timed or not (see ErrorKind.UNTIMED)."""
-        return self.ok or self.error == ErrorKind.UNTIMED
-
-    @property
-    def cost(self) -> float:
-        if not self.ok:
-            return float("inf")
-        c = sorted(self.costs)
-        return c[len(c) // 2]
 
 
 class WorkerProcess:
@@ -137,6 +122,14 @@ class BuildResult:
     msg: str = ""
 
 
+def run_each(builds: list[BuildResult], measure: Callable[[BuildResult], MeasureResult]
+             ) -> list[MeasureResult]:
+    """`measure` each build in order; a build that failed keeps its build error, unmeasured
+    (what every runner does, wherever it measures)."""
+    return [measure(b) if b.error == ErrorKind.NONE else MeasureResult([], b.error, b.msg)
+            for b in builds]
+
+
 class Builder:
     """Builds candidates in `parallel` persistent worker processes."""
 
@@ -194,15 +187,8 @@ class LocalRunner:
 
     def run(self, builds: list[BuildResult], seed: int, ref: str, ref_mode: str = "check"
             ) -> list[MeasureResult]:
-        out = []
-        for b in builds:
-            if b.error != ErrorKind.NONE:
-                out.append(MeasureResult([], b.error, b.msg))
-                continue
-            rep = self.worker.call(self.request(b, seed, ref, ref_mode), self.options.timeout,
-                                   ErrorKind.TIMEOUT)
-            out.append(_result(rep))
-        return out
+        return run_each(builds, lambda b: _result(self.worker.call(
+            self.request(b, seed, ref, ref_mode), self.options.timeout, ErrorKind.TIMEOUT)))
 
     def new_task(self):
         """Fresh process per task: every candidate library loaded stays mapped (and may own

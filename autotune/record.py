@@ -17,7 +17,7 @@ import os
 import platform
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -46,8 +46,33 @@ def _tool_version() -> str:
     return __version__
 
 
+class Costs:
+    """What a measurement's `costs` and `error` say; shared by a fresh MeasureResult and a
+    logged Record so the two can never disagree on what counts as a usable cost."""
+
+    costs: Sequence[float]
+    error: ErrorKind
+
+    @property
+    def ok(self) -> bool:
+        return self.error == ErrorKind.NONE and bool(self.costs)
+
+    @property
+    def passed(self) -> bool:
+        """Ran and matched the reference, timed or not (see ErrorKind.UNTIMED)."""
+        return self.ok or self.error == ErrorKind.UNTIMED
+
+    @property
+    def cost(self) -> float:
+        """Median of the measured costs (inf when the candidate failed)."""
+        if not self.ok:
+            return float("inf")
+        c = sorted(self.costs)
+        return c[len(c) // 2]
+
+
 @dataclass(frozen=True)
-class Record:
+class Record(Costs):
     target: str
     workload: str
     template: str
@@ -65,23 +90,6 @@ class Record:
     purpose: str = "search"
     # Where the record was read ("log.jsonl:12"), for warnings; not part of the record.
     origin: str = field(default="", compare=False, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.error == ErrorKind.NONE and bool(self.costs)
-
-    @property
-    def passed(self) -> bool:
-        """Ran and matched the reference, timed or not."""
-        return self.ok or self.error == ErrorKind.UNTIMED
-
-    @property
-    def cost(self) -> float:
-        """Median of the measured costs (inf when the candidate failed)."""
-        if not self.ok:
-            return float("inf")
-        c = sorted(self.costs)
-        return c[len(c) // 2]
 
     @property
     def config_key(self) -> str:

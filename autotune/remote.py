@@ -18,7 +18,7 @@ from pathlib import Path
 from tilecc.errors import TileccError
 
 from .kernelrun import EXE_NAME, finish, runner_args, write_inputs
-from .measure import BuildResult, LocalRunner, MeasureOptions, MeasureResult
+from .measure import BuildResult, LocalRunner, MeasureOptions, MeasureResult, run_each
 from .record import ErrorKind
 
 
@@ -166,13 +166,7 @@ class SSHRunner:
 
     def run(self, builds: list[BuildResult], seed: int, ref: str, ref_mode: str = "check"
             ) -> list[MeasureResult]:
-        out = []
-        for b in builds:
-            if b.error != ErrorKind.NONE:
-                out.append(MeasureResult([], b.error, b.msg))
-                continue
-            out.append(self._one(b, seed, ref, ref_mode))
-        return out
+        return run_each(builds, lambda b: self._one(b, seed, ref, ref_mode))
 
     def _one(self, b: BuildResult, seed: int, ref: str, ref_mode: str) -> MeasureResult:
         if not self._started:

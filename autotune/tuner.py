@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -40,22 +41,19 @@ class Tuner:
         if n <= 0:
             return out
         taken = set(self.visited) | set(exclude)
+        candidates: Iterator[dict]
         if self.space.size <= 4096:
             idx = list(range(self.space.size))
             self.rng.shuffle(idx)
-            for i in idx:
-                c = self.space.get(i)
-                if config_key(c) not in taken:
-                    out.append(c)
-                    taken.add(config_key(c))
-                    if len(out) == n:
-                        break
-            return out
-        for _ in range(50 * n):
-            c = self.space.sample(self.rng)
-            if config_key(c) not in taken:
+            candidates = (self.space.get(i) for i in idx)
+        else:
+            # Lazily, so sampling stops (and the rng with it) once the batch is full.
+            candidates = (self.space.sample(self.rng) for _ in range(50 * n))
+        for c in candidates:
+            key = config_key(c)
+            if key not in taken:
                 out.append(c)
-                taken.add(config_key(c))
+                taken.add(key)
                 if len(out) == n:
                     break
         return out

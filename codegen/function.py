@@ -14,6 +14,7 @@ import numpy as np
 from llvmlite import ir
 
 from tilecc.loopir import PrimFunc
+from tilecc.runtime.artifact import aligned_empty as aligned_bytes
 from tilecc.schedule import Schedule, lower
 
 from .llvm import I32, PTR, ModuleCodegen
@@ -21,10 +22,8 @@ from .llvm import I32, PTR, ModuleCodegen
 
 def aligned_empty(shape, dtype, align: int = 64) -> np.ndarray:
     dtype = np.dtype(dtype)
-    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = np.empty(n + align, np.uint8)
-    off = (-raw.ctypes.data) % align
-    return raw[off:off + n].view(dtype).reshape(shape)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    return aligned_bytes(nbytes, align).view(dtype).reshape(shape)
 
 
 class NativeFunction:

@@ -6,7 +6,9 @@ import hashlib
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from tilecc.errors import LinkError
 from tilecc.runtime import elf
@@ -145,11 +147,19 @@ def link_bare_metal(objects: list[Path], out: Path, target,
 
 # ---- ELF reading (section sizes, undefined symbols) without target binutils
 
-def _elf_sections(data: bytes) -> list[dict]:
+T = TypeVar("T")
+
+
+def _read_elf(read: Callable[[bytes], T], data: bytes) -> T:
+    # A malformed object is a failed link to the user, not an ELF-reader bug.
     try:
-        return elf.sections(data)
+        return read(data)
     except elf.ElfError as e:
         raise LinkError(f"reading the linked object: {e}") from None
+
+
+def _elf_sections(data: bytes) -> list[dict]:
+    return _read_elf(elf.sections, data)
 
 
 def section_sizes(data: bytes) -> dict[str, int]:
@@ -172,7 +182,4 @@ def section_sizes(data: bytes) -> dict[str, int]:
 
 def undefined_symbols(data: bytes) -> list[str]:
     """Names of undefined global symbols in an ELF relocatable object."""
-    try:
-        return elf.undefined_symbols(data)
-    except elf.ElfError as e:
-        raise LinkError(f"reading the linked object: {e}") from None
+    return _read_elf(elf.undefined_symbols, data)

@@ -8,6 +8,7 @@ Index arithmetic is int64; `//` and `%` are floor division and modulo (Python se
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tilecc.floatfmt import is_exotic
@@ -20,38 +21,31 @@ def _is_float(dtype: str) -> bool:
     return dtype.startswith("float")
 
 
+def _operator(op: str, reflected: bool = False):
+    """A Python operator method building `binop(op, ...)`; `reflected` for `2 + e` (the
+    Expr is the right operand)."""
+    if reflected:
+        def method(self, o):
+            return binop(op, o, self)
+    else:
+        def method(self, o):
+            return binop(op, self, o)
+    return method
+
+
 class Expr:
     dtype: str
 
-    def __add__(self, o):
-        return binop("add", self, o)
-
-    def __radd__(self, o):
-        return binop("add", o, self)
-
-    def __sub__(self, o):
-        return binop("sub", self, o)
-
-    def __rsub__(self, o):
-        return binop("sub", o, self)
-
-    def __mul__(self, o):
-        return binop("mul", self, o)
-
-    def __rmul__(self, o):
-        return binop("mul", o, self)
-
-    def __truediv__(self, o):
-        return binop("div", self, o)
-
-    def __rtruediv__(self, o):
-        return binop("div", o, self)
-
-    def __floordiv__(self, o):
-        return binop("floordiv", self, o)
-
-    def __mod__(self, o):
-        return binop("mod", self, o)
+    __add__ = _operator("add")
+    __radd__ = _operator("add", reflected=True)
+    __sub__ = _operator("sub")
+    __rsub__ = _operator("sub", reflected=True)
+    __mul__ = _operator("mul")
+    __rmul__ = _operator("mul", reflected=True)
+    __truediv__ = _operator("div")
+    __rtruediv__ = _operator("div", reflected=True)
+    __floordiv__ = _operator("floordiv")
+    __mod__ = _operator("mod")
 
     def __neg__(self):
         return binop("sub", const(0, self.dtype), self)
@@ -379,8 +373,8 @@ def substitute(e: Expr, mapping: dict) -> Expr:
     return rewrite(e, pre=lambda x: mapping.get(x, x) if isinstance(x, Var) else None)
 
 
-def free_vars(e: Expr, out: set | None = None) -> set:
-    out = set() if out is None else out
+def walk(e: Expr) -> Iterator[Expr]:
+    """Every node of `e` once (shared subtrees are not revisited), parents before children."""
     stack = [e]
     seen = set()
     while stack:
@@ -388,9 +382,13 @@ def free_vars(e: Expr, out: set | None = None) -> set:
         if id(x) in seen:
             continue
         seen.add(id(x))
-        if isinstance(x, Var):
-            out.add(x)
+        yield x
         stack.extend(children(x))
+
+
+def free_vars(e: Expr, out: set | None = None) -> set:
+    out = set() if out is None else out
+    out.update(x for x in walk(e) if isinstance(x, Var))
     return out
 
 

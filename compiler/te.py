@@ -9,7 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .expr import INDEX, Expr, Var, cast, children, const, fresh, rebuild, select, substitute, wrap  # noqa: F401
+from .expr import (  # noqa: F401  (re-exported: TE code builds from these)
+    INDEX,
+    Expr,
+    Var,
+    cast,
+    children,
+    const,
+    fresh,
+    rebuild,
+    select,
+    substitute,
+    walk,
+    wrap,
+)
 
 
 @dataclass(eq=False, frozen=True)
@@ -196,18 +209,6 @@ def reduce_init(combiner: str, dtype: str) -> Expr:
     if info is None:
         return const(combiner == "min", dtype)
     return const(info.min if combiner == "max" else info.max, dtype)
-
-
-def walk(e: Expr):
-    stack = [e]
-    seen = set()
-    while stack:
-        x = stack.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        yield x
-        stack.extend(children(x))
 
 
 def input_tensors(e: Expr) -> list[Tensor]:

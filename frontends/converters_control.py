@@ -1,13 +1,14 @@
-"""Control flow: If with a constant condition is inlined and Loop with a constant trip count
-unrolled, so the compiled graph stays a static dataflow graph. Every subgraph converted counts
-against one budget (onnx_builder.MAX_UNROLLED_NODES): nested loops multiply."""
+"""Control flow: If with a constant condition is inlined, Loop with a constant trip count and
+Scan (its trip count is the static scan-axis length) unrolled, so the compiled graph stays a
+static dataflow graph. Every subgraph converted counts against one budget
+(onnx_builder.MAX_UNROLLED_NODES): nested loops multiply."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .onnx_builder import MAX_UNROLLED_NODES, Builder, converter
-from .onnx_converters import _reshape
+from .onnx_converters import _axis, _ints, _reshape
 
 MAX_UNROLL = 4096  # Loop iterations tilecc unrolls before asking for a smaller trip count
 
@@ -159,3 +160,85 @@ def Loop(b, ins, n_out, *, body):
         results.append(parts[0] if len(parts) == 1 else
                        b.emit("Concat", parts, {"axis": 0})[0])
     return results[:n_out]
+
+
+# ---- Scan (unrolled: the trip count is the static scan-axis length) -------------------
+
+
+def _take(b: Builder, x: str, axis: int, i: int) -> str:
+    """x[..., i, ...] along `axis`, the axis removed."""
+    shape = b.shape(x)
+    t = b.emit("Slice", [x], {"starts": tuple(i if a == axis else 0 for a in range(len(shape))),
+                              "ends": tuple(i + 1 if a == axis else d
+                                            for a, d in enumerate(shape)),
+                              "steps": (1,) * len(shape)})[0]
+    return _reshape(b, t, shape[:axis] + shape[axis + 1:])
+
+
+def _stack(b: Builder, parts: list[str], axis: int) -> str:
+    shape = b.shape(parts[0])
+    parts = [_reshape(b, p, shape[:axis] + (1,) + shape[axis:]) for p in parts]
+    return parts[0] if len(parts) == 1 else b.emit("Concat", parts, {"axis": axis})[0]
+
+
+def _scan(b, states, scans, body, in_axes, in_dirs, out_axes, out_dirs):
+    if not scans:
+        raise b.error("Scan needs at least one scan input")
+    trip = b.shape(scans[0])[in_axes[0]]
+    if any(b.shape(s)[a] != trip for s, a in zip(scans, in_axes)):
+        raise b.error("scan inputs differ in their scan-axis length")
+    if trip > MAX_UNROLL:
+        raise b.error(f"scan length {trip} exceeds the unroll limit {MAX_UNROLL}")
+    names = [i.name for i in body.input]
+    n_state = len(states)
+    outs_per_step: list[list[str]] = []
+    for t in range(trip):
+        binds = dict(zip(names[:n_state], states))
+        for name, s, a, d in zip(names[n_state:], scans, in_axes, in_dirs):
+            binds[name] = _take(b, s, a, trip - 1 - t if d else t)
+        outs = _inline_graph(b, body, binds)
+        states = outs[:n_state]
+        outs_per_step.append(outs[n_state:])
+    results = list(states)
+    for k in range(len(body.output) - n_state):
+        parts = [o[k] for o in outs_per_step]
+        if out_dirs[k]:
+            parts = parts[::-1]
+        rank = len(b.shape(parts[0])) + 1
+        results.append(_stack(b, parts, _axis(b, out_axes[k], rank)))
+    return results
+
+
+@converter("Scan", 9)
+def Scan(b, ins, n_out, *, body, num_scan_inputs, scan_input_axes=None,
+         scan_input_directions=None, scan_output_axes=None, scan_output_directions=None):
+    m = int(num_scan_inputs)
+    states, scans = list(ins[:len(ins) - m]), list(ins[len(ins) - m:])
+    n_scan_out = len(body.output) - len(states)
+    in_axes = [_axis(b, a, len(b.shape(s))) for a, s in
+               zip(scan_input_axes or (0,) * m, scans)]
+    return _scan(b, states, scans, body, in_axes, scan_input_directions or (0,) * m,
+                 scan_output_axes or (0,) * n_scan_out,
+                 scan_output_directions or (0,) * n_scan_out)[:n_out]
+
+
+@converter("Scan", 8)
+def Scan8(b, ins, n_out, *, body, num_scan_inputs, directions=None):
+    # Opset 8 adds a leading batch axis to every input and scans axis 1; each batch entry is
+    # scanned separately and the results are stacked back on axis 0.
+    m = int(num_scan_inputs)
+    lens, rest = ins[0], list(ins[1:])
+    states, scans = rest[:len(rest) - m], rest[len(rest) - m:]
+    batch, seq = b.shape(scans[0])[:2]
+    if lens:
+        got = _ints(b.static(lens, "sequence_lens"))
+        if any(v != seq for v in got):
+            raise b.error("sequence_lens must all equal the scan length (no ragged batches)")
+    n_scan_out = len(body.output) - len(states)
+    per_batch = []
+    for n in range(batch):
+        per_batch.append(_scan(b, [_take(b, s, 0, n) for s in states],
+                               [_take(b, s, 0, n) for s in scans], body, (0,) * m,
+                               directions or (0,) * m, (0,) * n_scan_out, (0,) * n_scan_out))
+    return [_stack(b, [r[k] for r in per_batch], 0)
+            for k in range(len(per_batch[0]))][:n_out]

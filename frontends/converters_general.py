@@ -1,7 +1,8 @@
 """ONNX converters for the general (non-NN) ops: comparisons and logic, Where, CastLike,
 trigonometric and other unary math, Mod, bitwise ops, Expand/Tile, gathers and scatters,
-ArgMax/ArgMin, TopK, CumSum, Trilu, OneHot, Hardmax, the remaining Reduce* ops, and Range /
-NonZero folded from constant inputs. Same conventions as onnx_converters.py."""
+ArgMax/ArgMin, TopK, CumSum, CumProd, Trilu, OneHot, Hardmax, the remaining Reduce* ops, and
+Range, NonZero, Unique and NonMaxSuppression folded from constant inputs. Same conventions as
+onnx_converters.py."""
 
 from __future__ import annotations
 
@@ -166,12 +167,18 @@ def TopK(b, ins, n_out, *, axis=-1, k=None, largest=1, sorted=1):
     return b.emit("TopK", [ins[0]], {"axis": axis, "k": k, "largest": int(largest)}, n_out=2)
 
 
-@converter("CumSum", 11)
-def CumSum(b, ins, n_out, *, exclusive=0, reverse=0):
-    axis = int(_ints(b.static(ins[1], "axis"))[0])
-    axis = _axis(b, axis, len(b.shape(ins[0])))
-    return b.emit("CumSum", [ins[0]], {"axis": axis, "exclusive": int(exclusive),
-                                       "reverse": int(reverse)})
+def _cumulative(op, since):
+    def convert(b, ins, n_out, *, exclusive=0, reverse=0):
+        axis = int(_ints(b.static(ins[1], "axis"))[0])
+        axis = _axis(b, axis, len(b.shape(ins[0])))
+        return b.emit(op, [ins[0]], {"axis": axis, "exclusive": int(exclusive),
+                                     "reverse": int(reverse)})
+    convert.__name__ = op
+    converter(op, since)(convert)
+
+
+_cumulative("CumSum", 11)
+_cumulative("CumProd", 26)
 
 
 @converter("Trilu", 14)
@@ -205,6 +212,8 @@ def Hardmax(b, ins, n_out, *, axis=-1):
 
 
 # ---- value-dependent shapes: only when the inputs are constants ----------------------
+# Static shapes need these inputs at compile time (the backend adapter binds them); the
+# result is then a constant.
 
 @converter("Range", 11)
 def Range(b, ins, n_out):
@@ -221,3 +230,75 @@ def NonZero(b, ins, n_out):
     x = b.static(ins[0], "X")
     return [b.add_const(np.array(np.nonzero(x), dtype=np.int64).reshape(x.ndim, -1),
                         "nonzero")]
+
+
+@converter("Unique", 11)
+def Unique(b, ins, n_out, *, axis=None, sorted=1):
+    x = np.asarray(b.static(ins[0], "X"))
+    if axis is None:
+        flat = x.reshape(-1)
+        vals, first, inverse, counts = np.unique(flat, return_index=True, return_inverse=True,
+                                                 return_counts=True)
+    else:
+        ax = _axis(b, axis, x.ndim)
+        vals, first, inverse, counts = np.unique(x, return_index=True, return_inverse=True,
+                                                 return_counts=True, axis=ax)
+    inverse = np.asarray(inverse).reshape(-1)
+    if not sorted:
+        # Order of first occurrence instead of value order.
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        vals = np.take(vals, order, axis=0 if axis is None else ax)
+        first, counts, inverse = first[order], counts[order], rank[inverse]
+    outs = [vals.astype(x.dtype), first, inverse, counts]
+    return [b.add_const(np.ascontiguousarray(o) if k == 0 else np.asarray(o, np.int64),
+                        "unique") for k, o in enumerate(outs[:n_out])]
+
+
+def _corners(boxes: np.ndarray, center: bool) -> np.ndarray:
+    if center:
+        xc, yc, w, h = boxes.T
+        return np.stack([yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2], axis=1)
+    y1, x1, y2, x2 = boxes.T
+    return np.stack([np.minimum(y1, y2), np.minimum(x1, x2), np.maximum(y1, y2),
+                     np.maximum(x1, x2)], axis=1)
+
+
+@converter("NonMaxSuppression", 10)
+def NonMaxSuppression(b, ins, n_out, *, center_point_box=0):
+    ins = list(ins) + [""] * (5 - len(ins))
+
+    def scalar(i, what, default):
+        return np.asarray(b.static(ins[i], what)).reshape(-1)[0] if ins[i] else default
+    boxes = np.asarray(b.static(ins[0], "boxes"), np.float64)
+    scores = np.asarray(b.static(ins[1], "scores"), np.float64)
+    limit = int(scalar(2, "max_output_boxes_per_class", 0))
+    iou_max = float(scalar(3, "iou_threshold", 0.0))
+    floor = float(scalar(4, "score_threshold", -np.inf))
+    picked = []
+    for n in range(scores.shape[0]):
+        c = _corners(boxes[n], bool(center_point_box))
+        area = (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1])
+        for k in range(scores.shape[1]):
+            s = scores[n, k]
+            order = [i for i in np.argsort(-s, kind="stable") if s[i] > floor]
+            keep: list[int] = []
+            for i in order:
+                if len(keep) >= limit:
+                    break
+                ok = True
+                for j in keep:
+                    hh = min(c[i, 2], c[j, 2]) - max(c[i, 0], c[j, 0])
+                    ww = min(c[i, 3], c[j, 3]) - max(c[i, 1], c[j, 1])
+                    inter = max(hh, 0.0) * max(ww, 0.0)
+                    union = area[i] + area[j] - inter
+                    if union > 0 and inter / union > iou_max:
+                        ok = False
+                        break
+                if ok:
+                    keep.append(int(i))
+            picked.extend([n, k, i] for i in keep)
+    if not picked:
+        raise b.error("no box is selected; tilecc does not compile empty tensors")
+    return [b.add_const(np.array(picked, np.int64).reshape(-1, 3), "selected")]

@@ -2,8 +2,9 @@
 
 Same conventions as onnx_converters.py: one function per ONNX op, attributes as keywords,
 canonical nodes (docs/ops.md) emitted through the Builder. Ops ONNX defines as compositions
-(DepthToSpace, SpaceToDepth, Einsum, Upsample, InstanceNormalization) lower to existing
-canonical ops here.
+(DepthToSpace, SpaceToDepth, Einsum, Upsample, InstanceNormalization, RMSNormalization,
+MeanVarianceNormalization, LpNormalization, Swish, SwiGLU) lower to existing canonical ops
+here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .onnx_builder import Builder, converter
-from .onnx_converters import _axis, _reshape
+from .onnx_converters import _axis, _full, _reshape
 
 # ---- normalisations and activations ---------------------------------------------------
 
@@ -77,6 +78,70 @@ def PRelu(b, ins, n_out, **_legacy):
     if b.opset < 7 and len(ss) == 1 and len(xs) > 2 and ss[0] == xs[1] != xs[-1]:
         slope = _reshape(b, slope, (ss[0],) + (1,) * (len(xs) - 2))
     return b.emit("PRelu", [x, slope])
+
+
+@converter("RMSNormalization", 23)
+def RMSNormalization(b, ins, n_out, *, axis=-1, epsilon=1e-5, stash_type=1):
+    x, scale = ins[0], ins[1]
+    rank = len(b.shape(x))
+    axis = _axis(b, axis, rank)
+    dtype = b.type(x).dtype
+    xs = b.emit("Cast", [x], {"to": "float32"})[0] if dtype == "float16" else x
+    ct = b.type(xs).dtype
+    ms = b.emit("ReduceMean", [b.emit("Mul", [xs, xs])[0]],
+                {"axes": tuple(range(axis, rank)), "keepdims": 1})[0]
+    rms = b.emit("Sqrt", [b.emit("Add", [ms, _full(b, (), epsilon, ct, "eps")])[0]])[0]
+    y = b.emit("Div", [xs, rms])[0]
+    if ct != dtype:
+        y = b.emit("Cast", [y], {"to": dtype})[0]
+    return b.emit("Mul", [y, scale])
+
+
+@converter("MeanVarianceNormalization", 9)
+def MeanVarianceNormalization(b, ins, n_out, *, axes=(0, 2, 3)):
+    x = ins[0]
+    rank = len(b.shape(x))
+    red = {"axes": tuple(sorted(_axis(b, a, rank) for a in axes)), "keepdims": 1}
+    mean = b.emit("ReduceMean", [x], red)[0]
+    d = b.emit("Sub", [x, mean])[0]
+    var = b.emit("ReduceMean", [b.emit("Mul", [d, d])[0]], red)[0]
+    eps = _full(b, (), 1e-9, b.type(x).dtype, "eps")
+    return b.emit("Div", [d, b.emit("Sqrt", [b.emit("Add", [var, eps])[0]])[0]])
+
+
+@converter("LpNormalization", 1)
+def LpNormalization(b, ins, n_out, *, axis=-1, p=2):
+    x = ins[0]
+    axis = _axis(b, axis, len(b.shape(x)))
+    if int(p) not in (1, 2):
+        raise b.error(f"p={p} is not 1 or 2")
+    norm = b.emit("ReduceL1" if int(p) == 1 else "ReduceL2", [x],
+                  {"axes": (axis,), "keepdims": 1})[0]
+    # A zero norm gives 0, not 0/0.
+    dtype = b.type(x).dtype
+    zero = _full(b, (), 0, dtype, "zero")
+    is0 = b.emit("Equal", [norm, zero])[0]
+    safe = b.emit("Where", [is0, _full(b, (), 1, dtype, "one"), norm])[0]
+    return b.emit("Where", [is0, zero, b.emit("Div", [x, safe])[0]])
+
+
+def _swish(b, x, alpha):
+    ax = x if alpha == 1.0 else b.emit("Mul", [x, _full(b, (), alpha, b.type(x).dtype,
+                                                         "alpha")])[0]
+    return b.emit("Mul", [x, b.emit("Sigmoid", [ax])[0]])[0]
+
+
+@converter("Swish", 24)
+def Swish(b, ins, n_out, *, alpha=1.0):
+    return [_swish(b, ins[0], float(alpha))]
+
+
+@converter("SwiGLU", 26)
+def SwiGLU(b, ins, n_out, *, alpha=1.0):
+    a, g = ins[0], ins[1]
+    if b.shape(a) != b.shape(g):
+        raise b.error(f"A {list(b.shape(a))} and B {list(b.shape(g))} must have one shape")
+    return b.emit("Mul", [_swish(b, a, float(alpha)), g])
 
 
 # ---- data movement --------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """ONNX MaxPool and AveragePool (1-D to 3-D) as canonical 2-D pools; window sizes, strides
-and dilations below 1 are refused as onnxruntime refuses them."""
+and dilations below 1 are refused as onnxruntime refuses them. LpPool is |x|^p through a
+depthwise ones-kernel Conv (3-D: an AveragePool), GlobalLpPool a ReduceSum."""
 
 from __future__ import annotations
 
-from .onnx_builder import converter
-from .onnx_converters import _reshape, _window_pads, _windowed
+import numpy as np
+
+from .onnx_builder import converter, pick_converter
+from .onnx_converters import _full, _reshape, _window_pads, _windowed
 
 
 def _pool(b, op, ins, n_out, auto_pad, ceil_mode, kernel_shape, pads, strides, dilations,
@@ -68,3 +71,56 @@ def AveragePool(b, ins, n_out, *, kernel_shape, auto_pad="NOTSET", ceil_mode=0,
                 count_include_pad=0, dilations=None, pads=None, strides=None):
     return _pool(b, "AveragePool", ins, n_out, auto_pad, ceil_mode, kernel_shape, pads, strides,
                  dilations, {"count_include_pad": int(count_include_pad)})
+
+
+# ---- pooling ----------------------------------------------------------------------------
+
+
+def _abs_pow(b, x, p: float) -> str:
+    if p == 1:
+        return b.emit("Abs", [x])[0]
+    if p == 2:
+        return b.emit("Mul", [x, x])[0]
+    return b.emit("Pow", [b.emit("Abs", [x])[0], _full(b, (), p, b.type(x).dtype, "p")])[0]
+
+
+def _root(b, s, p: float) -> str:
+    if p == 1:
+        return s
+    if p == 2:
+        return b.emit("Sqrt", [s])[0]
+    return b.emit("Pow", [s, _full(b, (), 1.0 / p, b.type(s).dtype, "inv_p")])[0]
+
+
+@converter("LpPool", 2)
+def LpPool(b, ins, n_out, *, kernel_shape, p=2, auto_pad="NOTSET", ceil_mode=0,
+           dilations=None, pads=None, strides=None):
+    # sum |x|^p over the window = a depthwise convolution with a ones kernel.
+    x = ins[0]
+    shape = b.shape(x)
+    if ceil_mode:
+        raise b.error("ceil_mode=1 is not supported for LpPool")
+    c = shape[1]
+    if len(shape) == 5:
+        # 3-D: the window sum is an average over the padded window (every window covers
+        # exactly prod(kernel) padded positions without ceil_mode) times the window size.
+        (avg,) = pick_converter("AveragePool", b.opset)(
+            b, [_abs_pow(b, x, float(p))], 1, kernel_shape=tuple(kernel_shape),
+            auto_pad=auto_pad, count_include_pad=1, dilations=dilations, pads=pads,
+            strides=strides)
+        size = _full(b, (), float(np.prod(kernel_shape)), b.type(x).dtype, "lp_size")
+        return [_root(b, b.emit("Mul", [avg, size])[0], float(p))]
+    w = b.add_const(np.ones((c, 1) + tuple(kernel_shape), b.type(x).dtype), "lp_ones")
+    conv = pick_converter("Conv", b.opset)
+    (s,) = conv(b, [_abs_pow(b, x, float(p)), w], 1, auto_pad=auto_pad, dilations=dilations,
+                group=c, kernel_shape=tuple(kernel_shape), pads=pads, strides=strides)
+    return [_root(b, s, float(p))]
+
+
+@converter("GlobalLpPool", 2)
+def GlobalLpPool(b, ins, n_out, *, p=2):
+    x = ins[0]
+    rank = len(b.shape(x))
+    s = b.emit("ReduceSum", [_abs_pow(b, x, float(p))],
+               {"axes": tuple(range(2, rank)), "keepdims": 1})[0]
+    return [_root(b, s, float(p))]

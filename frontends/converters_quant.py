@@ -114,17 +114,24 @@ def DequantizeLinear(b, ins, n_out, *, axis=1, block_size=0, output_dtype=0):
     return [_dequantize(b, ins[0], ins[1], zp, axis, int(block_size))]
 
 
-def _qconv(b, x, w_q, layer_kw, out_dtype, bias_q, y, group, kernel_shape, auto_pad,
-           dilations, pads, strides):
-    if w_q.ndim == 3:
-        w_q = w_q.reshape(w_q.shape[:2] + (1,) + w_q.shape[2:])
-    q = QLayer(w_q=w_q, bias_q=bias_q, conv=True, **layer_kw)
+def _folded_layer(b, w_q, bias_q, conv, layer_kw, y, out_dtype):
+    """The QLayer of a QLinear*/…Integer op and its folded weights, bias and scale as graph
+    constants. `y` is (scale, zero point, dtype) of a requantized output; None: the
+    accumulator comes out as `out_dtype`."""
+    q = QLayer(w_q=w_q, bias_q=bias_q, conv=conv, **layer_kw)
     if y is not None:
         q.y_scale, q.y_zp, q.y_dtype = y
     else:
         q.y_dtype = out_dtype
     wf, bias, scale = fold_layer(q)
-    consts = [b.add_const(wf, "qw"), b.add_const(bias, "qbias"), b.add_const(scale, "qscale")]
+    return q, [b.add_const(wf, "qw"), b.add_const(bias, "qbias"), b.add_const(scale, "qscale")]
+
+
+def _qconv(b, x, w_q, layer_kw, out_dtype, bias_q, y, group, kernel_shape, auto_pad,
+           dilations, pads, strides):
+    if w_q.ndim == 3:
+        w_q = w_q.reshape(w_q.shape[:2] + (1,) + w_q.shape[2:])
+    q, consts = _folded_layer(b, w_q, bias_q, True, layer_kw, y, out_dtype)
     kernel = tuple(kernel_shape or w_q.shape[2:])
     qattrs = {"group": int(group), "x_zp": int(q.x_zp), "y_zp": int(q.y_zp),
               "out_dtype": q.y_dtype, "relu": False}
@@ -167,13 +174,7 @@ def ConvInteger(b, ins, n_out, *, auto_pad="NOTSET", dilations=None, group=1,
 def _qmatmul(b, a, b_q, layer_kw, y, out_dtype):
     if b_q.ndim != 2:
         raise b.error(f"only 2-D constant B is supported, got shape {list(b_q.shape)}")
-    q = QLayer(w_q=b_q, bias_q=None, conv=False, **layer_kw)
-    if y is not None:
-        q.y_scale, q.y_zp, q.y_dtype = y
-    else:
-        q.y_dtype = out_dtype
-    wf, bias, scale = fold_layer(q)
-    consts = [b.add_const(wf, "qw"), b.add_const(bias, "qbias"), b.add_const(scale, "qscale")]
+    q, consts = _folded_layer(b, b_q, None, False, layer_kw, y, out_dtype)
     shape = b.shape(a)
     if len(shape) == 1:
         a2 = _reshape(b, a, (1, shape[0]))

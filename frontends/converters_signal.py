@@ -1,10 +1,11 @@
-"""ONNX signal-processing converters: DFT, STFT, MelWeightMatrix.
+"""ONNX signal-processing converters: DFT, STFT, MelWeightMatrix, Hann/Hamming/BlackmanWindow.
 
 A DFT of static length is a linear map, so it becomes one MatMul with a constant matrix built
 at compile time (the direct O(n^2) sum; float64 so sums of hundreds of terms keep float32
 accuracy). Complex tensors are ONNX's real representation: a trailing dim of 2 (re, im), or 1
 for a real signal. STFT gathers the frames with a constant-index Gather, applies the window and
-runs the same matrix; MelWeightMatrix takes only scalars and folds to a constant.
+runs the same matrix; MelWeightMatrix and the windows take only scalars and fold to
+constants.
 """
 
 from __future__ import annotations
@@ -158,3 +159,31 @@ def MelWeightMatrix(b, ins, n_out, *, output_datatype=1):
         for j in range(center, right):
             out[j, i] = (right - j) / (right - center)
     return [b.add_const(out.astype(_dtype_of_onnx(b, output_datatype)), "mel_weights")]
+
+
+# ---- signal windows (constants once the size is known) --------------------------------
+
+
+def _window(kind):
+    def convert(b, ins, n_out, *, output_datatype=1, periodic=1):
+        from .converters_general import _dtype_of_onnx
+
+        size = int(_ints(b.static(ins[0], "size"))[0])
+        if size < 1:
+            raise b.error(f"window size {size} is not positive")
+        n = np.arange(size, dtype=np.float64)
+        period = size if periodic else size - 1
+        t = 2 * np.pi * n / max(period, 1)
+        if kind == "Hann":
+            w = np.sin(np.pi * n / max(period, 1)) ** 2
+        elif kind == "Hamming":
+            w = 25.0 / 46.0 - (21.0 / 46.0) * np.cos(t)
+        else:
+            w = 0.42 - 0.5 * np.cos(t) + 0.08 * np.cos(2 * t)
+        return [b.add_const(w.astype(_dtype_of_onnx(b, int(output_datatype))), "window")]
+    convert.__name__ = f"{kind}Window"
+    converter(f"{kind}Window", 17)(convert)
+
+
+for _kind in ("Hann", "Hamming", "Blackman"):
+    _window(_kind)

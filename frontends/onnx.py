@@ -18,15 +18,17 @@ from tilecc.floatfmt import is_exotic
 from tilecc.graph import Graph, TensorType
 
 from . import (
-    converters_control,  # noqa: F401  (registers If and Loop)
-    converters_extra,  # noqa: F401  (registers Attention and the remaining conformance ops)
+    converters_attention,  # noqa: F401  (registers Attention)
+    converters_control,  # noqa: F401  (registers If, Loop and Scan)
+    converters_function,  # noqa: F401  (registers the ops inlined from their function body)
     converters_general,  # noqa: F401  (registers the general-op converters)
     converters_image,  # noqa: F401  (registers GridSample and the other sampling ops)
+    converters_indexmap,  # noqa: F401  (registers CenterCropPad and the other index-map ops)
     converters_linalg,  # noqa: F401  (registers Det, TensorScatter)
     converters_nn,  # noqa: F401  (registers the NN/transformer converters)
-    converters_pool,  # noqa: F401  (registers MaxPool and AveragePool)
+    converters_pool,  # noqa: F401  (registers MaxPool, AveragePool and the Lp pools)
     converters_quant,  # noqa: F401  (registers the quantization converters)
-    converters_signal,  # noqa: F401  (registers DFT, STFT, MelWeightMatrix)
+    converters_signal,  # noqa: F401  (registers DFT, STFT, MelWeightMatrix, the windows)
     onnx_converters,  # noqa: F401  (registers the converters)
 )
 from .onnx_builder import CONVERTERS, Builder, FrontendError, UnsupportedOpsError, pick_converter

@@ -44,6 +44,10 @@ def _reshape(b: Builder, x: str, shape) -> str:
     return b.emit("Reshape", [x], {"shape": shape})[0]
 
 
+def _full(b: Builder, shape, value, dtype: str, base: str = "const") -> str:
+    return b.add_const(np.full(shape, value, dtype=dtype), base)
+
+
 def _window_pads(b: Builder, in_hw, kernel, strides, dilations, pads, auto_pad):
     """Explicit (begins..., ends...) pads; auto_pad SAME_* keeps ceil(in / stride) outputs."""
     n = len(in_hw)

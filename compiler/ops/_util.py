@@ -36,6 +36,19 @@ def expect_rank(op: str, t: TensorType, rank: int, what: str = "input") -> None:
         raise ValueError(f"{op}: {what} must have rank {rank}, got shape {list(t.shape)}")
 
 
+def expect_min_rank(op: str, t: TensorType, rank: int, what: str = "input") -> None:
+    if len(t.shape) < rank:
+        raise ValueError(f"{op}: {what} must have rank >= {rank}, got {list(t.shape)}")
+
+
+def expect_per_channel(op: str, channels: int, names: tuple[str, ...],
+                       types: list[TensorType]) -> None:
+    """Per-channel parameters (scale, bias, ...) are vectors as long as X's axis 1."""
+    for name, t in zip(names, types):
+        if t.shape != (channels,):
+            raise ValueError(f"{op}: {name} shape {list(t.shape)} must be [{channels}]")
+
+
 def check_axis(op: str, axis: int, rank: int) -> int:
     if not 0 <= axis < rank:
         raise ValueError(f"{op}: axis {axis} out of range for rank {rank} "

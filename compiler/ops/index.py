@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import TensorType
-from ._util import broadcast_shapes, check_axis, expect_inputs
+from ._util import broadcast_shapes, check_axis, expect_inputs, expect_min_rank
 from .registry import register_op
 
 
@@ -124,6 +124,10 @@ def _scatter_nd_infer(types, attrs):
 _UFUNC = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}
 
 
+def _scatter_at(out, pos, value, reduction: str) -> None:
+    out[pos] = value if reduction == "none" else _UFUNC[reduction](out[pos], value)
+
+
 def _scatter_nd_fold(arrays, attrs):
     x, idx, upd = arrays
     out = x.copy()
@@ -132,10 +136,7 @@ def _scatter_nd_fold(arrays, attrs):
     flat_u = upd.reshape((flat_i.shape[0],) + x.shape[q:])
     for k in range(flat_i.shape[0]):
         pos = tuple(int(_norm(flat_i[k, j:j + 1], x.shape[j])[0]) for j in range(q))
-        if attrs["reduction"] == "none":
-            out[pos] = flat_u[k]
-        else:
-            out[pos] = _UFUNC[attrs["reduction"]](out[pos], flat_u[k])
+        _scatter_at(out, pos, flat_u[k], attrs["reduction"])
     return [out]
 
 
@@ -165,10 +166,7 @@ def _scatter_el_fold(arrays, attrs):
         tgt = list(pos)
         tgt[ax] = nidx[pos]
         tgt = tuple(tgt)
-        if attrs["reduction"] == "none":
-            out[tgt] = upd[pos]
-        else:
-            out[tgt] = _UFUNC[attrs["reduction"]](out[tgt], upd[pos])
+        _scatter_at(out, tgt, upd[pos], attrs["reduction"])
     return [out]
 
 
@@ -225,8 +223,7 @@ register_op("CumSum", _same_infer("CumSum"), _cumsum_fold)
 
 def _trilu_infer(types, attrs):
     expect_inputs("Trilu", types, 1)
-    if len(types[0].shape) < 2:
-        raise ValueError(f"Trilu: input must have rank >= 2, got {list(types[0].shape)}")
+    expect_min_rank("Trilu", types[0], 2)
     return [types[0]]
 
 

@@ -7,7 +7,15 @@ import math
 import numpy as np
 
 from ..graph import TensorType
-from ._util import broadcast_shapes, check_axis, expect_inputs, expect_rank, same_dtype
+from ._util import (
+    broadcast_shapes,
+    check_axis,
+    expect_inputs,
+    expect_min_rank,
+    expect_per_channel,
+    expect_rank,
+    same_dtype,
+)
 from .registry import Pattern, register_op
 
 
@@ -153,12 +161,9 @@ register_op("MatMul", _matmul_infer, _matmul_fold)
 def _bn_infer(types, attrs):
     expect_inputs("BatchNormalization", types, 5)
     x = types[0]
-    if len(x.shape) < 2:
-        raise ValueError(f"BatchNormalization: X must have rank >= 2, got {list(x.shape)}")
-    c = x.shape[1]
-    for name, t in zip(("scale", "bias", "mean", "var"), types[1:]):
-        if t.shape != (c,):
-            raise ValueError(f"BatchNormalization: {name} shape {list(t.shape)} must be [{c}]")
+    expect_min_rank("BatchNormalization", x, 2, "X")
+    expect_per_channel("BatchNormalization", x.shape[1], ("scale", "bias", "mean", "var"),
+                       types[1:])
     return [x]
 
 
@@ -255,8 +260,7 @@ register_op("GlobalMaxPool", _global_infer("GlobalMaxPool"), _global_fold(np.max
 
 def _lrn_infer(types, attrs):
     expect_inputs("LRN", types, 1)
-    if len(types[0].shape) < 2:
-        raise ValueError(f"LRN: X must have rank >= 2, got {list(types[0].shape)}")
+    expect_min_rank("LRN", types[0], 2, "X")
     return [types[0]]
 
 

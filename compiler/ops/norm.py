@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from ..graph import TensorType
-from ._util import broadcast_shapes, check_axis, expect_inputs, same_dtype
+from ._util import broadcast_shapes, check_axis, expect_inputs, expect_per_channel, same_dtype
 from .registry import Pattern, register_op
 
 # ---- LayerNormalization ---------------------------------------------------------------
@@ -53,9 +53,7 @@ def _gn_infer(types, attrs):
     c, g = x.shape[1], attrs["groups"]
     if g <= 0 or c % g:
         raise ValueError(f"GroupNormalization: {c} channels do not split into {g} groups")
-    for name, t in zip(("scale", "bias"), types[1:]):
-        if t.shape != (c,):
-            raise ValueError(f"GroupNormalization: {name} shape {list(t.shape)} must be [{c}]")
+    expect_per_channel("GroupNormalization", c, ("scale", "bias"), types[1:])
     same_dtype("GroupNormalization", types)
     return [x]
 

@@ -16,17 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .registry import register_per_op
+
 EXTERNS: dict[str, Callable] = {}
 
 
 def register_extern(*ops: str):
-    def deco(fn):
-        for op in ops:
-            if op in EXTERNS:
-                raise ValueError(f"extern kernel for {op} registered twice")
-            EXTERNS[op] = fn
-        return fn
-    return deco
+    return register_per_op(EXTERNS, "extern kernel", ops)
 
 
 def get_extern(op: str) -> Callable | None:

@@ -36,6 +36,21 @@ def _fuse_all(stage: Stage, ivs):
     return cur
 
 
+def tile_conv_oc_ow(stage: Stage, oc_block: int, ow_vec: int) -> list:
+    """The register tile of a direct NCHW convolution, CPU or GPU: `oc_block` output channels
+    unrolled by `ow_vec` output columns vectorised, inside the whole reduction (channels and
+    kernel window). Returns the loops left outside the tile: n, oc outer, oh, ow outer."""
+    n, oc, oh, ow = stage.axes
+    rc, ry, rx = stage.reduce_axes
+    oco, oci = stage.split(oc, oc_block)
+    owo, owi = stage.split(ow, ow_vec)
+    stage.reorder(n, oco, oh, owo, rc, ry, rx, oci, owi)
+    stage.unroll(oci)
+    if ow_vec > 1:
+        stage.vectorize(owi)
+    return [n, oco, oh, owo]
+
+
 def schedule_injective(stage: Stage, target, cfg=None) -> None:
     """Rows of vectors: the last axis in vectors (a masked tail vector when it has no wide
     divisor: injective stages carry no reduction, so the tail guard costs once per row), the

@@ -12,6 +12,7 @@ Knobs (all have target-derived defaults, so no tuning log is needed):
 from __future__ import annotations
 
 from ..schedule import THREAD_TAGS, Stage
+from .generic import tile_conv_oc_ow
 from .gpu_tile import tile_plan
 from .registry import register_schedule
 
@@ -112,18 +113,11 @@ def schedule_conv2d(sch, stage, target, cfg=None):
     padding stays inlined as guarded loads (no scratch copy on the GPU)."""
     _reset(stage)
     cfg = dict(cfg or {})
-    n, oc, oh, ow = stage.axes
-    rc, ry, rx = stage.reduce_axes
-    depthwise = rc.extent == 1 and oc.extent > 1
+    _, oc, _, ow = stage.axes
+    depthwise = stage.reduce_axes[0].extent == 1 and oc.extent > 1
     oc_block = int(cfg.get("oc_block") or (1 if depthwise else _block(oc.extent, 4)))
     ow_vec = _vec(ow.extent, target, cfg.get("ow_vec"))
-    oco, oci = stage.split(oc, oc_block)
-    owo, owi = stage.split(ow, ow_vec)
-    stage.reorder(n, oco, oh, owo, rc, ry, rx, oci, owi)
-    stage.unroll(oci)
-    if ow_vec > 1:
-        stage.vectorize(owi)
-    bind_flat(stage, [n, oco, oh, owo], target, cfg)
+    bind_flat(stage, tile_conv_oc_ow(stage, oc_block, ow_vec), target, cfg)
     stage.local_tile = tile_plan(stage, target)  # pointwise convs: local-memory tiles
 
 

@@ -8,7 +8,7 @@ import math
 from .. import te
 from ..expr import all_of, call, cast, const, maximum, minimum, select
 from .common import broadcast_load, clamp, in_range
-from .generic import MIN_PARALLEL_WORK, _fuse_all, vector_factor
+from .generic import MIN_PARALLEL_WORK, _fuse_all, tile_conv_oc_ow, vector_factor
 from .registry import register_compute, register_schedule
 
 
@@ -220,15 +220,10 @@ def _schedule_conv_ow_vector(stage, target, cfg):
     vregs = max(1, math.ceil(ow_vec / lanes))
     budget = 24 if target.vector_bits >= 512 else 12
     oc_block = cfg.get("oc_block") or _largest_divisor(oc.extent, max(1, budget // vregs), 8)
-    oco, oci = stage.split(oc, oc_block)
-    owo, owi = stage.split(ow, ow_vec)
-    stage.reorder(n, oco, oh, owo, rc, ry, rx, oci, owi)
-    stage.unroll(oci)
-    if ow_vec > 1:
-        stage.vectorize(owi)
+    outer = tile_conv_oc_ow(stage, oc_block, ow_vec)
     work = n.extent * oc.extent * oh.extent * ow.extent * rc.extent * ry.extent * rx.extent
     if target.cores > 1 and work >= MIN_PARALLEL_WORK:
-        stage.parallel(_fuse_all(stage, [n, oco, oh]))
+        stage.parallel(_fuse_all(stage, outer[:3]))
 
 
 def _largest_divisor(n: int, cap: int, prefer: int) -> int:

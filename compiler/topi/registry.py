@@ -34,14 +34,20 @@ class Template:
 SCHEDULES: dict[tuple[str, str], Template] = {}
 
 
-def register_compute(*ops: str):
+def register_per_op(table: dict[str, Callable], what: str, ops: tuple[str, ...]):
+    """A decorator filing its function in `table` under each op name: one entry per op, as
+    computes and extern kernels both want, so a second registration is a mistake."""
     def deco(fn):
         for op in ops:
-            if op in COMPUTES:
-                raise ValueError(f"compute for {op} registered twice")
-            COMPUTES[op] = fn
+            if op in table:
+                raise ValueError(f"{what} for {op} registered twice")
+            table[op] = fn
         return fn
     return deco
+
+
+def register_compute(*ops: str):
+    return register_per_op(COMPUTES, "compute", ops)
 
 
 def register_schedule(op: str, family: str = "generic", name: str | None = None,

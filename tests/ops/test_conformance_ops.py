@@ -12,14 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.ops.test_ops_table import C, Case, In, X, check_case
+from tests.ops.test_ops_table import C, Case, In, X, case_rows, check_case
 
 CASES: list[Case] = []
+row, _ = case_rows(CASES)
 EXACT = {"exact": True}
-
-
-def row(op, desc, inputs, attrs=None, **kw):
-    CASES.append(Case(f"{op}-{desc}", op, tuple(inputs), attrs or {}, **kw))
 
 
 def U(value, dtype: str) -> In:

@@ -1,4 +1,4 @@
-"""Conformance-driven ops (frontends/converters_extra.py, compiler/*/extra.py) vs onnxruntime.
+"""Conformance-driven ops (compiler/*/extra.py and their converters) vs onnxruntime.
 
 Same table format and helpers as tests/ops/test_ops_table.py. Each row compiles a one-node
 model with `tilecc.compile`, runs it and compares every output with onnxruntime: exact for
@@ -13,14 +13,11 @@ import numpy as np
 import pytest
 
 from tests.models.harness import compile_and_run
-from tests.ops.test_ops_table import C, Case, In, V, X, check_case
+from tests.ops.test_ops_table import C, Case, In, V, X, case_rows, check_case
 
 CASES: list[Case] = []
+row, _ = case_rows(CASES)
 EXACT = {"exact": True}
-
-
-def row(op, desc, inputs, attrs=None, **kw):
-    CASES.append(Case(f"{op}-{desc}", op, tuple(inputs), attrs or {}, **kw))
 
 
 def B(*shape: int, seed: int = 0, p: float = 0.7) -> In:

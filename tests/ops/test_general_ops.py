@@ -14,15 +14,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.models.harness import compile_and_run, ort_run
-from tests.ops.test_ops_table import C, Case, In, V, X, assert_outputs_match
+from tests.models.harness import ort_run
+from tests.ops.test_ops_table import (
+    C,
+    Case,
+    In,
+    V,
+    X,
+    assert_outputs_match,
+    case_rows,
+    check_case,
+)
 
 CASES: list[Case] = []
+row, _ = case_rows(CASES)
 EXACT = {"exact": True}
-
-
-def row(op, desc, inputs, attrs=None, **kw):
-    CASES.append(Case(f"{op}-{desc}", op, tuple(inputs), attrs or {}, **kw))
 
 
 def B(*shape: int, seed: int = 0) -> In:
@@ -218,10 +224,7 @@ _PARAMS = [pytest.param(c, id=c.id) for c in CASES]
 
 @pytest.mark.parametrize("case", _PARAMS)
 def test_general_op(case: Case, tmp_path) -> None:
-    feeds, model = case.feeds_and_model()
-    ref = ort_run(model, feeds)
-    got = compile_and_run(model, feeds, tmp_path)
-    assert_outputs_match(got, ref, case)
+    check_case(case, tmp_path)
 
 
 def _all_const(case: Case) -> Case:

@@ -9,18 +9,10 @@ import pytest
 from onnx import helper
 
 from tests.models.harness import compile_and_run, ort_run
-from tests.ops.test_ops_table import C, Case, W, X, assert_outputs_match
+from tests.ops.test_ops_table import C, Case, W, X, case_rows, check_case
 
 CASES: list[Case] = []
-
-
-def row(op: str, desc: str, inputs, attrs: dict | None = None, **kw) -> None:
-    CASES.append(Case(f"{op}-{desc}", op, tuple(inputs), attrs or {}, **kw))
-
-
-def graph_row(desc: str, inputs, nodes: list, outputs, **kw) -> None:
-    CASES.append(Case(f"graph-{desc}", nodes[0][0], tuple(inputs), nodes=nodes,
-                      outputs=tuple(outputs), **kw))
+row, graph_row = case_rows(CASES)
 
 
 # -- normalisations -------------------------------------------------------------------------
@@ -208,10 +200,7 @@ assert len({c.id for c in CASES}) == len(CASES), "duplicate case ids"
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
 def test_nn_op(case: Case, tmp_path) -> None:
-    feeds, model = case.feeds_and_model()
-    ref = ort_run(model, feeds)
-    got = compile_and_run(model, feeds, tmp_path)
-    assert_outputs_match(got, ref, case)
+    check_case(case, tmp_path)
 
 
 # -- control flow: If with a constant condition is inlined, Loop with a constant trip count is
