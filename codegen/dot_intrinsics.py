@@ -14,7 +14,7 @@ other call is widened to int32 multiplies and a horizontal add of each group of 
 same kernel stays correct (and exact: four products of |x| <= 255 * 128 cannot overflow int32)
 on any target. `packed_dot(target)` tells the weight packer which form, if any, the target
 runs natively at its full vector width; the packer prefers u8s8, which needs no change to
-uint8 activations (s8s8 takes them XOR 0x80 with the bias corrected, passes/quantize.py).
+uint8 activations (s8s8 takes them XOR 0x80 with the bias corrected, passes/quant_pack.py).
 
 `dot4_u8s7(a, b)` is dot4_u8s8 with b's bytes promised to lie in [-64, 64] (weights quantized
 with `reduce_range`, or a QDQ model's 7-bit weights; passes/quant_dot.py). On x86 without VNNI

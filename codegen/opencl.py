@@ -485,21 +485,10 @@ def render_module(kernels: list[str], name: str, target, fp16_storage: bool) -> 
 # ------------------------------------------------------------------------------ model build
 def lower_stages(sch, args, name: str) -> tuple[PrimFunc, list[Stmt]]:
     """Like schedule.lower, but keeps each root stage's loop nest apart."""
-    from tilecc.schedule import lower_stage
+    from tilecc.schedule import kernel_buffers, lower_stage
     from tilecc.topi.gpu_tile import lower_tiled
 
-    buffers: dict = {}
-    params: list[Buffer] = []
-    for k, t in enumerate(args):
-        buffers[t] = Buffer(f"arg{k}", t.shape, t.dtype)
-        params.append(buffers[t])
-    scratch = []
-    for st in sch.root_stages():
-        if st.tensor not in buffers:
-            b = Buffer(f"tmp{len(scratch)}", st.tensor.shape, st.tensor.dtype)
-            buffers[st.tensor] = b
-            params.append(b)
-            scratch.append(b)
+    buffers, params, scratch = kernel_buffers(sch, args)
     bodies = [lower_tiled(st, buffers, st.local_tile) if getattr(st, "local_tile", None)
               else lower_stage(st, buffers) for st in sch.root_stages()]
     return PrimFunc(name, params, Seq(bodies), {"scratch": scratch}), bodies

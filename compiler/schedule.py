@@ -381,9 +381,10 @@ def simplify_stmt(s, ranges: dict | None = None):
     return s
 
 
-def lower(sch: Schedule, args: list[te.Tensor], name: str) -> PrimFunc:
-    """Lower a schedule to one kernel. `args` are the kernel's tensors (inputs then outputs);
-    other materialised intermediates become extra scratch parameters (attrs['scratch'])."""
+def kernel_buffers(sch: Schedule, args: list[te.Tensor]
+                   ) -> tuple[dict, list[Buffer], list[Buffer]]:
+    """(tensor -> Buffer, the kernel's parameters, its scratch buffers): `args` (inputs then
+    outputs) become arg0.., other materialised root stages extra tmp0.. parameters."""
     buffers: dict = {}
     params: list[Buffer] = []
     for k, t in enumerate(args):
@@ -397,6 +398,13 @@ def lower(sch: Schedule, args: list[te.Tensor], name: str) -> PrimFunc:
             buffers[st.tensor] = b
             params.append(b)
             scratch.append(b)
+    return buffers, params, scratch
+
+
+def lower(sch: Schedule, args: list[te.Tensor], name: str) -> PrimFunc:
+    """Lower a schedule to one kernel. `args` are the kernel's tensors (inputs then outputs);
+    other materialised intermediates become extra scratch parameters (attrs['scratch'])."""
+    buffers, params, scratch = kernel_buffers(sch, args)
     for t in te.post_order(sch.outputs):
         if isinstance(t.op, te.PlaceholderOp) and t not in buffers:
             raise ScheduleError(f"kernel {name}: input {t.name} is not among its arguments")

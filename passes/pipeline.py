@@ -35,7 +35,8 @@ from .layout import pack_weights
 from .outputs import prepare_outputs
 from .patterns import rewrite_patterns
 from .quant_dot import pack_qweights_s7
-from .quantize import lower_qdq, pack_qweights, quantize_ptq
+from .quant_pack import pack_qweights
+from .quantize import lower_qdq, quantize_ptq
 from .simplify import fold_batchnorm, fold_scale_shift, simplify_reshapes
 
 

@@ -45,7 +45,7 @@ def pack_qweights_s7(graph: Graph, target) -> Graph:
     and QGemm with uint8 inputs and weights within [-64, 64] get VNNI-packed weights and
     `dot="dot4_u8s7"`; pack_qweights leaves nodes already packed alone. Other layers (8-bit
     weights from QDQ models) keep the exact widening path."""
-    from .quantize import vnni_pack_conv, vnni_pack_gemm
+    from .quant_pack import vnni_pack_conv, vnni_pack_gemm
 
     if target is None or target.kind != "cpu":
         return graph

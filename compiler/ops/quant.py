@@ -105,7 +105,7 @@ def _qconv_infer(types, attrs):
 
 def qconv_ref(x, w, bias, scale, attrs):
     if attrs.get("vnni"):
-        from tilecc.passes.quantize import vnni_unpack_conv
+        from tilecc.passes.quant_pack import vnni_unpack_conv
         w = vnni_unpack_conv(w, attrs["channels"], x.shape[1])
     elif attrs.get("weight_block"):
         w = w.transpose(0, 4, 1, 2, 3).reshape((-1,) + w.shape[1:4])[:attrs.get("channels")]
@@ -139,7 +139,7 @@ def _qgemm_infer(types, attrs):
 
 def qgemm_ref(a, b, bias, scale, attrs):
     if attrs.get("vnni"):
-        from tilecc.passes.quantize import vnni_unpack_gemm
+        from tilecc.passes.quant_pack import vnni_unpack_gemm
         b = vnni_unpack_gemm(b, a.shape[1], attrs["channels"])
     flip = 128 if attrs.get("x_flip") else 0  # as in qconv_ref
     acc = (a.astype(np.int64) - flip) @ b.astype(np.int64) + bias.reshape(1, -1)

@@ -106,7 +106,7 @@ def _pack4(get, ic: int, flip: bool = False):
 
 
 def _dot4(attrs) -> str:
-    """The packed dot call: x_flip (passes/quantize.py: pack_qweights) means the activations
+    """The packed dot call: x_flip (passes/quant_pack.py: pack_qweights) means the activations
     enter as int8 x - 128 and the bias already holds the +128 * sum(w) that gives back."""
     if attrs.get("dot"):  # dot4_u8s7: 7-bit weights (passes/quant_dot.py)
         return attrs["dot"]
@@ -115,7 +115,7 @@ def _dot4(attrs) -> str:
 
 def _qconv_vnni(x, w, bias, scale, attrs, out_types):
     """QConv with weights packed (OC/16, ceil(IC/4), KH, KW, 16) int32 (4 input channels of
-    int8 per lane, passes/quantize.py: pack_qweights): the input is padded and packed into
+    int8 per lane, passes/quant_pack.py: pack_qweights): the input is padded and packed into
     (N, ceil(IC/4), Hp, Wp) int32 words once, then every reduction step is one dot4 per
     output channel lane. Groups are not packed this way (group == 1 only)."""
     sh, sw = attrs["strides"]

@@ -202,7 +202,7 @@ def test_sdot_packing_keeps_the_op_semantics():
     the unpacked QConv and QGemm (compiler/ops/quant.py reads x_flip)."""
     from tilecc.graph import Graph, Node
     from tilecc.ops.quant import qconv_ref, qgemm_ref
-    from tilecc.passes.quantize import _pack_dot4
+    from tilecc.passes.quant_pack import _pack_dot4
 
     rng = np.random.default_rng(3)
     conv = {"strides": [1, 1], "pads": [1, 1, 1, 1], "dilations": [1, 1], "group": 1,

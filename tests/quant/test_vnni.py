@@ -144,7 +144,7 @@ def test_qdq_model_on_aarch64_under_qemu(tmp_path):
 
 
 def test_vnni_weight_packing_roundtrip():
-    from tilecc.passes.quantize import (
+    from tilecc.passes.quant_pack import (
         vnni_pack_conv,
         vnni_pack_gemm,
         vnni_unpack_conv,
