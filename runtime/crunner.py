@@ -92,7 +92,8 @@ def emulator_prefix(target, where: str = "", unknown=LinkError) -> list[str]:
     installed."""
     prefix = target.emulator()
     if not prefix:
-        raise unknown(f"{where}no emulator known for target {target.name!r} ({target.triple})")
+        raise unknown(f"{where}no emulator known for target {target.name!r} ({target.triple}); "
+                      "--emulate runs Linux artifacts cross-compiled for ARM or RISC-V")
     if shutil.which(prefix[0]) is None:
         raise LinkError(f"{prefix[0]!r} not found; install qemu-user (apt-get install qemu-user)")
     return prefix

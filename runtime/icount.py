@@ -14,9 +14,11 @@ place every block. One run of the model, with one thread, is followed in order:
 
 * the run starts with the first block of `<name>_run` and ends at the next block of the
   runner's `main` (so `<name>_init`, reading the files and the loader are not counted);
-* a block in a kernel's function (`k3_gemm`, its parallel body `k3_gemm_par`...) opens the
-  next call of that kernel in `metadata["kernels"]` when the previous block was not that
-  kernel's; blocks in `<name>_run` itself (argument set-up, kernels inlined into it) are the
+* a block in a kernel's function (`k3_gemm`, its parallel bodies `k3_gemm_par`,
+  `k3_gemm_par1`...) coming from the run function opens the next call of that kernel in
+  `metadata["kernels"]`, unless it is another function of the kernel whose call is running
+  (a kernel with two parallel loops returns to the run function between them: its wrapper
+  is inlined there); blocks in `<name>_run` itself (argument set-up, kernels inlined into it) are the
   run's own; blocks anywhere else (the thread pool, libc's memcpy, PLT stubs) are charged to
   whichever of the two was running, so kernel counts plus the run's own count is the run.
 
@@ -64,14 +66,16 @@ class Symbols:
             self.kinds.append(owner)
         self.lib_base = self.runner_base = 0
 
-    def classify(self, pc: int) -> int:
+    def classify(self, pc: int) -> tuple[int, int]:
+        """(class, function index in the library or -1)."""
         off = pc - self.runner_base
         if self.main[0] <= off < self.main[0] + self.main[1]:
-            return _MAIN
+            return _MAIN, -1
         off = pc - self.lib_base
         if not self.starts or off < self.starts[0] or off >= self.end:
-            return _OTHER
-        return self.kinds[bisect.bisect_right(self.starts, off) - 1]
+            return _OTHER, -1
+        fn = bisect.bisect_right(self.starts, off) - 1
+        return self.kinds[fn], fn
 
 
 class ExecLogCounter:
@@ -81,7 +85,7 @@ class ExecLogCounter:
         self.sym = symbols
         self.calls = calls
         self.sizes: dict[str, int] = {}
-        self.blocks: dict[str, tuple[int, int]] = {}  # pc text -> (length, class)
+        self.blocks: dict[str, tuple[int, int, int]] = {}  # pc text -> (length, class, fn)
         self.process = 0  # every executed instruction of the process
         self.run = 0
         self.own = 0
@@ -92,6 +96,8 @@ class ExecLogCounter:
         self._inside = False
         self._ctx = _OWN  # a call index while a kernel runs, else _OWN
         self._ctx_kernel = -1
+        self._entry_fn = -1  # the function the running call was entered through
+        self._resume = _OWN  # the call to go back to when another of its functions runs
         self._next_call = 0
         self._block_pc: str | None = None
         self._block_len = 0
@@ -124,15 +130,16 @@ class ExecLogCounter:
             if pc not in self.sizes:
                 raise ModelRunError(f"qemu's log executes block 0x{pc} before translating it "
                                     "(is `in_asm` missing from -d?)", -1)
-            kind = self.sym.classify(int(pc, 16)) if self.ready else _OTHER
-            block = (self.sizes[pc], kind)
+            kind, fn = self.sym.classify(int(pc, 16)) if self.ready else (_OTHER, -1)
+            block = (self.sizes[pc], kind, fn)
             if self.ready:
                 self.blocks[pc] = block
-        n, kind = block
+        n, kind, fn = block
         self.process += n
         if not self._inside:
             if kind == _OWN:
                 self._inside, self._ctx, self._next_call = True, _OWN, 0
+                self._ctx_kernel = self._entry_fn = -1
                 self.runs += 1
             else:
                 return
@@ -141,9 +148,13 @@ class ExecLogCounter:
             return
         self.run += n
         if kind >= 0:
-            if self._ctx == _OWN or self._ctx_kernel != kind:
-                self._open_call(kind)
+            if self._ctx_kernel != kind or fn == self._entry_fn and self._ctx == _OWN:
+                self._open_call(kind, fn)
+            elif self._ctx == _OWN:
+                self._ctx = self._resume
         elif kind == _OWN:
+            if self._ctx != _OWN:
+                self._resume = self._ctx
             self._ctx = _OWN
         if self._ctx == _OWN:
             self.own += n
@@ -153,9 +164,9 @@ class ExecLogCounter:
             name = self.sym.kernel_names[self._ctx_kernel]
             self.unmatched[name] = self.unmatched.get(name, 0) + n
 
-    def _open_call(self, kind: int) -> None:
+    def _open_call(self, kind: int, fn: int) -> None:
         name = self.sym.kernel_names[kind]
-        self._ctx_kernel = kind
+        self._ctx_kernel, self._entry_fn = kind, fn
         for i in range(self._next_call, len(self.calls)):
             if self.calls[i] == name:
                 self._ctx, self._next_call = i, i + 1
