@@ -90,6 +90,7 @@ class ExecLogCounter:
         self.run = 0
         self.own = 0
         self.per_call = [0] * len(calls)
+        self.opened = [False] * len(calls)  # a call whose kernel code ran out of line
         self.unmatched: dict[str, int] = {}
         self.runs = 0
         self.ready = False  # bases known
@@ -170,6 +171,7 @@ class ExecLogCounter:
         for i in range(self._next_call, len(self.calls)):
             if self.calls[i] == name:
                 self._ctx, self._next_call = i, i + 1
+                self.opened[i] = True
                 return
         self._ctx = -10  # a call the metadata does not list: kept apart, never dropped
 
@@ -177,12 +179,12 @@ class ExecLogCounter:
         if self.runs != 1:
             raise ModelRunError(f"expected one run of the model in qemu's log, found "
                                 f"{self.runs}", -1)
-        kernels = []
-        found = {self.sym.kernel_names[k] for k in self.sym.kinds if k >= 0}
-        for k, n in zip(metadata.get("kernels") or [], self.per_call):
-            kernels.append({"kernel": k["kernel"], "ops": list(k.get("ops", [])),
-                            "shape": k.get("shape", []),
-                            "instructions": n if k["kernel"] in found else None})
+        # A call never opened ran inline in the run function (LLVM may inline a kernel at
+        # some call sites and not others): its work is in "outside_kernels", not zero.
+        kernels = [{"kernel": k["kernel"], "ops": list(k.get("ops", [])),
+                    "shape": k.get("shape", []), "instructions": n if opened else None}
+                   for k, n, opened in zip(metadata.get("kernels") or [], self.per_call,
+                                           self.opened)]
         return {"instructions": self.run, "outside_kernels": self.own,
                 "kernels": kernels, "unmatched": dict(self.unmatched),
                 "process_instructions": self.process}
