@@ -22,9 +22,13 @@ place every block. One run of the model, with one thread, is followed in order:
   run's own; blocks anywhere else (the thread pool, libc's memcpy, PLT stubs) are charged to
   whichever of the two was running, so kernel counts plus the run's own count is the run.
 
-Counts are deterministic: they depend on the code and the inputs' effect on control flow
-only, not on the host or on time (nothing in a model branches on time). A block key is its
-PC; qemu re-translates a block at the same PC with the same length, which the log would show.
+Counts are deterministic: guest code and guest data decide them, not the host (qemu
+translates guest instructions whatever the host CPU) or time (nothing in a model branches on
+time). Inputs can move them slightly where code branches on data (scalar max/clamp code on
+RISC-V without vectors). A block is keyed by its PC, and after a re-translation (qemu flushes
+its code cache when it fills) its latest length is used; two live blocks at one PC with
+different lengths (another CPU state) would be miscounted, which the one-instruction-per-block
+comparison in tests/runtime/test_icount.py would show.
 """
 
 from __future__ import annotations
