@@ -151,12 +151,14 @@ class EmulatedModule(CountingModule):
                             Path(self._tmp.name) / f"run{self._runs}", prefix=self.prefix,
                             env=env)
 
-    def run_counted(self, inputs: dict) -> tuple[dict[str, np.ndarray], dict]:
+    def run_counted(self, inputs: dict, timeout: float = 1800
+                    ) -> tuple[dict[str, np.ndarray], dict]:
         """One run, counted (class docstring); counts = {"instructions" (the run function,
         everything it calls included), "kernels": [{kernel, ops, shape, instructions}] per
         call (None for a kernel compiled into the run function itself), "outside_kernels"
         (the run function's own code), "process_instructions" (loader, file I/O, init
-        too)}. Always one thread: a count is of work, and threads would interleave it."""
+        too)}. Always one thread: a count is of work, and threads would interleave it.
+        `timeout`: host seconds (the log makes qemu several times slower)."""
         from tilecc.runtime.icount import ExecLogCounter, Symbols
 
         arrays = self._check(inputs)
@@ -168,7 +170,8 @@ class EmulatedModule(CountingModule):
         counter = ExecLogCounter(symbols, calls)
         outputs = run_c_runner(self.exe, self.dir, self.metadata, feeds,
                                Path(self._tmp.name) / f"run{self._runs}", prefix=self.prefix,
-                               env={"TILECC_NUM_THREADS": "1"}, counter=counter)
+                               env={"TILECC_NUM_THREADS": "1"}, timeout=timeout,
+                               counter=counter)
         self.last_counts = counter.result(self.metadata)
         return outputs, self.last_counts
 

@@ -35,14 +35,19 @@ from __future__ import annotations
 
 import bisect
 import os
+import re
 import subprocess
 import threading
 from pathlib import Path
+
+import numpy as np
 
 from tilecc.errors import ModelRunError
 from tilecc.runtime.elf import function_symbols
 
 LOG_ITEMS = "in_asm,exec,nochain"
+# An exec line: "Trace 0: 0x7f...(host code) [cs_base/pc/flags/cflags] symbol"
+_TRACE = re.compile(rb"^Trace \d+: \S+ \[[0-9a-f]+/([0-9a-f]+)/", re.MULTILINE)
 _OTHER, _OWN, _MAIN = -1, -2, -3  # block classes besides a kernel index
 
 
@@ -83,13 +88,17 @@ class Symbols:
 
 
 class ExecLogCounter:
-    """Folds a `-d in_asm,exec,nochain` log into counts (module docstring)."""
+    """Folds a `-d in_asm,exec,nochain` log into counts (module docstring).
+
+    Python cannot afford a step per executed block (hundreds of millions for a ResNet), so
+    `feed` takes the log in large pieces: a regular expression pulls the PCs of a stretch of
+    `exec` lines, numpy maps them to block lengths and classes, and only the runs of
+    consecutive blocks of one function go through the state machine (`_step`), whose
+    transitions depend on nothing else."""
 
     def __init__(self, symbols: Symbols, calls: list[str]):
         self.sym = symbols
         self.calls = calls
-        self.sizes: dict[str, int] = {}
-        self.blocks: dict[str, tuple[int, int, int]] = {}  # pc text -> (length, class, fn)
         self.process = 0  # every executed instruction of the process
         self.run = 0
         self.own = 0
@@ -98,48 +107,86 @@ class ExecLogCounter:
         self.unmatched: dict[str, int] = {}
         self.runs = 0
         self.ready = False  # bases known
+        self._lock = threading.Lock()  # set_bases comes from another thread than feed
+        self._ids: dict[bytes, int] = {}  # PC as the exec lines print it -> block id
+        self._by_pc: dict[int, int] = {}
+        self._pcs: list[int] = []
+        self._len = np.zeros(0, np.int64)
+        self._kind = np.zeros(0, np.int64)
+        self._fn = np.zeros(0, np.int64)
+        self._tail = b""
         self._inside = False
         self._ctx = _OWN  # a call index while a kernel runs, else _OWN
         self._ctx_kernel = -1
         self._entry_fn = -1  # the function the running call was entered through
         self._resume = _OWN  # the call to go back to when another of its functions runs
         self._next_call = 0
-        self._block_pc: str | None = None
-        self._block_len = 0
 
     def set_bases(self, library: int, runner: int) -> None:
-        self.sym.lib_base, self.sym.runner_base = library, runner
-        self.blocks.clear()
-        self.ready = True
+        with self._lock:
+            self.sym.lib_base, self.sym.runner_base = library, runner
+            self.ready = True
+            for i, pc in enumerate(self._pcs):
+                self._kind[i], self._fn[i] = self.sym.classify(pc)
 
-    def feed(self, line: str) -> None:
-        if line.startswith("Trace "):
-            self._exec(line)
-        elif line.startswith("0x"):
-            if self._block_pc is None:
-                self._block_pc = line[2:line.index(":")].lstrip("0") or "0"
-            self._block_len += 1
-        elif line.startswith("IN:"):
-            self._block_pc, self._block_len = None, 0
-        elif not line.strip() and self._block_pc is not None:
-            self.sizes[self._block_pc] = self._block_len
-            self.blocks.pop(self._block_pc, None)
-            self._block_pc = None
+    def feed(self, data: bytes) -> None:
+        """The next piece of the log, cut anywhere."""
+        data, pos = self._tail + data, 0
+        with self._lock:
+            while True:
+                at = data.find(b"IN:", pos)
+                if at < 0:
+                    end = max(data.rfind(b"\n") + 1, pos)
+                    self._traces(data[pos:end])
+                    self._tail = data[end:]
+                    return
+                self._traces(data[pos:at])
+                stop = data.find(b"\n\n", at)
+                if stop < 0:
+                    self._tail = data[at:]
+                    return
+                self._translation(data[at:stop])
+                pos = stop + 2
 
-    def _exec(self, line: str) -> None:
-        # "Trace 0: 0x7f...(host) [cs_base/pc/flags/cflags] symbol"
-        field = line[line.index("[") + 1:line.index("]")].split("/")[1]
-        pc = field.lstrip("0") or "0"
-        block = self.blocks.get(pc)
-        if block is None:
-            if pc not in self.sizes:
-                raise ModelRunError(f"qemu's log executes block 0x{pc} before translating it "
-                                    "(is `in_asm` missing from -d?)", -1)
-            kind, fn = self.sym.classify(int(pc, 16)) if self.ready else (_OTHER, -1)
-            block = (self.sizes[pc], kind, fn)
-            if self.ready:
-                self.blocks[pc] = block
-        n, kind, fn = block
+    def _translation(self, text: bytes) -> None:
+        lines = [ln for ln in text.split(b"\n")[1:] if ln.startswith(b"0x")]
+        if not lines:
+            return
+        pc = int(lines[0][2:lines[0].index(b":")], 16)
+        i = self._by_pc.get(pc)
+        if i is None:
+            i = self._by_pc[pc] = len(self._pcs)
+            self._pcs.append(pc)
+            if i >= len(self._len):
+                grow = max(1024, len(self._len))
+                self._len, self._kind, self._fn = (np.concatenate([a, np.zeros(grow, np.int64)])
+                                                   for a in (self._len, self._kind, self._fn))
+        self._len[i] = len(lines)
+        self._kind[i], self._fn[i] = self.sym.classify(pc) if self.ready else (_OTHER, -1)
+
+    def _traces(self, text: bytes) -> None:
+        pcs = _TRACE.findall(text)
+        if not pcs:
+            return
+        ids = list(map(self._ids.get, pcs))
+        if None in ids:
+            for p in set(pcs).difference(self._ids):
+                i = self._by_pc.get(int(p, 16))
+                if i is None:
+                    raise ModelRunError(f"qemu's log executes block 0x{p.decode()} before "
+                                        "translating it (is `in_asm` missing from -d?)", -1)
+                self._ids[p] = i
+            ids = list(map(self._ids.get, pcs))
+        idx = np.array(ids, np.int64)
+        n, kind, fn = self._len[idx], self._kind[idx], self._fn[idx]
+        key = kind * (1 << 32) + fn
+        starts = np.concatenate([[0], np.flatnonzero(key[1:] != key[:-1]) + 1])
+        for k, f, m in zip(kind[starts].tolist(), fn[starts].tolist(),
+                           np.add.reduceat(n, starts).tolist()):
+            self._step(k, f, m)
+
+    def _step(self, kind: int, fn: int, n: int) -> None:
+        """`n` instructions executed in consecutive blocks of one class and function."""
         self.process += n
         if not self._inside:
             if kind == _OWN:
@@ -205,12 +252,12 @@ def count_run(cmd: list[str], counter: ExecLogCounter, workdir: Path, env: dict,
     errors: list[BaseException] = []
 
     def read_log() -> None:
-        with open(fifo, encoding="utf-8", errors="replace", buffering=1 << 20) as log:
-            for line in log:
+        with open(fifo, "rb") as log:
+            while data := log.read(1 << 22):
                 if errors:
                     continue  # drain: qemu must never block on a full FIFO
                 try:
-                    counter.feed(line)
+                    counter.feed(data)
                 except (ModelRunError, ValueError, KeyError, IndexError) as exc:
                     errors.append(exc)  # raised by the caller once qemu has finished
 
