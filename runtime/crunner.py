@@ -16,7 +16,7 @@ from tilecc.errors import ArtifactError, LinkError
 from tilecc.floatfmt import storage_dtype
 from tilecc.runtime.artifact import HEADER_PATH, LIB_PATH, as_storage
 from tilecc.runtime.base import CountingModule
-from tilecc.runtime.icount import LOG_ITEMS
+from tilecc.runtime.icount import LOG_ITEMS, ExecLogCounter, Symbols, count_run
 
 
 def runner_source() -> Path:
@@ -53,7 +53,8 @@ def build_c_runner(artifact_dir: str | os.PathLike, out_exe: str | os.PathLike,
 def run_c_runner(exe: str | os.PathLike, artifact_dir: str | os.PathLike, metadata: dict,
                  inputs: dict[str, np.ndarray], workdir: str | os.PathLike,
                  prefix: list[str] | None = None, env: dict | None = None,
-                 timeout: float = 600, counter=None) -> dict[str, np.ndarray]:
+                 timeout: float = 600, counter: ExecLogCounter | None = None
+                 ) -> dict[str, np.ndarray]:
     """Write inputs as raw files, run the runner (optionally under `prefix`, e.g. qemu),
     read the outputs back. Raises RuntimeError with the runner's stderr on failure.
     With `counter` (a runtime.icount.ExecLogCounter; `prefix` must be qemu-user) the run is
@@ -73,8 +74,6 @@ def run_c_runner(exe: str | os.PathLike, artifact_dir: str | os.PathLike, metada
     args += map(str, out_paths)
     full_env = {**os.environ, **(env or {})}
     if counter is not None:
-        from tilecc.runtime.icount import count_run
-
         proc = count_run([*(prefix or []), str(exe), "-b", *args], counter, workdir, full_env,
                          timeout)
     else:
@@ -159,8 +158,6 @@ class EmulatedModule(CountingModule):
         (the run function's own code), "process_instructions" (loader, file I/O, init
         too)}. Always one thread: a count is of work, and threads would interleave it.
         `timeout`: host seconds (the log makes qemu several times slower)."""
-        from tilecc.runtime.icount import ExecLogCounter, Symbols
-
         arrays = self._check(inputs)
         feeds = {spec["name"]: arr for spec, arr in zip(self.metadata["inputs"], arrays)}
         self._runs += 1
