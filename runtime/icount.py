@@ -18,9 +18,10 @@ place every block. One run of the model, with one thread, is followed in order:
   `k3_gemm_par1`...) coming from the run function opens the next call of that kernel in
   `metadata["kernels"]`, unless it is another function of the kernel whose call is running
   (a kernel with two parallel loops returns to the run function between them: its wrapper
-  is inlined there); blocks in `<name>_run` itself (argument set-up, kernels inlined into it) are the
-  run's own; blocks anywhere else (the thread pool, libc's memcpy, PLT stubs) are charged to
-  whichever of the two was running, so kernel counts plus the run's own count is the run.
+  is inlined there); blocks in `<name>_run` itself (argument set-up, kernels inlined into
+  it) are the run's own; blocks anywhere else (the thread pool, libc's memcpy, PLT stubs)
+  are charged to whichever of the two was running, so kernel counts plus the run's own
+  count is the run.
 
 Counts are deterministic: guest code and guest data decide them, not the host (qemu
 translates guest instructions whatever the host CPU) or time (nothing in a model branches on
