@@ -165,6 +165,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         rng = np.random.default_rng(args.seed)
         inputs = {s["name"]: _random_input(s, rng) for s in module.input_info}
     if args.profile:
+        from tilecc.runtime.base import CountingModule
+
+        if isinstance(module, CountingModule):
+            return _print_counts(module, inputs)
         return _print_profile(module, inputs, args.runs)
     outputs = module.run(inputs)
     for name, arr in outputs.items():
@@ -200,6 +204,30 @@ def _print_profile(module, inputs: dict, runs: int) -> int:
     flops = sum((k.get("flops") or 0) for k in module.metadata.get("kernels") or [])
     rate = f", {flops / (total * 1e6):.2f} GFLOP/s overall" if total and flops else ""
     print(f"total {total:.4f} ms in kernels{rate}")
+    return 0
+
+
+def _print_counts(module, inputs: dict) -> int:
+    """--profile of an emulated run: executed instructions, since emulated time means
+    nothing for the target."""
+    rows = module.instruction_profile(inputs)
+    c = module.last_counts
+    print(f"instruction profile of {module.name}: {len(rows)} kernel calls, one inference")
+    print(f"{'#':>3} {'kernel':<28} {'fused ops':<30} {'output shape':<18} "
+          f"{'instructions':>14} {'share':>6}")
+    for k, r in enumerate(rows):
+        n = r["instructions"]
+        count, share = (f"{n:,}", f"{100 * r['share']:5.1f}%") if n is not None else ("-", "-")
+        print(f"{k:>3} {r['kernel'][:28]:<28} {'+'.join(r['ops'])[:30]:<30} "
+              f"{'x'.join(map(str, r['shape']))[:18]:<18} {count:>14} {share:>6}")
+    if "outside_kernels" in c:
+        print(f"    {'(the run function itself)':<78} {c['outside_kernels']:>14,}")
+    if any(r["instructions"] is None for r in rows):
+        print("- : " + ("compiled into the run function (counted on its line)"
+                        if "outside_kernels" in c else
+                        "no per-kernel counters (compile with --profile)"))
+    print(f"total {c['instructions']:,} instructions per inference")
+    print(module.describe_counts())
     return 0
 
 
@@ -415,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run a cross-compiled artifact under qemu-user (C runner built with "
                    "the target's gcc)")
     r.add_argument("--profile", action="store_true",
-                   help="print time per kernel (CPU: artifact compiled with --profile)")
+                   help="print time per kernel (CPU: artifact compiled with --profile); with "
+                   "--emulate executed instructions per kernel instead (one thread)")
     r.add_argument("--runs", type=_positive_int, default=10,
                    help="runs averaged by --profile (default 10)")
     r.set_defaults(fn=cmd_run)

@@ -101,3 +101,44 @@ class BaseModule(ABC):
             return ", ".join(f"{s['name']}: {s['dtype']}{s['shape']}" for s in specs)
         return (f"<tilecc.{type(self).__name__} {self.name} ({fmt(self.metadata['inputs'])}) "
                 f"-> ({fmt(self.metadata['outputs'])})>")
+
+
+class CountingModule(BaseModule):
+    """A module for an emulated target, whose runs are counted in executed guest
+    instructions rather than timed (emulation time says nothing of the target's): firmware
+    under qemu-system -icount (runtime/semihost.py) and Linux artifacts under qemu-user's
+    debug log (runtime/icount.py). `run_counted` gives (outputs, counts) with counts =
+    {"instructions": per inference, "kernels": [{kernel, instructions}] in call order, ...};
+    `instruction_profile` is `profile`'s table in instructions."""
+
+    last_counts: dict | None = None
+
+    @abstractmethod
+    def run_counted(self, inputs: dict) -> tuple[dict[str, np.ndarray], dict]:
+        """Run once and count; also keeps the counts as `last_counts`."""
+
+    @abstractmethod
+    def describe_counts(self) -> str:
+        """One line on the last counted run: what was counted, by what."""
+
+    def instruction_profile(self, inputs: dict) -> list[dict]:
+        """Count one run and return one record per kernel call, in run order: {kernel, ops,
+        shape, instructions (None: not attributable, e.g. inlined into the run function or
+        no per-kernel counters), share (of the whole run)}. The whole-run figure is
+        `last_counts["instructions"]`."""
+        _, counts = self.run_counted(inputs)
+        total = counts["instructions"] or 1
+        per_call = counts.get("kernels") or []
+        rows = []
+        for i, k in enumerate(self.metadata.get("kernels") or []):
+            n = per_call[i]["instructions"] if i < len(per_call) else None
+            rows.append({"kernel": k["kernel"], "ops": list(k["ops"]),
+                         "shape": k.get("shape", []), "instructions": n,
+                         "share": n / total if n is not None else None})
+        return rows
+
+    def _kernel_times_ns(self, arrays: list[np.ndarray], runs: int, warmup: int
+                         ) -> list[float]:
+        raise ArtifactError(f"model {self.name!r} runs emulated, where time says nothing of "
+                            "the target's; instruction_profile() counts executed instructions "
+                            "per kernel instead (tilecc run --emulate --profile)")

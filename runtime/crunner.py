@@ -15,7 +15,8 @@ import numpy as np
 from tilecc.errors import ArtifactError, LinkError
 from tilecc.floatfmt import storage_dtype
 from tilecc.runtime.artifact import HEADER_PATH, LIB_PATH, as_storage
-from tilecc.runtime.base import BaseModule
+from tilecc.runtime.base import CountingModule
+from tilecc.runtime.icount import LOG_ITEMS, ExecLogCounter, Symbols, count_run
 
 
 def runner_source() -> Path:
@@ -52,9 +53,12 @@ def build_c_runner(artifact_dir: str | os.PathLike, out_exe: str | os.PathLike,
 def run_c_runner(exe: str | os.PathLike, artifact_dir: str | os.PathLike, metadata: dict,
                  inputs: dict[str, np.ndarray], workdir: str | os.PathLike,
                  prefix: list[str] | None = None, env: dict | None = None,
-                 timeout: float = 600) -> dict[str, np.ndarray]:
+                 timeout: float = 600, counter: ExecLogCounter | None = None
+                 ) -> dict[str, np.ndarray]:
     """Write inputs as raw files, run the runner (optionally under `prefix`, e.g. qemu),
-    read the outputs back. Raises RuntimeError with the runner's stderr on failure."""
+    read the outputs back. Raises RuntimeError with the runner's stderr on failure.
+    With `counter` (a runtime.icount.ExecLogCounter; `prefix` must be qemu-user) the run is
+    counted into it from qemu's log."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     args = [str(Path(artifact_dir) / "params.bin")]
@@ -68,8 +72,13 @@ def run_c_runner(exe: str | os.PathLike, artifact_dir: str | os.PathLike, metada
         args.append(str(path))
     out_paths = [workdir / f"out{i}.bin" for i in range(len(metadata["outputs"]))]
     args += map(str, out_paths)
-    proc = subprocess.run([*(prefix or []), str(exe), *args], check=False, capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+    full_env = {**os.environ, **(env or {})}
+    if counter is not None:
+        proc = count_run([*(prefix or []), str(exe), "-b", *args], counter, workdir, full_env,
+                         timeout)
+    else:
+        proc = subprocess.run([*(prefix or []), str(exe), *args], check=False,
+                              capture_output=True, text=True, env=full_env, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"C runner exited with {proc.returncode}: {proc.stderr.strip()}")
     return {spec["name"]: np.fromfile(p, dtype=storage_dtype(spec["dtype"])).reshape(spec["shape"])
@@ -82,16 +91,19 @@ def emulator_prefix(target, where: str = "", unknown=LinkError) -> list[str]:
     installed."""
     prefix = target.emulator()
     if not prefix:
-        raise unknown(f"{where}no emulator known for target {target.name!r} ({target.triple})")
+        raise unknown(f"{where}no emulator known for target {target.name!r} ({target.triple}); "
+                      "--emulate runs Linux artifacts cross-compiled for ARM or RISC-V")
     if shutil.which(prefix[0]) is None:
         raise LinkError(f"{prefix[0]!r} not found; install qemu-user (apt-get install qemu-user)")
     return prefix
 
 
-class EmulatedModule(BaseModule):
+class EmulatedModule(CountingModule):
     """Runs a Linux artifact built for another CPU under qemu-user, through the C runner
     cross-compiled with the target's gcc. `run` has the same contract as Module.run (but
     every call starts a process: this is for checking results, not for speed).
+    `run_counted` / `instruction_profile` also count the guest instructions executed by one
+    inference, per kernel call, from qemu's debug log with one thread (runtime/icount.py).
 
     A bare-metal artifact whose target describes a board (flash, RAM, a qemu-system machine)
     runs as firmware instead: the constructor returns a runtime.semihost.FirmwareModule."""
@@ -126,6 +138,7 @@ class EmulatedModule(BaseModule):
         self.exe = build_c_runner(self.dir, Path(self._tmp.name) / "tilecc_runner",
                                   cc=target.linker)
         self.num_threads = num_threads
+        self.target = target
         self._runs = 0
 
     def run(self, inputs: dict) -> dict[str, np.ndarray]:
@@ -137,11 +150,33 @@ class EmulatedModule(BaseModule):
                             Path(self._tmp.name) / f"run{self._runs}", prefix=self.prefix,
                             env=env)
 
-    def _kernel_times_ns(self, arrays: list[np.ndarray], runs: int, warmup: int
-                         ) -> list[float]:
-        raise ArtifactError(f"model {self.name!r}: per-kernel timers are not read back from an "
-                            "emulated run (qemu time says nothing of the target's); run "
-                            "--profile on the target itself")
+    def run_counted(self, inputs: dict, timeout: float = 1800
+                    ) -> tuple[dict[str, np.ndarray], dict]:
+        """One run, counted (class docstring); counts = {"instructions" (the run function,
+        everything it calls included), "kernels": [{kernel, ops, shape, instructions}] per
+        call (None for a kernel compiled into the run function itself), "outside_kernels"
+        (the run function's own code), "process_instructions" (loader, file I/O, init
+        too)}. Always one thread: a count is of work, and threads would interleave it.
+        `timeout`: host seconds (the log makes qemu several times slower)."""
+        arrays = self._check(inputs)
+        feeds = {spec["name"]: arr for spec, arr in zip(self.metadata["inputs"], arrays)}
+        self._runs += 1
+        calls = [k["kernel"] for k in self.metadata.get("kernels") or []]
+        symbols = Symbols((self.dir / LIB_PATH).read_bytes(), Path(self.exe).read_bytes(),
+                          f"{self.name}_run", calls)
+        counter = ExecLogCounter(symbols, calls)
+        outputs = run_c_runner(self.exe, self.dir, self.metadata, feeds,
+                               Path(self._tmp.name) / f"run{self._runs}", prefix=self.prefix,
+                               env={"TILECC_NUM_THREADS": "1"}, timeout=timeout,
+                               counter=counter)
+        self.last_counts = counter.result(self.metadata)
+        return outputs, self.last_counts
+
+    def describe_counts(self) -> str:
+        c = self.last_counts
+        return (f"{self.target.name} under {self.prefix[0]} -d {LOG_ITEMS}: "
+                f"{c['instructions']:,} instructions per inference (not cycles; 1 thread)"
+                ) if c else ""
 
     def close(self) -> None:
         self._tmp.cleanup()

@@ -19,6 +19,7 @@ _MACHINES = {3: "x86", 40: "arm", 62: "x86_64", 183: "aarch64", 243: "riscv", 8:
 _HOST_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "i386": "x86",
                  "i686": "x86", "ppc64le": "ppc64"}
 SHF_ALLOC, SHT_SYMTAB, SHT_NOBITS, SHT_DYNSYM = 0x2, 2, 8, 11
+STT_FUNC = 2
 
 
 class ElfError(ValueError):
@@ -143,3 +144,21 @@ def symbol_bytes(data: bytes, name: str) -> bytes | None:
             raise ElfError(f"symbol {name} lies outside the file")
         return data[start:start + size]
     return None
+
+
+def function_symbols(data: bytes) -> list[tuple[str, int, int]]:
+    """(name, address, size) of the defined functions of an ELF file, by address: .symtab
+    when present (it names the local functions too: a model's kernels are local), else
+    .dynsym. The Thumb bit of 32-bit ARM addresses is cleared, so addresses are where the
+    code starts."""
+    secs = sections(data)
+    is_arm = header(data).machine == "arm"
+    found: dict[int, tuple[str, int, int]] = {}
+    for table in (SHT_SYMTAB, SHT_DYNSYM):
+        for name, value, size, info, shndx in _symbols(data, secs, table):
+            if info & 0xF == STT_FUNC and shndx != 0 and name:
+                addr = value & ~1 if is_arm else value
+                found.setdefault(addr, (name, addr, size))
+        if found:
+            break
+    return sorted(found.values(), key=lambda s: s[1])

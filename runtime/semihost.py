@@ -29,7 +29,7 @@ import numpy as np
 from tilecc.errors import RUN_ERROR_CODES, ArtifactError, LinkError, ModelRunError
 from tilecc.floatfmt import storage_dtype
 from tilecc.runtime.artifact import HEADER_PATH, as_storage
-from tilecc.runtime.base import BaseModule
+from tilecc.runtime.base import CountingModule
 
 DEFAULT_TIMEOUT = 300.0  # seconds of host time; DS-CNN int8 on the M4 takes about 2
 _FW_ERRORS = {101: "cannot read an input file through semihosting",
@@ -142,7 +142,7 @@ def run_firmware(elf: str | os.PathLike, metadata: dict, target, inputs: dict,
                      "stack_bytes": int(rec[2]), "kernels": kernels}
 
 
-class FirmwareModule(BaseModule):
+class FirmwareModule(CountingModule):
     """A bare-metal artifact for a board, run as firmware under qemu-system (module
     docstring). `run` has Module.run's contract; `run_counted` also returns the counts."""
 
@@ -162,19 +162,19 @@ class FirmwareModule(BaseModule):
         self.elf = build_firmware(self.dir, self.metadata, self.target,
                                   Path(self._tmp.name) / "fw.elf")
         self._runs = 0
-        self.last_counts: dict | None = None
 
     def run_counted(self, inputs: dict) -> tuple[dict[str, np.ndarray], dict]:
         arrays = self._check(inputs)
         feeds = {spec["name"]: arr for spec, arr in zip(self.metadata["inputs"], arrays)}
         self._runs += 1
-        return run_firmware(self.elf, self.metadata, self.target, feeds,
-                            Path(self._tmp.name) / f"run{self._runs}", count=True,
-                            timeout=self.timeout)
+        outputs, self.last_counts = run_firmware(
+            self.elf, self.metadata, self.target, feeds,
+            Path(self._tmp.name) / f"run{self._runs}", count=True, timeout=self.timeout)
+        return outputs, self.last_counts
 
     def run(self, inputs: dict) -> dict[str, np.ndarray]:
-        outputs, self.last_counts = self.run_counted(inputs)
-        return outputs
+        # -icount costs nothing extra here, so every run is counted
+        return self.run_counted(inputs)[0]
 
     def describe_counts(self) -> str:
         """One line on the last run's counts (tilecc run --emulate prints it)."""
@@ -182,12 +182,6 @@ class FirmwareModule(BaseModule):
         return (f"{self.target.name} under {self.target.qemu[0]} -icount: "
                 f"{c['instructions']:,} instructions (not cycles), "
                 f"stack {c['stack_bytes']} B") if c else ""
-
-    def _kernel_times_ns(self, arrays: list[np.ndarray], runs: int, warmup: int
-                         ) -> list[float]:
-        raise ArtifactError(f"model {self.name!r}: an emulated board has no time to report; "
-                            "FirmwareModule.run_counted gives executed instructions per kernel "
-                            "instead (tilecc.runtime.semihost)")
 
     def close(self) -> None:
         self._tmp.cleanup()

@@ -9,17 +9,22 @@
  *   # cross: aarch64-linux-gnu-gcc ... then qemu-aarch64 -L /usr/aarch64-linux-gnu ./tilecc_runner
  *
  * Usage:
- *   tilecc_runner [-r REPEAT] params.bin in0.bin ... inN.bin out0.bin ... outM.bin
+ *   tilecc_runner [-r REPEAT] [-b] params.bin in0.bin ... inN.bin out0.bin ... outM.bin
  *
  * Inputs are raw dense row-major tensors (numpy: arr.tofile()); each file size must equal
  * the model's input size. With -r the model runs REPEAT times and per-run wall time (ms) is
  * printed to stderr as "tilecc_runner: run ms: min=... median=...".
+ * With -b the runner prints where the model library and the runner itself were loaded
+ * ("tilecc_runner: bases library=0x... runner=0x...") and waits for a line on stdin before
+ * doing anything else: an instruction counter reading qemu's log (tilecc.runtime.icount)
+ * needs the addresses before the model's code runs, and the wait keeps that race-free.
  * Threads: TILECC_NUM_THREADS (default: available cores; capped at 4 per core; not a positive
  * integer: a warning and the default).
  * Exit codes: 0 ok, 1 usage, 2 bad input file, 3 model init/run error, 4 out of memory/IO,
  * 5 the library was not built for this header (edited artifact, mixed builds).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -108,6 +113,20 @@ static void check_abi(const int64_t *input_sizes, const int64_t *output_sizes) {
     }
 }
 
+/* -b: see the header comment. */
+static void report_bases(void) {
+    Dl_info lib, self;
+    if (!dladdr((void *)TILECC_MODEL_RUN, &lib) || !dladdr((void *)&report_bases, &self)) {
+        fprintf(stderr, "tilecc_runner: dladdr failed\n");
+        exit(4);
+    }
+    fprintf(stderr, "tilecc_runner: bases library=%p runner=%p\n", lib.dli_fbase,
+            self.dli_fbase);
+    fflush(stderr);
+    char line[16];
+    if (!fgets(line, sizeof line, stdin)) exit(1);
+}
+
 int main(int argc, char **argv) {
     static const int64_t input_sizes[] = TILECC_INPUT_SIZES;
     static const int64_t output_sizes[] = TILECC_OUTPUT_SIZES;
@@ -126,6 +145,10 @@ int main(int argc, char **argv) {
             return 1;
         }
         arg += 2;
+    }
+    if (arg < argc && strcmp(argv[arg], "-b") == 0) {
+        report_bases();
+        arg++;
     }
     if (argc - arg != 1 + TILECC_NUM_INPUTS + TILECC_NUM_OUTPUTS) {
         fprintf(stderr, "usage: %s [-r REPEAT] params.bin", argv[0]);
