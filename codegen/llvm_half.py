@@ -7,8 +7,10 @@ wherever the shared policy (codegen/half_policy.py) says the value is half, so t
 produces `<8 x half>` operations (`fmla v.8h`, `fmax v.8h`) instead of widening every load:
 - elementwise math, and reductions of at most HALF_ACC_MAX terms per accumulator (3x3
   depthwise convs, pools), compute and accumulate in half;
-- longer reductions (pointwise and dense convs, GEMM K, softmax and norm sums) form their
-  products in half and add them into a float32 accumulator;
+- longer reductions (pointwise and dense convs, GEMM K, softmax and norm sums) keep the
+  float32 update of the storage path, the products included: half products added into a
+  float32 accumulator widen every product (two `fcvtl` per 8 lanes), which executed 2.5x the
+  instructions of fp32 for DS-CNN's pointwise convs where widening the loads costs 1.3x;
 - transcendental and library functions (exp, tanh, erf, log, pow, ...) take their half
   argument widened and round their float32 result once to half: LLVM has no half libm, and
   a half polynomial would lose more than that one rounding; the IEEE-exact ones (fabs,
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tilecc.codegen.half_policy import FLOAT, HALF, FloatKinds, half_locals
+from tilecc.codegen.half_policy import FLOAT, HALF, FloatKinds, _reads, half_locals
 from tilecc.expr import Call, Cast, Cmp, Const, Expr, Load, Select, cast, children, rebuild
 from tilecc.loopir import Allocate, Buffer, For, IfThenElse, PrimFunc, Seq, Stmt, Store
 
@@ -98,9 +100,21 @@ class _Lowering:
             return e
         return rebuild(e, tuple(new))
 
+    def float_update(self, e: Expr) -> Expr:
+        """`e` as the storage path computes it (float32), reading half locals widened."""
+        if isinstance(e, Load):
+            buf = e.buffer
+            assert isinstance(buf, Buffer)
+            return _to(Load(self.swap[buf], e.index), F32) if buf in self.swap else e
+        kids = children(e)
+        new = [self.float_update(k) for k in kids]
+        return e if all(a is b for a, b in zip(kids, new)) else rebuild(e, tuple(new))
+
     def st(self, s: Stmt) -> Stmt:
         if isinstance(s, Store):
             buf = self.swap.get(s.buffer, s.buffer)
+            if buf.dtype == F32 and buf.scope == "local" and _reads(s.value, buf):
+                return Store(buf, self.ex(s.index), self.float_update(s.value))
             return Store(buf, self.ex(s.index), _to(self.ex(s.value), buf.dtype))
         if isinstance(s, Seq):
             return Seq([self.st(x) for x in s.stmts])

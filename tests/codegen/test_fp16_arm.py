@@ -74,7 +74,8 @@ def test_schedules_pick_8_half_lanes_only_for_fp16_on_fullfp16():
 
 
 def test_accumulators_short_in_half_long_in_float():
-    """A 3x3 depthwise conv (9 terms) sums in half, a 64-channel pointwise conv in float."""
+    """A 3x3 depthwise conv (9 terms) and a 64-channel pointwise conv sum in half, a
+    256-channel one in float."""
     import_tilecc()
     from tilecc import te
     from tilecc.codegen.half_policy import HALF_ACC_MAX
@@ -99,9 +100,10 @@ def test_accumulators_short_in_half_long_in_float():
                 if b is not None])
         return found
 
-    assert 9 <= HALF_ACC_MAX < 64
+    assert 9 <= HALF_ACC_MAX < 256
     assert acc_dtypes(9) == ["float16"]
-    assert acc_dtypes(64) == ["float32"]
+    assert acc_dtypes(HALF_ACC_MAX) == ["float16"]
+    assert acc_dtypes(256) == ["float32"]
 
 
 def _ds_cnn():

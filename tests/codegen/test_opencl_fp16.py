@@ -103,4 +103,4 @@ def test_accumulator_policy():
         raise AssertionError("no accumulator")
 
     assert acc_terms(9) == 9 <= HALF_ACC_MAX
-    assert acc_terms(64) == 64 > HALF_ACC_MAX
+    assert acc_terms(256) == 256 > HALF_ACC_MAX
