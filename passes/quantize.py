@@ -410,7 +410,8 @@ def quantize_ptq(graph: Graph, opts: QuantOptions, target) -> Graph:
         if id(n) in absorbed:
             continue
         if id(n) not in in_q:
-            pool = _qpool_attrs(g, n) if qvalue.get(n.inputs[0]) in pooled else None
+            pool = _qpool_attrs(g, n) if n.inputs and qvalue.get(n.inputs[0]) in pooled \
+                else None
             if pool is None:
                 nodes.append(n)
                 continue

@@ -30,18 +30,11 @@ import pytest
 from tests.codegen.test_cross import float_to_int_inputs, float_to_int_model
 from tests.models import builders
 from tests.models.harness import import_tilecc, ort_run
-from tests.targets.crosstools import need_tools
+from tests.targets.crosstools import need_target_tools
 from tests.test_light_models import FAST, SLOW, assert_light_close, light_inputs, model_path
 
 TARGETS = ["aarch64", "cortex-a7", "riscv64-rvv"]
 _slow = pytest.mark.slow
-
-
-def _tools(target_name: str) -> None:
-    from tilecc.targets import get_target
-
-    t = get_target(target_name)
-    need_tools(t.linker, t.qemu[0])
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +47,7 @@ def emulated(tmp_path_factory):
 
     def get(key: str, model, target: str):
         if (key, target) not in cache:
-            _tools(target)
+            need_target_tools(target)
             t0 = time.perf_counter()
             path = tmp_path_factory.mktemp(f"{key}_{target}") / "model.tar"
             tilecc.compile(model, target=target).save(path)
@@ -115,7 +108,7 @@ def test_cli_run_emulate_and_load_refusal(tmp_path):
     """`tilecc run --emulate` writes the same outputs as onnxruntime; tilecc.load of the
     foreign artifact refuses with a message that names --emulate."""
     tilecc = import_tilecc()
-    _tools("aarch64")
+    need_target_tools("aarch64")
     from tilecc.cli import main
 
     model = builders.ds_cnn_kws()

@@ -16,20 +16,13 @@ import pytest
 
 from tests.models.builders import random_inputs
 from tests.models.harness import import_tilecc
-from tests.targets.crosstools import need_tools
+from tests.targets.crosstools import need_target_tools
 
 DS_CNN = Path(__file__).resolve().parents[2] / "compiler" / "data" / "ds_cnn_kws.onnx"
 TARGETS = ["aarch64", "cortex-a76", "cortex-a7", "riscv64", "riscv64-rvv"]
 # The run function's own code (argument set-up, the inlined output copy, the thread pool's
 # dispatch before each parallel body) is under 1% of DS-CNN on every target; 2% leaves room.
 KERNEL_SHARE = 0.98
-
-
-def _tools(target: str) -> None:
-    from tilecc.targets import get_target
-
-    t = get_target(target)
-    need_tools(t.linker, t.qemu[0])
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +36,7 @@ def artifact(tmp_path_factory):
         key = (target, *sorted(options.items()))
         if key not in cache:
             if target not in ("host", "opencl"):
-                _tools(target)
+                need_target_tools(target)
             path = tmp_path_factory.mktemp(target) / "ds_cnn.tar"
             if options.get("quantize"):
                 model = onnx.load(str(DS_CNN))

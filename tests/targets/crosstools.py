@@ -17,3 +17,11 @@ def need_tools(*tools: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(msg)
     pytest.skip(msg)
+
+
+def need_target_tools(target_name: str) -> None:
+    """need_tools for a cross preset: its linker and its qemu-user binary."""
+    from tilecc.targets import get_target
+
+    t = get_target(target_name)
+    need_tools(t.linker, t.qemu[0])
